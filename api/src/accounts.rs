@@ -1,0 +1,393 @@
+//! Accounts: creating users, reading them with their roles and areas, changing them. Every path
+//! that makes or changes a user (self-registration, the admin API, `gridwing user add`, the demo
+//! data) goes through here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::password;
+use crate::auth::roles::Role;
+use crate::auth::sessions::{self, RevokeReason};
+use crate::domain::{DisplayName, Password, Phone};
+use crate::entities::{user_areas, user_roles, users};
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::{Page, PageRequest};
+
+/// The kind of area a user serves. Codes are those of the area tree and team registry.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AreaKind {
+    Street,
+    Community,
+    GridLayer,
+    Grid,
+    MicroGrid,
+    Team,
+}
+
+impl AreaKind {
+    const ALL: [AreaKind; 6] = [
+        AreaKind::Street,
+        AreaKind::Community,
+        AreaKind::GridLayer,
+        AreaKind::Grid,
+        AreaKind::MicroGrid,
+        AreaKind::Team,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AreaKind::Street => "street",
+            AreaKind::Community => "community",
+            AreaKind::GridLayer => "grid_layer",
+            AreaKind::Grid => "grid",
+            AreaKind::MicroGrid => "micro_grid",
+            AreaKind::Team => "team",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An area (or team) a user serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AreaRef {
+    pub kind: AreaKind,
+    /// The area's code, e.g. `QSH-G001`.
+    pub code: String,
+}
+
+impl AreaRef {
+    /// Checks the code's shape; `field` names it in the error.
+    pub fn validate(&self, field: &str) -> ApiResult<()> {
+        let ok = (1..=64).contains(&self.code.len())
+            && self
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(
+                format!("{field}.code"),
+                "area_code",
+                "1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.'",
+            ))
+        }
+    }
+
+    /// Parses `KIND:CODE` as written on the command line.
+    pub fn parse_cli(s: &str) -> Result<Self, String> {
+        let (kind, code) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s}: expected KIND:CODE"))?;
+        let kind = AreaKind::parse(kind).ok_or_else(|| format!("{kind}: unknown area kind"))?;
+        let area = AreaRef {
+            kind,
+            code: code.to_owned(),
+        };
+        area.validate("area").map_err(|e| e.to_string())?;
+        Ok(area)
+    }
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub phone: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub areas: Vec<AreaRef>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user to create, already validated.
+pub struct NewAccount {
+    pub phone: Phone,
+    pub name: DisplayName,
+    pub password: Password,
+    pub roles: BTreeSet<Role>,
+    pub areas: BTreeSet<AreaRef>,
+}
+
+/// A validated change to a user; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct AccountChange {
+    pub name: Option<DisplayName>,
+    pub roles: Option<BTreeSet<Role>>,
+    pub areas: Option<BTreeSet<AreaRef>>,
+    pub disabled: Option<bool>,
+    pub password: Option<Password>,
+}
+
+fn phone_taken(e: DbErr) -> ApiError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
+            field: Some("phone"),
+            detail: "this phone number is already registered".to_owned(),
+        },
+        _ => ApiError::Database(e),
+    }
+}
+
+async fn replace_roles(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    roles: &BTreeSet<Role>,
+) -> ApiResult<()> {
+    user_roles::Entity::delete_many()
+        .filter(user_roles::Column::UserId.eq(user))
+        .exec(db)
+        .await?;
+    if !roles.is_empty() {
+        user_roles::Entity::insert_many(roles.iter().map(|r| user_roles::ActiveModel {
+            user_id: Set(user),
+            role: Set(r.as_str().to_owned()),
+        }))
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn replace_areas(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    areas: &BTreeSet<AreaRef>,
+) -> ApiResult<()> {
+    user_areas::Entity::delete_many()
+        .filter(user_areas::Column::UserId.eq(user))
+        .exec(db)
+        .await?;
+    if !areas.is_empty() {
+        user_areas::Entity::insert_many(areas.iter().map(|a| user_areas::ActiveModel {
+            user_id: Set(user),
+            area_kind: Set(a.kind.as_str().to_owned()),
+            area_code: Set(a.code.clone()),
+        }))
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Creates a user with roles and areas in one transaction.
+pub async fn create(db: &DatabaseConnection, new: NewAccount) -> ApiResult<UserView> {
+    if new.roles.is_empty() {
+        return Err(ApiError::invalid("roles", "min_items", "at least one role"));
+    }
+    // Hash before the transaction so no connection is held while argon2 runs.
+    let hash = password::hash(new.password.expose().to_owned()).await?;
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let tx = db.begin().await?;
+    users::ActiveModel {
+        id: Set(id),
+        phone: Set(new.phone.as_str().to_owned()),
+        name: Set(new.name.as_str().to_owned()),
+        password_hash: Set(hash),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await
+    .map_err(phone_taken)?;
+    replace_roles(&tx, id, &new.roles).await?;
+    replace_areas(&tx, id, &new.areas).await?;
+    tx.commit().await?;
+    view(db, id).await
+}
+
+/// The user with this phone number, for login.
+pub async fn find_by_phone(
+    db: &DatabaseConnection,
+    phone: &Phone,
+) -> ApiResult<Option<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Phone.eq(phone.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// The roles of a user, in a stable order.
+pub async fn roles_of(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<Vec<Role>> {
+    let mut roles: Vec<Role> = user_roles::Entity::find()
+        .filter(user_roles::Column::UserId.eq(user))
+        .all(db)
+        .await?
+        .iter()
+        .filter_map(|r| Role::parse(&r.role))
+        .collect();
+    roles.sort();
+    Ok(roles)
+}
+
+async fn views(db: &impl ConnectionTrait, rows: Vec<users::Model>) -> ApiResult<Vec<UserView>> {
+    let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
+    let mut roles: HashMap<Uuid, Vec<Role>> = HashMap::new();
+    for r in user_roles::Entity::find()
+        .filter(user_roles::Column::UserId.is_in(ids.clone()))
+        .all(db)
+        .await?
+    {
+        if let Some(role) = Role::parse(&r.role) {
+            roles.entry(r.user_id).or_default().push(role);
+        }
+    }
+    let mut areas: HashMap<Uuid, Vec<AreaRef>> = HashMap::new();
+    for a in user_areas::Entity::find()
+        .filter(user_areas::Column::UserId.is_in(ids))
+        .all(db)
+        .await?
+    {
+        if let Some(kind) = AreaKind::parse(&a.area_kind) {
+            areas.entry(a.user_id).or_default().push(AreaRef {
+                kind,
+                code: a.area_code,
+            });
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|u| {
+            let mut r = roles.remove(&u.id).unwrap_or_default();
+            r.sort();
+            let mut a = areas.remove(&u.id).unwrap_or_default();
+            a.sort();
+            UserView {
+                id: u.id,
+                phone: u.phone,
+                name: u.name,
+                roles: r,
+                areas: a,
+                disabled: u.disabled,
+                created_at: u.created_at,
+                updated_at: u.updated_at,
+            }
+        })
+        .collect())
+}
+
+/// One user with roles and areas; 404 when there is none.
+pub async fn view(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<UserView> {
+    let row = users::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    views(db, vec![row])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound("user"))
+}
+
+/// A page of users, optionally only those holding `role`.
+pub async fn list(
+    db: &DatabaseConnection,
+    page: PageRequest,
+    role: Option<Role>,
+) -> ApiResult<Page<UserView>> {
+    let mut q = users::Entity::find().order_by_asc(users::Column::Id);
+    if let Some(after) = page.after {
+        q = q.filter(users::Column::Id.gt(after));
+    }
+    if let Some(role) = role {
+        q = q.filter(
+            users::Column::Id.in_subquery(
+                Query::select()
+                    .column(user_roles::Column::UserId)
+                    .from(user_roles::Entity)
+                    .and_where(user_roles::Column::Role.eq(role.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    let rows = q.limit(page.fetch()).all(db).await?;
+    let items = views(db, rows).await?;
+    Ok(Page::from_rows(items, &page, |u| u.id))
+}
+
+/// Applies a change in one transaction. Disabling an account, changing its roles or resetting its
+/// password ends its sessions, so old tokens with old roles stop working.
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    change: AccountChange,
+) -> ApiResult<(UserView, Vec<Uuid>)> {
+    if change.roles.as_ref().is_some_and(BTreeSet::is_empty) {
+        return Err(ApiError::invalid("roles", "min_items", "at least one role"));
+    }
+    let hash = match &change.password {
+        Some(p) => Some(password::hash(p.expose().to_owned()).await?),
+        None => None,
+    };
+    let tx = db.begin().await?;
+    let row = users::Entity::find_by_id(id)
+        .one(&tx)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    let ends_sessions = change.disabled == Some(true) || change.roles.is_some() || hash.is_some();
+    let mut active: users::ActiveModel = row.into();
+    if let Some(name) = change.name {
+        active.name = Set(name.as_str().to_owned());
+    }
+    if let Some(disabled) = change.disabled {
+        active.disabled = Set(disabled);
+    }
+    if let Some(hash) = hash {
+        active.password_hash = Set(hash);
+    }
+    active.updated_at = Set(Utc::now());
+    active.update(&tx).await?;
+    if let Some(roles) = &change.roles {
+        replace_roles(&tx, id, roles).await?;
+    }
+    if let Some(areas) = &change.areas {
+        replace_areas(&tx, id, areas).await?;
+    }
+    let ended = if ends_sessions {
+        sessions::revoke_all(&tx, id, RevokeReason::AccountChanged).await?
+    } else {
+        Vec::new()
+    };
+    let view = view(&tx, id).await?;
+    tx.commit().await?;
+    Ok((view, ended))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn area_refs_parse_from_the_command_line() {
+        let a = AreaRef::parse_cli("grid:QSH-G001");
+        assert_eq!(
+            a,
+            Ok(AreaRef {
+                kind: AreaKind::Grid,
+                code: "QSH-G001".into()
+            })
+        );
+        assert!(AreaRef::parse_cli("planet:X").is_err());
+        assert!(AreaRef::parse_cli("grid:").is_err());
+        assert!(AreaRef::parse_cli("grid:有空格 ").is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! API keys for machine sources (IoT platforms, camera AI, the 110 linkage platform, hotlines).
+//! A key is `gwk_<prefix>_<secret>`: the prefix finds the row, the SHA-256 of the whole key
+//! proves it. The key is shown once at creation and never again.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::tokens;
+use crate::entities::api_keys;
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::PageRequest;
+
+/// What a key may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum Scope {
+    /// Post events (sensors, camera AI, hotlines, 110 linkage).
+    #[serde(rename = "events:write")]
+    EventsWrite,
+    /// Post garbage-sorting records (sorting stations).
+    #[serde(rename = "sorting:write")]
+    SortingWrite,
+}
+
+/// A machine caller, authenticated by its key.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    pub key_id: Uuid,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl ApiClient {
+    /// Refuses with 403 unless the key carries `scope`.
+    pub fn require(&self, scope: Scope) -> ApiResult<()> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// A freshly created key: the only time the secret exists outside the caller's hands.
+pub struct CreatedKey {
+    pub row: api_keys::Model,
+    pub key: String,
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    name: String,
+    scopes: Vec<Scope>,
+    created_by: Option<Uuid>,
+) -> ApiResult<CreatedKey> {
+    let prefix = tokens::random_hex(6)?;
+    let key = tokens::random_secret(&format!("gwk_{prefix}_"))?;
+    let row = api_keys::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name),
+        key_prefix: Set(prefix),
+        key_hash: Set(tokens::digest(&key)),
+        scopes: Set(serde_json::to_string(&scopes).map_err(anyhow::Error::from)?),
+        created_by: Set(created_by),
+        created_at: Set(Utc::now()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(CreatedKey { row, key })
+}
+
+pub fn scopes_of(row: &api_keys::Model) -> Vec<Scope> {
+    serde_json::from_str(&row.scopes).unwrap_or_default()
+}
+
+/// Authenticates a presented key; unknown, altered and revoked keys are all a 401.
+pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> ApiResult<ApiClient> {
+    const INVALID: ApiError = ApiError::Unauthorized("invalid or revoked API key");
+    let prefix = presented
+        .strip_prefix("gwk_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(p, _)| p)
+        .ok_or(INVALID)?;
+    let row = api_keys::Entity::find()
+        .filter(api_keys::Column::KeyPrefix.eq(prefix))
+        .one(db)
+        .await?
+        .ok_or(INVALID)?;
+    if row.revoked_at.is_some() || !tokens::digests_equal(&tokens::digest(presented), &row.key_hash)
+    {
+        return Err(INVALID);
+    }
+    // Recording every use would turn each sensor post into a write; once a minute is enough to
+    // see which keys are alive.
+    let now = Utc::now();
+    if row
+        .last_used_at
+        .is_none_or(|t| now.signed_duration_since(t).num_seconds() >= 60)
+    {
+        api_keys::Entity::update_many()
+            .col_expr(
+                api_keys::Column::LastUsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(api_keys::Column::Id.eq(row.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(ApiClient {
+        key_id: row.id,
+        scopes: scopes_of(&row),
+        name: row.name,
+    })
+}
+
+/// A page of keys, oldest first.
+pub async fn list(db: &DatabaseConnection, page: &PageRequest) -> ApiResult<Vec<api_keys::Model>> {
+    let mut query = api_keys::Entity::find().order_by_asc(api_keys::Column::Id);
+    if let Some(after) = page.after {
+        query = query.filter(api_keys::Column::Id.gt(after));
+    }
+    Ok(query.limit(page.fetch()).all(db).await?)
+}
+
+/// Revokes a key; `false` when there is no such key.
+pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> ApiResult<bool> {
+    let res = api_keys::Entity::update_many()
+        .col_expr(
+            api_keys::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(api_keys::Column::Id.eq(id))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    if res.rows_affected == 1 {
+        return Ok(true);
+    }
+    Ok(api_keys::Entity::find_by_id(id).one(db).await?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_use_their_wire_names_and_are_checked() {
+        let json =
+            serde_json::to_string(&[Scope::EventsWrite, Scope::SortingWrite]).unwrap_or_default();
+        assert_eq!(json, r#"["events:write","sorting:write"]"#);
+        let client = ApiClient {
+            key_id: Uuid::now_v7(),
+            name: "IoT".into(),
+            scopes: vec![Scope::EventsWrite],
+        };
+        assert!(client.require(Scope::EventsWrite).is_ok());
+        assert!(matches!(
+            client.require(Scope::SortingWrite),
+            Err(ApiError::Forbidden)
+        ));
+    }
+}

@@ -1,0 +1,16 @@
+//! Authentication and authorization: who is calling, and whether their role admits the route.
+//!
+//! Routes declare the roles they admit in their signature (`Auth<AdminOnly>`); the extractor in
+//! [`principal`] is the one place that turns a request into a caller and checks that declaration.
+
+pub mod api_keys;
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod rate_limit;
+pub mod roles;
+pub mod sessions;
+pub mod tokens;
+
+pub use principal::{Auth, CurrentUser, Principal};
+pub use roles::{Role, RoleSet};

@@ -1,0 +1,120 @@
+//! Turning a request into a caller. `Auth<R>` admits a signed-in user holding one of the roles
+//! of `R`; `Principal` admits a user or a machine (API key).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use uuid::Uuid;
+
+use super::api_keys::{self, ApiClient};
+use super::roles::{Role, RoleSet};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Header that carries an API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// A signed-in user, from a verified access token of a live session.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub session: Uuid,
+    pub roles: Vec<Role>,
+}
+
+impl CurrentUser {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A user admitted by the role set `R`.
+#[derive(Debug)]
+pub struct Auth<R: RoleSet> {
+    pub user: CurrentUser,
+    _roles: PhantomData<R>,
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("app state missing")))
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+async fn authenticate_user(
+    state: &AppState,
+    token: Option<String>,
+) -> Result<CurrentUser, ApiError> {
+    let token = token.ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    let claims = state.jwt.verify(&token)?;
+    state.sessions.ensure_active(&state.db, claims.sid).await?;
+    Ok(CurrentUser {
+        id: claims.sub,
+        session: claims.sid,
+        roles: claims.roles,
+    })
+}
+
+impl<R: RoleSet + 'static> FromRequest for Auth<R> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = state(req);
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state?;
+            let user = authenticate_user(&state, token).await?;
+            if !R::admits(&user.roles) {
+                return Err(ApiError::Forbidden);
+            }
+            Ok(Auth {
+                user,
+                _roles: PhantomData,
+            })
+        })
+    }
+}
+
+/// Any authenticated caller: a user by bearer token or a machine by API key.
+#[derive(Debug)]
+pub enum Principal {
+    User(CurrentUser),
+    Machine(ApiClient),
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = state(req);
+        let token = bearer(req);
+        let key = req
+            .headers()
+            .get(API_KEY_HEADER)
+            .map(|v| v.to_str().map(str::to_owned));
+        Box::pin(async move {
+            let state = state?;
+            match key {
+                Some(Ok(key)) => Ok(Principal::Machine(
+                    api_keys::authenticate(&state.db, &key).await?,
+                )),
+                Some(Err(_)) => Err(ApiError::Unauthorized("invalid or revoked API key")),
+                None => Ok(Principal::User(authenticate_user(&state, token).await?)),
+            }
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! The command line: every setting is a flag with an environment variable and a default that
+//! works on a fresh machine (an SQLite file beside the working directory, no Redis).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::rate_limit::Limit;
+
+/// gridwing: the backend of a municipal grid-governance platform.
+#[derive(Debug, Parser)]
+#[command(name = "gridwing", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log collectors. Filter with RUST_LOG.
+    #[arg(long, env = "GRIDWING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve(Box<ServeArgs>),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage accounts from the command line (bootstraps the first admin).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Create the demo accounts (idempotent) and print them.
+    Demo(DbArgs),
+    /// Print the OpenAPI document the server serves.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with one or more roles.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Mobile number; it is the login name.
+    #[arg(long)]
+    pub phone: String,
+    /// Display name, e.g. 张三.
+    #[arg(long)]
+    pub name: String,
+    /// Role to grant; repeat for several: citizen, grid_worker, team_member, dispatcher,
+    /// coordinator, admin.
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// Area the user serves, as KIND:CODE (e.g. grid:QSH-G001, team:MED-01); repeatable.
+    #[arg(long = "area")]
+    pub areas: Vec<String>,
+    /// Password; when absent one is generated and printed once. Prefer the environment variable
+    /// to keep it out of shell history.
+    #[arg(long, env = "GRIDWING_NEW_USER_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: `sqlite://FILE?mode=rwc` (created on first start) or
+    /// `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://gridwing.sqlite?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Largest number of pooled database connections per instance.
+    #[arg(long, env = "GRIDWING_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// Settings of `gridwing serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GRIDWING_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Redis URL (e.g. redis://127.0.0.1:6379). When set, rate limits and (later) the live bus
+    /// are shared by every instance; readiness then also checks Redis.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "GRIDWING_REDIS_PREFIX", default_value = "gridwing")]
+    pub redis_prefix: String,
+    /// Secret for signing access tokens (at least 32 bytes). When absent, one is generated on
+    /// first start and kept in the database, so every instance on that database shares it.
+    #[arg(long, env = "GRIDWING_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "GRIDWING_ACCESS_TTL_SECS", default_value_t = 900)]
+    pub access_ttl_secs: u64,
+    /// Lifetime of a login session (its refresh tokens), in seconds.
+    #[arg(long, env = "GRIDWING_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_ttl_secs: u64,
+    /// How long an instance trusts its cached view that a session is live, in seconds: the bound
+    /// on how long a logout made on another instance takes to be seen here.
+    #[arg(long, env = "GRIDWING_SESSION_CHECK_SECS", default_value_t = 5)]
+    pub session_check_secs: u64,
+    /// Login attempts allowed per account per window.
+    #[arg(long, env = "GRIDWING_LOGIN_LIMIT_PER_ACCOUNT", default_value_t = 10)]
+    pub login_limit_per_account: u32,
+    /// Login and registration attempts allowed per client address per window.
+    #[arg(long, env = "GRIDWING_LOGIN_LIMIT_PER_ADDR", default_value_t = 100)]
+    pub login_limit_per_addr: u32,
+    /// Length of the rate-limit window, in seconds.
+    #[arg(long, env = "GRIDWING_LOGIN_WINDOW_SECS", default_value_t = 900)]
+    pub login_window_secs: u64,
+    /// Take the client address from X-Forwarded-For (only behind a proxy you run).
+    #[arg(long, env = "GRIDWING_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Largest JSON request body, in bytes.
+    #[arg(long, env = "GRIDWING_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
+    pub max_json_bytes: usize,
+    /// Origins allowed to call the API from a browser (comma-separated); none by default.
+    #[arg(long, env = "GRIDWING_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// HTTP worker threads; defaults to the number of cores.
+    #[arg(long, env = "GRIDWING_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "GRIDWING_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+    /// Create the demo accounts on start (idempotent) and print them.
+    #[arg(long, env = "GRIDWING_DEMO")]
+    pub demo: bool,
+}
+
+impl ServeArgs {
+    pub fn login_limit_per_account(&self) -> Limit {
+        Limit {
+            max: self.login_limit_per_account,
+            window: Duration::from_secs(self.login_window_secs),
+        }
+    }
+
+    pub fn login_limit_per_addr(&self) -> Limit {
+        Limit {
+            max: self.login_limit_per_addr,
+            window: Duration::from_secs(self.login_window_secs),
+        }
+    }
+}
+
+/// Parses `gridwing serve` arguments alone (tests and tools start servers this way, through the
+/// same flags and environment variables a person uses).
+pub fn serve_args_from<I, T>(args: I) -> Result<ServeArgs, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("gridwing"))
+            .chain(std::iter::once("serve".into()))
+            .chain(args.into_iter().map(Into::into)),
+    )?;
+    match cli.command {
+        Command::Serve(args) => Ok(*args),
+        _ => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults_work_without_any_flag() -> Result<(), clap::Error> {
+        let args = serve_args_from(["--addr", "127.0.0.1:0"])?;
+        assert_eq!(args.access_ttl_secs, 900);
+        assert!(args.cors_origins.is_empty());
+        Ok(())
+    }
+}

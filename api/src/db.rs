@@ -1,0 +1,71 @@
+//! Connecting to the database and migrating it. SQLite is the embedded default (a file created on
+//! first start); any `postgres://` URL selects PostgreSQL. Both run the same migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::DbArgs;
+
+/// Opens a pool on the configured database.
+pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
+    let url = &args.database_url;
+    let mut opts = ConnectOptions::new(url.clone());
+    opts.max_connections(args.db_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // WAL lets readers run beside the one writer; the busy timeout queues writers instead of
+        // failing them, and foreign keys are off in SQLite unless asked for.
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(opts)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("running migrations")
+}
+
+/// A URL fit for logs: the password, if any, replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redact("postgres://gw:s3cret@db:5432/gridwing"),
+            "postgres://gw:***@db:5432/gridwing"
+        );
+        assert_eq!(redact("postgres://gw@db/x"), "postgres://gw@db/x");
+        assert_eq!(
+            redact("sqlite://gridwing.sqlite?mode=rwc"),
+            "sqlite://gridwing.sqlite?mode=rwc"
+        );
+    }
+}

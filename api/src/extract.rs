@@ -1,0 +1,231 @@
+//! Request extractors that answer bad input with problem+json naming the field at fault.
+//!
+//! actix's own `web::Json` reports serde errors as plain text without the field path; these read
+//! the body under a size limit, insist on a JSON media type, and run serde through
+//! `serde_path_to_error` so `roles[2]` or `password` is named in the answer.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// The largest JSON body a route accepts unless it says otherwise (set by `--max-json-bytes`).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLimit(pub usize);
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+fn is_json_media_type(req: &HttpRequest) -> bool {
+    let Some(ct) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<JsonLimit>()
+            .or_else(|| req.app_data::<web::Data<JsonLimit>>().map(|d| d.get_ref()))
+            .map_or(64 * 1024, |l| l.0);
+        let media_ok = is_json_media_type(req);
+        let declared = declared_length(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !media_ok {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            if declared.is_some_and(|n| n > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|e| ApiError::MalformedJson(format!("could not read body: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// Parses a JSON body, naming the field at fault on failure.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::Validation(vec![field_error(&path, &inner.to_string())])
+            }
+            _ if body.iter().all(u8::is_ascii_whitespace) => {
+                ApiError::MalformedJson("the body is empty".to_owned())
+            }
+            _ => ApiError::MalformedJson(inner.to_string()),
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+/// Query string parameters of type `T`, with the same field-naming errors as [`Json`].
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+            req.query_string().as_bytes(),
+        ));
+        std::future::ready(
+            serde_path_to_error::deserialize(de)
+                .map(Query)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    ApiError::Validation(vec![field_error(&path, &e.into_inner().to_string())])
+                }),
+        )
+    }
+}
+
+/// Turns a serde message into a field error. serde's messages are stable in practice
+/// ("unknown field `x`", "missing field `x`", "invalid type: ..."), and they are the only place
+/// the offending key of an unknown or missing field is reported.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let base = if path == "." { "" } else { path };
+    let quoted = || {
+        let start = message.find('`')? + 1;
+        let len = message[start..].find('`')?;
+        Some(message[start..start + len].to_owned())
+    };
+    let join = |name: String| {
+        if base.is_empty() || base.ends_with(&name) {
+            if base.is_empty() {
+                name
+            } else {
+                base.to_owned()
+            }
+        } else {
+            format!("{base}.{name}")
+        }
+    };
+    let clean = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    if message.starts_with("unknown field") {
+        let name = quoted().unwrap_or_default();
+        FieldError::new(join(name), "unknown_field", clean)
+    } else if message.starts_with("missing field") {
+        let name = quoted().unwrap_or_default();
+        FieldError::new(join(name), "required", clean)
+    } else if message.starts_with("invalid type") {
+        FieldError::new(base, "type", clean)
+    } else if message.starts_with("unknown variant") || message.starts_with("invalid value") {
+        FieldError::new(base, "invalid_value", clean)
+    } else {
+        FieldError::new(base, "invalid", clean)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        phone: String,
+        roles: Vec<String>,
+        count: Option<u32>,
+    }
+
+    fn err(body: &str) -> ApiError {
+        match parse_json::<Body>(body.as_bytes()) {
+            Ok(_) => panic!("{body} should fail"),
+            Err(e) => e,
+        }
+    }
+
+    fn only_field(e: ApiError) -> FieldError {
+        match e {
+            ApiError::Validation(mut v) if v.len() == 1 => v.remove(0),
+            other => panic!("expected one field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let f = only_field(err(r#"{"phone":"1","roles":[],"admin":true}"#));
+        assert_eq!(
+            (f.field.as_str(), f.rule.as_str()),
+            ("admin", "unknown_field")
+        );
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let f = only_field(err(r#"{"roles":[]}"#));
+        assert_eq!((f.field.as_str(), f.rule.as_str()), ("phone", "required"));
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_path() {
+        let f = only_field(err(r#"{"phone":"1","roles":["a",5]}"#));
+        assert_eq!((f.field.as_str(), f.rule.as_str()), ("roles[1]", "type"));
+        let f = only_field(err(r#"{"phone":"1","roles":[],"count":-1}"#));
+        assert_eq!(f.field, "count");
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        assert!(matches!(err(r#"{"phone":"#), ApiError::MalformedJson(_)));
+        assert!(matches!(err(""), ApiError::MalformedJson(_)));
+        assert!(matches!(
+            err(r#"{"phone":"1","roles":[]} trailing"#),
+            ApiError::MalformedJson(_)
+        ));
+    }
+}

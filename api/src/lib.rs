@@ -1,0 +1,22 @@
+//! gridwing's server: the REST API, authentication and roles, storage on SQLite or PostgreSQL.
+//!
+//! `main.rs` only parses the command line and calls [`commands::run`]; everything else lives
+//! here so that the end-to-end tests start the very same server on a random port.
+
+pub mod accounts;
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod pagination;
+pub mod routes;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod telemetry;

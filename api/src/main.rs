@@ -1,0 +1,16 @@
+//! The `gridwing` command.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = gridwing_api::config::Cli::parse();
+    gridwing_api::telemetry::init(cli.log_format);
+    match gridwing_api::commands::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

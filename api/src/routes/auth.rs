@@ -1,0 +1,291 @@
+//! Registration, login, refresh, logout.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::PROBLEM;
+use crate::accounts::{self, NewAccount, UserView};
+use crate::auth::api_keys::Scope;
+use crate::auth::password;
+use crate::auth::roles::{AnyRole, Role};
+use crate::auth::sessions::{self, RevokeReason, TokenPair};
+use crate::auth::{Auth, Principal};
+use crate::domain::{DisplayName, Password, Phone};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(register)
+        .service(login)
+        .service(refresh)
+        .service(logout)
+        .service(logout_all)
+        .service(whoami);
+}
+
+/// The address rate limits count against: the TCP peer, or the first X-Forwarded-For hop when
+/// the server is told it sits behind a proxy.
+fn client_addr(req: &HttpRequest, state: &AppState) -> String {
+    if state.settings.trust_forwarded_for
+        && let Some(first) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+    {
+        return first.trim().to_owned();
+    }
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// A citizen's self-registration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Mainland mobile number, the login name.
+    #[schema(example = "13912345678")]
+    pub phone: String,
+    /// At least 8 characters with letters and digits, not containing the phone number.
+    pub password: String,
+    /// Display name; defaults to 居民 and the last four digits.
+    pub name: Option<String>,
+}
+
+/// Register as a citizen.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = UserView),
+        (status = 409, description = "Phone number already registered", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field breaks a rule; the rule is named", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many attempts from this address", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/auth/register")]
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<RegisterRequest>,
+) -> ApiResult<HttpResponse> {
+    let addr = client_addr(&req, &state);
+    state
+        .limiter
+        .hit(
+            &format!("register:addr:{addr}"),
+            state.settings.login_limit_per_addr(),
+        )
+        .await?;
+    let phone = Phone::parse("phone", &body.phone)?;
+    let password = Password::parse("password", &body.password, Some(&phone))?;
+    let name = match body.name.as_deref() {
+        Some(n) => DisplayName::parse("name", n)?,
+        None => DisplayName::default_for(&phone),
+    };
+    let user = accounts::create(
+        &state.db,
+        NewAccount {
+            phone,
+            name,
+            password,
+            roles: BTreeSet::from([Role::Citizen]),
+            areas: BTreeSet::new(),
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+/// Credentials for a password login.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "13800000001")]
+    pub phone: String,
+    pub password: String,
+}
+
+/// Log in with phone number and password.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Access and refresh tokens", body = TokenPair),
+        (status = 401, description = "Wrong phone number or password (which one is not said)", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many attempts for this account or address", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<web::Json<TokenPair>> {
+    const WRONG: ApiError = ApiError::Unauthorized("wrong phone number or password");
+    let addr = client_addr(&req, &state);
+    state
+        .limiter
+        .hit(
+            &format!("login:addr:{addr}"),
+            state.settings.login_limit_per_addr(),
+        )
+        .await?;
+    let phone = Phone::parse("phone", &body.phone)?;
+    state
+        .limiter
+        .hit(
+            &format!("login:acct:{}", phone.as_str()),
+            state.settings.login_limit_per_account(),
+        )
+        .await?;
+    let user = accounts::find_by_phone(&state.db, &phone).await?;
+    let ok = password::verify(
+        body.password,
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            tracing::info!(phone = %phone.masked(), %addr, "login refused");
+            return Err(WRONG);
+        }
+    };
+    let roles = accounts::roles_of(&state.db, user.id).await?;
+    let pair = sessions::open(
+        &state.db,
+        &state.jwt,
+        user.id,
+        &roles,
+        Duration::from_secs(state.settings.refresh_ttl_secs),
+    )
+    .await?;
+    Ok(web::Json(pair))
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Exchange a refresh token for new tokens. Each refresh token works once; presenting one a
+/// second time ends its whole session.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New access and refresh tokens", body = TokenPair),
+        (status = 401, description = "Unknown, used, expired or revoked refresh token", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<web::Json<TokenPair>> {
+    let rotated = sessions::rotate(&state.db, &state.sessions, &body.refresh_token).await?;
+    let user = accounts::view(&state.db, rotated.user).await?;
+    if user.disabled {
+        return Err(ApiError::Unauthorized("invalid or expired refresh token"));
+    }
+    Ok(web::Json(TokenPair {
+        access_token: state.jwt.issue(user.id, rotated.session, &user.roles)?,
+        token_type: "Bearer",
+        expires_in: state.jwt.ttl_secs(),
+        refresh_token: rotated.refresh_token,
+        session_id: rotated.session,
+    }))
+}
+
+/// End this session: its refresh token stops working and so does its access token.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, auth: Auth<AnyRole>) -> ApiResult<HttpResponse> {
+    sessions::revoke_session(&state.db, auth.user.session, RevokeReason::Logout).await?;
+    state.sessions.forget([auth.user.session]);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// End every session of this account, on every device.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session ended"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/auth/logout-all")]
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+) -> ApiResult<HttpResponse> {
+    let ended =
+        sessions::revoke_all(&state.db, auth.user.id, RevokeReason::LogoutEverywhere).await?;
+    state.sessions.forget(ended);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Who the server takes the caller to be.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// `user` or `api_key`.
+    pub kind: &'static str,
+    /// The user's or the key's id.
+    pub id: Uuid,
+    /// The user's roles (users only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<Role>,
+    /// The key's scopes (API keys only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<Scope>,
+    /// The key's name (API keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Identify the caller, by bearer token or API key: a check for client and sensor set-ups.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, body = WhoAmI),
+        (status = 401, description = "No valid token or key", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/auth/whoami")]
+pub async fn whoami(principal: Principal) -> web::Json<WhoAmI> {
+    web::Json(match principal {
+        Principal::User(u) => WhoAmI {
+            kind: "user",
+            id: u.id,
+            roles: u.roles,
+            scopes: Vec::new(),
+            name: None,
+        },
+        Principal::Machine(m) => WhoAmI {
+            kind: "api_key",
+            id: m.key_id,
+            roles: Vec::new(),
+            scopes: m.scopes,
+            name: Some(m.name),
+        },
+    })
+}

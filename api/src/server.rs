@@ -1,0 +1,139 @@
+//! Building and running the HTTP server. The server takes a bound listener, so tests and the
+//! binary start it the same way (tests bind port 0), and it stops gracefully: on SIGTERM or
+//! Ctrl-C it stops accepting, lets in-flight requests finish, then exits.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use utoipa_actix_web::AppExt;
+
+use crate::config::ServeArgs;
+use crate::error::ApiError;
+use crate::extract::JsonLimit;
+use crate::middleware::{self, RouteIndex};
+use crate::state::AppState;
+use crate::{demo, routes};
+
+/// The OpenAPI document, serialised once at start.
+pub struct OpenApiJson(pub String);
+
+/// A server accepting connections.
+pub struct RunningServer {
+    /// Where it listens (the real port when bound to port 0).
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+    pub state: web::Data<AppState>,
+}
+
+fn cors(origins: &[String]) -> Cors {
+    origins
+        .iter()
+        .fold(Cors::default(), |c, o| c.allowed_origin(o))
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers(["x-request-id"])
+        .max_age(3600)
+}
+
+/// Connects, migrates, seeds the demo data when asked, and starts serving on `listener`.
+pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result<RunningServer> {
+    let addr = listener
+        .local_addr()
+        .context("reading the listener's address")?;
+    let state = web::Data::new(AppState::init(settings.clone()).await?);
+    if settings.demo {
+        demo::seed(&state.db).await?;
+    }
+    let doc = routes::openapi();
+    let index = web::Data::new(RouteIndex::from_openapi(&doc));
+    let doc_json = web::Data::new(OpenApiJson(doc.to_json().context("serialising OpenAPI")?));
+    let limit = JsonLimit(settings.max_json_bytes);
+    let origins = settings.cors_origins.clone();
+    let app_state = state.clone();
+    let mut http = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .app_data(app_state.clone())
+            .app_data(index.clone())
+            .app_data(doc_json.clone())
+            .app_data(limit)
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| ApiError::NotFound("resource").into()),
+            )
+            .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+            .wrap(from_fn(middleware::observe))
+            .into_utoipa_app()
+            .configure(routes::configure)
+            .split_for_parts();
+        app.default_service(web::to(middleware::fallback))
+    })
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout_secs)
+    .client_request_timeout(Duration::from_secs(30));
+    if let Some(n) = settings.workers {
+        http = http.workers(n);
+    }
+    let server = http.listen(listener).context("listening")?.run();
+    tracing::info!(%addr, database = %crate::db::redact(&settings.db.database_url), redis = settings.redis_url.is_some(), "gridwing serving");
+    Ok(RunningServer {
+        addr,
+        handle: server.handle(),
+        server,
+        state,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C, then stops gracefully.
+pub async fn run_until_signal(running: RunningServer) -> anyhow::Result<()> {
+    let handle = running.handle.clone();
+    let mut server = tokio::spawn(running.server);
+    tokio::select! {
+        res = &mut server => {
+            res.context("server task")?.context("server")?;
+        }
+        () = shutdown_signal() => {
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            handle.stop(true).await;
+            server.await.context("server task")?.context("server")?;
+            tracing::info!("stopped");
+        }
+    }
+    running
+        .state
+        .db
+        .clone()
+        .close()
+        .await
+        .context("closing the database")?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! What every request handler can reach: the database pool, Redis, keys and limiters.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::rate_limit::RateLimiter;
+use crate::auth::sessions::SessionCache;
+use crate::config::ServeArgs;
+use crate::{db, secrets};
+
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub jwt: JwtKeys,
+    pub sessions: SessionCache,
+    pub limiter: RateLimiter,
+    pub settings: ServeArgs,
+}
+
+impl AppState {
+    /// Connects to everything the server needs and migrates the database.
+    pub async fn init(settings: ServeArgs) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.db).await?;
+        db::migrate(&db).await?;
+        let secret = match &settings.jwt_secret {
+            Some(s) if s.len() >= 32 => s.clone(),
+            Some(_) => anyhow::bail!("GRIDWING_JWT_SECRET must be at least 32 bytes"),
+            None => secrets::get_or_create(&db, "jwt_hs256").await?,
+        };
+        let redis = match &settings.redis_url {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
+                let conn = redis::aio::ConnectionManager::new(client)
+                    .await
+                    .context("connecting to Redis")?;
+                Some(conn)
+            }
+            None => None,
+        };
+        let limiter = match &redis {
+            Some(conn) => RateLimiter::Redis {
+                conn: conn.clone(),
+                prefix: settings.redis_prefix.clone(),
+            },
+            None => RateLimiter::memory(),
+        };
+        crate::auth::password::warm_up().await?;
+        Ok(Self {
+            db,
+            redis,
+            jwt: JwtKeys::new(secret.as_bytes(), settings.access_ttl_secs),
+            sessions: SessionCache::new(Duration::from_secs(settings.session_check_secs)),
+            limiter,
+            settings,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! The gridwing schema: one ordered list of migrations that runs unchanged on SQLite and
+//! PostgreSQL. Each migration is a file named after the day it was written; never edit one that
+//! has landed, add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_accounts;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_accounts::Migration)]
+    }
+}
