@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -197,7 +197,7 @@ pub async fn create(db: &DatabaseConnection, new: NewAccount) -> ApiResult<UserV
     let hash = password::hash(new.password.expose().to_owned()).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let tx = db.begin().await?;
+    let tx = crate::db::begin_write(db).await?;
     users::ActiveModel {
         id: Set(id),
         phone: Set(new.phone.as_str().to_owned()),
@@ -338,7 +338,7 @@ pub async fn update(
         Some(p) => Some(password::hash(p.expose().to_owned()).await?),
         None => None,
     };
-    let tx = db.begin().await?;
+    let tx = crate::db::begin_write(db).await?;
     let row = users::Entity::find_by_id(id)
         .one(&tx)
         .await?

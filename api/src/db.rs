@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 use crate::config::DbArgs;
 
@@ -31,6 +34,18 @@ pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
     Database::connect(opts)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at BEGIN (IMMEDIATE):
+/// a deferred transaction that reads first cannot upgrade its lock while another writer holds
+/// it and fails at once with "database is locked", whereas waiting at BEGIN honours the busy
+/// timeout. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Applies every pending migration.

@@ -1,1 +1,10 @@
-fn main() {}
+//! End-to-end tests: each starts a real gridwing server on a random port with a database of its
+//! own and talks to it over HTTP, as a phone or a console would.
+
+mod api_keys;
+mod api_style;
+mod auth;
+mod lifecycle;
+mod openapi;
+mod roles;
+mod support;

@@ -12,7 +12,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -85,7 +85,7 @@ pub async fn open(
 ) -> ApiResult<TokenPair> {
     let now = Utc::now();
     let sid = Uuid::now_v7();
-    let tx = db.begin().await?;
+    let tx = crate::db::begin_write(db).await?;
     sessions::ActiveModel {
         id: Set(sid),
         user_id: Set(user),
@@ -125,7 +125,7 @@ pub async fn rotate(
         return Err(INVALID);
     }
     let hash = tokens::digest(raw);
-    let tx = db.begin().await?;
+    let tx = crate::db::begin_write(db).await?;
     let Some(token) = refresh_tokens::Entity::find()
         .filter(refresh_tokens::Column::TokenHash.eq(hash))
         .one(&tx)

@@ -1,0 +1,267 @@
+//! Starting a real gridwing server for one test: its own database (a fresh SQLite file, or a
+//! fresh PostgreSQL database when DATABASE_URL names a server), its own Redis key prefix when
+//! REDIS_URL is set, a random port, and the demo accounts.
+
+use std::net::TcpListener;
+use std::sync::Once;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use gridwing_api::config::serve_args_from;
+use gridwing_api::demo::DEMO_PASSWORD;
+use gridwing_api::server;
+use gridwing_api::state::AppState;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+pub const ADMIN: &str = "13800000001";
+pub const DISPATCHER: &str = "13800000002";
+pub const GRID_WORKER: &str = "13800000003";
+pub const TEAM_MEMBER: &str = "13800000004";
+pub const COORDINATOR: &str = "13800000005";
+pub const CITIZEN: &str = "13800000006";
+
+static LOGS: Once = Once::new();
+
+fn init_logs() {
+    // Quiet unless asked: TEST_LOG=1 shows the server's logs.
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            gridwing_api::telemetry::init(gridwing_api::config::LogFormat::Text);
+        }
+    });
+}
+
+/// A database of the test's own.
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        url: String,
+    },
+    /// Another instance's database, shared.
+    Shared {
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub async fn new() -> TestResult<Self> {
+        match std::env::var("DATABASE_URL") {
+            Ok(base) if base.starts_with("postgres") => {
+                let name = format!("gwtest_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&base).await?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                admin.close().await?;
+                let (server, _) = base
+                    .rsplit_once('/')
+                    .ok_or("DATABASE_URL has no database name")?;
+                Ok(TestDb::Postgres {
+                    url: format!("{server}/{name}"),
+                })
+            }
+            _ => {
+                let dir = tempfile::tempdir()?;
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("gw.sqlite").display()
+                );
+                Ok(TestDb::Sqlite { _dir: dir, url })
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url } | TestDb::Shared { url } => url,
+        }
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub handle: ServerHandle,
+    pub state: web::Data<AppState>,
+    pub db: TestDb,
+    pub redis_prefix: String,
+}
+
+impl TestApp {
+    /// A server with default settings.
+    pub async fn spawn() -> TestResult<Self> {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A server with extra `gridwing serve` flags.
+    pub async fn spawn_with(extra: &[&str]) -> TestResult<Self> {
+        let db = TestDb::new().await?;
+        let prefix = format!("gwtest-{}", uuid::Uuid::new_v4().simple());
+        Self::spawn_on(db, prefix, extra).await
+    }
+
+    /// A second instance on the same database and Redis prefix, as behind a load balancer.
+    pub async fn second_instance(&self, extra: &[&str]) -> TestResult<Self> {
+        let db = TestDb::Shared {
+            url: self.db.url().to_owned(),
+        };
+        Self::spawn_on(db, self.redis_prefix.clone(), extra).await
+    }
+
+    async fn spawn_on(db: TestDb, redis_prefix: String, extra: &[&str]) -> TestResult<Self> {
+        init_logs();
+        let mut args: Vec<String> = vec![
+            "--database-url".into(),
+            db.url().to_owned(),
+            "--redis-prefix".into(),
+            redis_prefix.clone(),
+            "--workers".into(),
+            "2".into(),
+            "--db-max-connections".into(),
+            "5".into(),
+            "--demo".into(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let settings = serve_args_from(args)?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let running = server::start(settings, listener).await?;
+        let handle = running.handle.clone();
+        let state = running.state.clone();
+        let base = format!("http://{}", running.addr);
+        tokio::spawn(running.server);
+        Ok(TestApp {
+            base,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            handle,
+            state,
+            db,
+            redis_prefix,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let rb = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// Sends a request and returns status and JSON body (Null when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResult<(StatusCode, Value)> {
+        let mut rb = self.request(method, path, token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let res = rb.send().await?;
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResult<(StatusCode, Value)> {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> TestResult<(StatusCode, Value)> {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Logs in and returns the whole token pair.
+    pub async fn login_pair(&self, phone: &str, password: &str) -> TestResult<Value> {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"phone": phone, "password": password}),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("login {phone}: {status} {body}").into());
+        }
+        Ok(body)
+    }
+
+    /// Logs a demo account in and returns its access token.
+    pub async fn token(&self, phone: &str) -> TestResult<String> {
+        let pair = self.login_pair(phone, DEMO_PASSWORD).await?;
+        Ok(str_field(&pair, "access_token")?)
+    }
+
+    /// Creates an account through the admin API and returns its id.
+    pub async fn create_user(
+        &self,
+        admin: &str,
+        phone: &str,
+        roles: &[&str],
+        password: &str,
+    ) -> TestResult<String> {
+        let (status, body) = self
+            .post(
+                "/api/v1/users",
+                Some(admin),
+                json!({"phone": phone, "name": "测试用户", "password": password, "roles": roles}),
+            )
+            .await?;
+        if status != StatusCode::CREATED {
+            return Err(format!("create {phone}: {status} {body}").into());
+        }
+        str_field(&body, "id")
+    }
+}
+
+/// A string field of a JSON object, or an error naming it.
+pub fn str_field(v: &Value, field: &str) -> TestResult<String> {
+    v[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no string field {field} in {v}").into())
+}
+
+/// Asserts a problem+json answer with this status and problem type.
+pub async fn assert_problem(res: reqwest::Response, status: u16, kind: &str) -> TestResult<Value> {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = res.json().await?;
+    assert_eq!(body["type"], format!("/problems/{kind}"), "{body}");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    Ok(body)
+}
