@@ -12,8 +12,10 @@ use crate::domain::{DisplayName, Password, Phone};
 /// The password of every demo account. Demo data is for trying things out, never production.
 pub const DEMO_PASSWORD: &str = "gridwing2026";
 
-/// (phone, name, role, areas served)
-pub const DEMO_ACCOUNTS: &[(&str, &str, Role, &[(AreaKind, &str)])] = &[
+/// A demo account: phone, name, role, areas served.
+type DemoAccount = (&'static str, &'static str, Role, &'static [(AreaKind, &'static str)]);
+
+pub const DEMO_ACCOUNTS: &[DemoAccount] = &[
     ("13800000001", "管理员", Role::Admin, &[]),
     (
         "13800000002",
