@@ -13,7 +13,12 @@ use crate::domain::{DisplayName, Password, Phone};
 pub const DEMO_PASSWORD: &str = "gridwing2026";
 
 /// A demo account: phone, name, role, areas served.
-type DemoAccount = (&'static str, &'static str, Role, &'static [(AreaKind, &'static str)]);
+type DemoAccount = (
+    &'static str,
+    &'static str,
+    Role,
+    &'static [(AreaKind, &'static str)],
+);
 
 pub const DEMO_ACCOUNTS: &[DemoAccount] = &[
     ("13800000001", "管理员", Role::Admin, &[]),
