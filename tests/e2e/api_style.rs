@@ -328,3 +328,39 @@ async fn no_bad_input_ever_gets_a_500() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn cross_origin_calls_are_allowed_only_from_configured_origins() -> TestResult {
+    let app = TestApp::spawn_with(&[
+        "--cors-origins",
+        "https://console.qsh.example,https://big-screen.qsh.example",
+    ])
+    .await?;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/v1/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let res = preflight("https://console.qsh.example").await?;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://console.qsh.example"
+    );
+    let res = preflight("https://evil.example").await?;
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+
+    // Without configured origins no CORS header is ever sent.
+    let plain = TestApp::spawn().await?;
+    let res = plain
+        .client
+        .get(plain.url("/healthz"))
+        .header("origin", "https://console.qsh.example")
+        .send()
+        .await?;
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+    Ok(())
+}

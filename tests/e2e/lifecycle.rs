@@ -178,6 +178,7 @@ async fn the_first_admin_is_bootstrapped_from_the_command_line_and_sigterm_stops
     let client = reqwest::Client::new();
     let res = client
         .post(format!("{base}/api/v1/auth/login"))
+        .header("x-request-id", "trace-me-1")
         .json(&json!({"phone": "13700000001", "password": password}))
         .send()
         .await?;
