@@ -227,6 +227,22 @@ pub async fn find_by_phone(
         .await?)
 }
 
+/// The areas a user serves.
+pub async fn areas_of(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<Vec<AreaRef>> {
+    Ok(user_areas::Entity::find()
+        .filter(user_areas::Column::UserId.eq(user))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|a| {
+            Some(AreaRef {
+                kind: AreaKind::parse(&a.area_kind)?,
+                code: a.area_code,
+            })
+        })
+        .collect())
+}
+
 /// The roles of a user, in a stable order.
 pub async fn roles_of(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<Vec<Role>> {
     let mut roles: Vec<Role> = user_roles::Entity::find()

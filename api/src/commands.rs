@@ -8,8 +8,14 @@ use anyhow::Context;
 use crate::accounts::{self, AreaRef, NewAccount};
 use crate::auth::roles::Role;
 use crate::auth::tokens;
-use crate::config::{Cli, Command, DbArgs, ServeArgs, UserAddArgs, UserCommand};
+use crate::config::{
+    AreasCommand, BuildingsCommand, Cli, Command, DbArgs, ImportModeArg, ServeArgs, UserAddArgs,
+    UserCommand,
+};
 use crate::domain::{DisplayName, Password, Phone};
+use crate::places::areas::{self, ImportMode};
+use crate::places::index::SharedIndex;
+use crate::places::qr_keys::{self, QrKeys};
 use crate::{db, demo, routes, server};
 
 /// Runs the parsed command line.
@@ -27,8 +33,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => user_add(args).await,
         Command::Demo(args) => {
             let conn = migrated(&args).await?;
-            demo::seed(&conn).await
+            demo::seed(&conn).await?;
+            demo::seed_street(&conn, &SharedIndex::default()).await
         }
+        Command::Areas { command } => areas_command(command).await,
+        Command::Buildings { command } => buildings_command(command).await,
         Command::Openapi => {
             print!("{}", routes::openapi_pretty());
             Ok(())
@@ -102,4 +111,98 @@ async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
         println!("password (shown once): {raw_password}");
     }
     Ok(())
+}
+
+async fn areas_command(command: AreasCommand) -> anyhow::Result<()> {
+    match command {
+        AreasCommand::Import { db, file, mode } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let conn = migrated(&db).await?;
+            let mode = match mode {
+                ImportModeArg::Replace => ImportMode::Replace,
+                ImportModeArg::Update => ImportMode::Update,
+            };
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let shown = bar.clone();
+            let progress = Box::new(move |phase: &str, done: usize, total: usize| {
+                shown.set_message(phase.to_owned());
+                shown.set_length(total as u64);
+                shown.set_position(done as u64);
+            });
+            let result = areas::import(&conn, &SharedIndex::default(), bytes, mode, progress).await;
+            bar.finish_and_clear();
+            match result {
+                Ok(r) => {
+                    println!(
+                        "imported street {}: {} areas written, {} removed, {} buildings moved to another micro-grid",
+                        r.street, r.written, r.removed, r.buildings_moved
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    let problem = e.problem();
+                    eprintln!("{}: nothing was changed", problem.detail);
+                    for f in &problem.errors {
+                        eprintln!("  {} {}", f.field, f.message);
+                    }
+                    anyhow::bail!("import refused ({} problems)", problem.errors.len().max(1))
+                }
+            }
+        }
+        AreasCommand::Export { db, street, out } => {
+            let conn = migrated(&db).await?;
+            let doc = areas::export(&conn, &street)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
+            let text = serde_json::to_string_pretty(&doc)?;
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn buildings_command(command: BuildingsCommand) -> anyhow::Result<()> {
+    match command {
+        BuildingsCommand::QrSheet { db, grid, out } => {
+            let conn = migrated(&db).await?;
+            let keys = QrKeys::load(&conn).await?;
+            let rows = crate::places::buildings::of_grid(&conn, &grid)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
+            if rows.is_empty() {
+                anyhow::bail!("grid {grid} has no buildings");
+            }
+            let entries: Vec<places::qr::SheetEntry> = rows
+                .iter()
+                .map(|b| places::qr::SheetEntry {
+                    payload: keys.sign(&b.code),
+                    code: b.code.clone(),
+                    label: b.name.clone(),
+                })
+                .collect();
+            let pdf = places::qr::render_sheet_pdf(&format!("{grid} 屋联码"), &entries)
+                .map_err(|e| anyhow::anyhow!("rendering the sheet: {e}"))?;
+            std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} codes of grid {grid} written to {}",
+                entries.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        BuildingsCommand::QrRotate(db) => {
+            let conn = migrated(&db).await?;
+            let version = qr_keys::rotate(&conn).await?;
+            println!("QR signing key version {version} added; restart instances to sign with it");
+            Ok(())
+        }
+    }
 }

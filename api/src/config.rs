@@ -37,8 +37,18 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Create the demo accounts (idempotent) and print them.
+    /// Create the demo accounts and street (idempotent) and print the accounts.
     Demo(DbArgs),
+    /// The area tree: import a city's GeoJSON export, export it back.
+    Areas {
+        #[command(subcommand)]
+        command: AreasCommand,
+    },
+    /// Buildings: printable QR sheets, QR key rotation.
+    Buildings {
+        #[command(subcommand)]
+        command: BuildingsCommand,
+    },
     /// Print the OpenAPI document the server serves.
     Openapi,
 }
@@ -47,6 +57,56 @@ pub enum Command {
 pub enum UserCommand {
     /// Create a user with one or more roles.
     Add(UserAddArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AreasCommand {
+    /// Check and import a GeoJSON FeatureCollection (WGS84) of one street's areas. Every bad
+    /// feature is reported; with any error nothing changes.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The GeoJSON file.
+        file: std::path::PathBuf,
+        /// `replace`: the file is the street's whole tree; `update`: add and change only.
+        #[arg(long, value_enum, default_value_t = ImportModeArg::Replace)]
+        mode: ImportModeArg,
+    },
+    /// Write a street's tree as GeoJSON, in the shape import takes.
+    Export {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The street's code, e.g. QSH.
+        #[arg(long)]
+        street: String,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportModeArg {
+    Replace,
+    Update,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildingsCommand {
+    /// Print a grid's building QR codes on A4 pages (PDF), 12 to a page, with codes and names.
+    QrSheet {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The grid's code, e.g. QSH-G001.
+        #[arg(long)]
+        grid: String,
+        /// The PDF to write.
+        #[arg(long, default_value = "qr-sheet.pdf")]
+        out: std::path::PathBuf,
+    },
+    /// Add a new QR signing key version. Codes already printed keep working; instances sign new
+    /// codes with it after their next start.
+    QrRotate(DbArgs),
 }
 
 #[derive(Debug, Args)]
@@ -141,9 +201,19 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "GRIDWING_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
-    /// Create the demo accounts on start (idempotent) and print them.
+    /// Create the demo accounts and the demo street on start (idempotent) and print them.
     #[arg(long, env = "GRIDWING_DEMO")]
     pub demo: bool,
+    /// With --demo: also load the demo street (6 communities, 118 grids, 388 micro-grids,
+    /// 3,104 buildings) when the database has no areas yet.
+    #[arg(long, env = "GRIDWING_DEMO_STREET", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_street: bool,
+    /// Largest area file (GeoJSON) an import accepts, in bytes.
+    #[arg(long, env = "GRIDWING_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_import_bytes: usize,
+    /// How often an instance checks whether another instance changed the area tree, in seconds.
+    #[arg(long, env = "GRIDWING_AREAS_REFRESH_SECS", default_value_t = 10)]
+    pub areas_refresh_secs: u64,
 }
 
 impl ServeArgs {

@@ -1,13 +1,21 @@
-//! Demo accounts, so a newcomer can try the API the moment the server starts. Seeding is
-//! idempotent: an account whose phone number exists is left as it is.
+//! Demo data, so a newcomer can try the API the moment the server starts: an account for every
+//! role, and a whole generated street (青山湖街道: 6 communities, 118 grids, 388 micro-grids,
+//! 3,104 buildings with their units, teams). Seeding is idempotent: accounts whose phone exists
+//! are left as they are, and the street is loaded only into a database without areas.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::accounts::{self, AreaKind, AreaRef, NewAccount};
 use crate::auth::roles::Role;
 use crate::domain::{DisplayName, Password, Phone};
+use crate::entities::areas as area_rows;
+use crate::places::areas::{self, ImportMode};
+use crate::places::buildings::{self, NewBuilding, NewUnit, Resident};
+use crate::places::index::SharedIndex;
+use crate::places::teams::{self, TeamKind, TeamSpec};
 
 /// The password of every demo account. Demo data is for trying things out, never production.
 pub const DEMO_PASSWORD: &str = "gridwing2026";
@@ -47,6 +55,45 @@ pub const DEMO_ACCOUNTS: &[DemoAccount] = &[
         &[(AreaKind::Street, "QSH")],
     ),
     ("13800000006", "陈居民", Role::Citizen, &[]),
+    (
+        "13800000007",
+        "孙网格",
+        Role::GridWorker,
+        &[(AreaKind::Grid, "QSH-G002")],
+    ),
+];
+
+/// Teams of the demo street: code, name, kind, areas, categories.
+type DemoTeam = (
+    &'static str,
+    &'static str,
+    TeamKind,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const DEMO_TEAMS: &[DemoTeam] = &[
+    (
+        "QSH-MED-01",
+        "青山湖街道人民调解委员会",
+        TeamKind::Mediation,
+        &["QSH"],
+        &["dispute.family", "dispute.labour", "dispute.neighbour"],
+    ),
+    (
+        "QSH-ENF-01",
+        "青山湖街道综合执法队",
+        TeamKind::Enforcement,
+        &["QSH"],
+        &["city.illegal_building", "city.street_vending"],
+    ),
+    (
+        "QSH-FIRE-01",
+        "青山村微型消防站",
+        TeamKind::FireStation,
+        &["QSH-C01"],
+        &["safety.fire_risk"],
+    ),
 ];
 
 /// Creates the demo accounts that do not exist yet and prints all of them.
@@ -75,8 +122,86 @@ pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await?;
     }
     println!("Demo accounts (password {DEMO_PASSWORD}):");
-    for (phone, name, role, _) in DEMO_ACCOUNTS {
-        println!("  {phone}  {:<12} {name}", role.as_str());
+    for (phone, name, role, areas) in DEMO_ACCOUNTS {
+        let served: Vec<&str> = areas.iter().map(|(_, code)| *code).collect();
+        println!(
+            "  {phone}  {:<12} {name} {}",
+            role.as_str(),
+            served.join(" ")
+        );
     }
+    Ok(())
+}
+
+/// Loads the demo street, its buildings and teams into a database that has no areas yet.
+pub async fn seed_street(db: &DatabaseConnection, index: &SharedIndex) -> anyhow::Result<()> {
+    if area_rows::Entity::find().count(db).await? > 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let street = places::demo_street::generate(&places::demo_street::DemoParams::qingshanhu());
+    let bytes = serde_json::to_vec(&street.areas)?;
+    let report = areas::import(
+        db,
+        index,
+        bytes,
+        ImportMode::Replace,
+        Box::new(|_, _, _| {}),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("importing the demo street: {}", e.problem().detail))?;
+    for &(code, name, kind, areas, categories) in DEMO_TEAMS {
+        let spec = TeamSpec {
+            name: name.to_owned(),
+            kind,
+            areas: areas.iter().map(|a| (*a).to_owned()).collect(),
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        teams::create(db, code.to_owned(), spec)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating team {code}: {}", e.problem().detail))?;
+    }
+    let count = street.buildings.len();
+    let new: Vec<NewBuilding> = street
+        .buildings
+        .into_iter()
+        .map(|b| NewBuilding {
+            code: b.code,
+            name: b.name,
+            address: b.address,
+            location: b.location,
+            floors: i32::try_from(b.floors).ok(),
+            notes: None,
+            units: b
+                .units
+                .into_iter()
+                .map(|u| NewUnit {
+                    number: u.number,
+                    floor: Some(u.floor),
+                    residents: u
+                        .residents
+                        .into_iter()
+                        .map(|r| Resident {
+                            name: r.name,
+                            phone: Some(r.phone),
+                            id_number: Some(r.id_number),
+                            relation: Some(r.relation),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    buildings::create_many(db, &index.get(), new)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo buildings: {}", e.problem().detail))?;
+    println!(
+        "Demo street {} loaded in {:.1} s: {} areas, {} teams, {count} buildings with units \
+         (try GET /api/v1/areas/locate?lat=30.25&lng=119.72)",
+        report.street,
+        started.elapsed().as_secs_f64(),
+        report.written,
+        DEMO_TEAMS.len(),
+    );
     Ok(())
 }

@@ -72,6 +72,9 @@ pub enum ApiError {
     /// The body is larger than the route accepts.
     #[error("body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A scanned QR code that is not one of ours: forged, altered or damaged.
+    #[error("invalid code: {0}")]
+    InvalidCode(String),
     /// The body is not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
@@ -117,6 +120,7 @@ impl ApiError {
             Self::NotFound(_) => "not-found",
             Self::MalformedJson(_) => "malformed-json",
             Self::Validation(_) => "validation-failed",
+            Self::InvalidCode(_) => "invalid-code",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Unauthorized(_) => "unauthorized",
@@ -135,6 +139,7 @@ impl ApiError {
             Self::NotFound(_) => "Not found",
             Self::MalformedJson(_) => "Malformed JSON",
             Self::Validation(_) => "Validation failed",
+            Self::InvalidCode(_) => "Invalid code",
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Unauthorized(_) => "Unauthorized",
@@ -156,6 +161,7 @@ impl ApiError {
             }
             Self::Conflict { detail, .. } => detail.clone(),
             Self::Unauthorized(why) => (*why).to_owned(),
+            Self::InvalidCode(why) => why.clone(),
             Self::NotFound(what) => format!("no such {what}, or not visible to you"),
             // Internal causes go to the log only.
             Self::Database(_) | Self::Unexpected(_) => {
@@ -192,7 +198,7 @@ impl ResponseError for ApiError {
         match self {
             Self::RouteNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::InvalidCode(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

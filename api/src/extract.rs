@@ -66,21 +66,46 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if !media_ok {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            if declared.is_some_and(|n| n > limit) {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::MalformedJson(format!("could not read body: {e}")))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_limited(&mut payload, declared, limit).await?;
             parse_json(&body).map(Json)
         })
     }
+}
+
+/// Reads a whole body, refusing it as soon as it is known to exceed `limit` (by its declared
+/// length before reading, or while reading when the length was not declared or was a lie).
+async fn read_limited(
+    payload: &mut Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::MalformedJson(format!("could not read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A JSON (or `+json`, e.g. GeoJSON) body kept as bytes, for routes that parse it themselves and
+/// set their own size limit.
+pub async fn json_bytes(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    if !is_json_media_type(req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let mut payload = payload.into_inner();
+    read_limited(&mut payload, declared_length(req), limit).await
 }
 
 /// Parses a JSON body, naming the field at fault on failure.

@@ -49,7 +49,11 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     let state = web::Data::new(AppState::init(settings.clone()).await?);
     if settings.demo {
         demo::seed(&state.db).await?;
+        if settings.demo_street {
+            demo::seed_street(&state.db, &state.places).await?;
+        }
     }
+    spawn_area_refresh(state.clone());
     let doc = routes::openapi();
     let index = web::Data::new(RouteIndex::from_openapi(&doc));
     let doc_json = web::Data::new(OpenApiJson(doc.to_json().context("serialising OpenAPI")?));
@@ -87,6 +91,23 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
         server,
         state,
     })
+}
+
+/// Keeps this instance's area index in step with imports made through other instances.
+fn spawn_area_refresh(state: web::Data<AppState>) {
+    let every = Duration::from_secs(state.settings.areas_refresh_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match state.places.refresh_if_stale(&state.db).await {
+                Ok(true) => tracing::info!("area tree changed elsewhere; index rebuilt"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "checking the area tree failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

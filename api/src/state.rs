@@ -9,6 +9,8 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::rate_limit::RateLimiter;
 use crate::auth::sessions::SessionCache;
 use crate::config::ServeArgs;
+use crate::places::index::SharedIndex;
+use crate::places::qr_keys::QrKeys;
 use crate::{db, secrets};
 
 pub struct AppState {
@@ -17,6 +19,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub sessions: SessionCache,
     pub limiter: RateLimiter,
+    /// The area tree in memory, for locating points.
+    pub places: SharedIndex,
+    /// Keys signing building QR codes.
+    pub qr: QrKeys,
     pub settings: ServeArgs,
 }
 
@@ -48,7 +54,15 @@ impl AppState {
             None => RateLimiter::memory(),
         };
         crate::auth::password::warm_up().await?;
+        let places = SharedIndex::default();
+        places
+            .reload(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the area tree: {e}"))?;
+        let qr = QrKeys::load(&db).await?;
         Ok(Self {
+            places,
+            qr,
             db,
             redis,
             jwt: JwtKeys::new(secret.as_bytes(), settings.access_ttl_secs),

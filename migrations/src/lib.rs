@@ -5,12 +5,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_accounts;
+mod m20261125_000002_places;
 
 /// Every migration, oldest first.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_accounts::Migration)]
+        vec![
+            Box::new(m20261125_000001_accounts::Migration),
+            Box::new(m20261125_000002_places::Migration),
+        ]
     }
 }

@@ -76,6 +76,14 @@ role_set!(
     AnyRole => [Citizen, GridWorker, TeamMember, Dispatcher, Coordinator, Admin]
 );
 role_set!(
+    /// Everyone who works for the street: all but citizens.
+    Staff => [GridWorker, TeamMember, Dispatcher, Coordinator, Admin]
+);
+role_set!(
+    /// Those who may change a building's profile (the grid check follows in the handler).
+    ProfileEditors => [GridWorker, Admin]
+);
+role_set!(
     /// Account and key management.
     AdminOnly => [Admin]
 );

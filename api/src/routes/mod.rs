@@ -9,8 +9,11 @@ use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub mod api_keys;
+pub mod areas;
 pub mod auth;
+pub mod buildings;
 pub mod health;
+pub mod teams;
 pub mod users;
 
 /// The description of a problem response, shared by every route's `responses(...)`.
@@ -30,6 +33,9 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "auth", description = "Registration, login, token refresh and logout"),
         (name = "users", description = "Accounts, roles and the areas staff serve"),
         (name = "api-keys", description = "Keys for machine sources: IoT platforms, camera AI, hotlines"),
+        (name = "areas", description = "The area tree (street → community → grid → micro-grid), overlays, locating a point"),
+        (name = "teams", description = "Enforcement squads, mediation teams, micro fire stations"),
+        (name = "buildings", description = "Buildings (楼幢), units, residents and businesses; QR codes (屋联码) and scanning"),
     ),
     modifiers(&Security)
 )]
@@ -67,7 +73,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
             utoipa_actix_web::scope("/api/v1")
                 .configure(auth::configure)
                 .configure(users::configure)
-                .configure(api_keys::configure),
+                .configure(api_keys::configure)
+                .configure(areas::configure)
+                .configure(teams::configure)
+                .configure(buildings::configure),
         );
 }
 

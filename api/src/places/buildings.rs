@@ -1,0 +1,847 @@
+//! The building registry (楼幢) and its profiles: units (户室) with residents, shops and
+//! enterprises. Who sees what is decided here, once, for every path (REST reads, scans, lists):
+//! grid workers of the building's grid see and change the whole profile; other staff see it with
+//! phone and ID numbers masked; a grid worker of another grid does not see it at all. Every change
+//! is a visit in the building's history, and the visit makes the profile fresh again.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Months, Utc};
+use places::geometry::Coord;
+use places::locate::LocateIndex;
+use places::tree::Level;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::areas::placement;
+use crate::accounts::{AreaKind, AreaRef};
+use crate::auth::principal::CurrentUser;
+use crate::auth::roles::Role;
+use crate::entities::{building_units, building_visits, buildings, businesses, residents, users};
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::{Page, PageRequest};
+
+/// How recently a profile was checked: green within 6 months, yellow older, red never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    Green,
+    Yellow,
+    Red,
+}
+
+/// The oldest check that still counts as green.
+fn green_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    now.checked_sub_months(Months::new(6)).unwrap_or(now)
+}
+
+pub fn freshness(verified_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Freshness {
+    match verified_at {
+        None => Freshness::Red,
+        Some(t) if t >= green_since(now) => Freshness::Green,
+        Some(_) => Freshness::Yellow,
+    }
+}
+
+/// What the caller may see of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A grid worker of the building's grid: everything, and may change it.
+    Full,
+    /// Other staff: phone and ID numbers masked.
+    Masked,
+}
+
+/// The codes of the areas a building lies in, micro-grid up to the street.
+fn chain_codes(index: &LocateIndex, b: &buildings::Model) -> Vec<String> {
+    b.micro_grid_code
+        .as_deref()
+        .or(b.grid_code.as_deref())
+        .map(|leaf| {
+            index
+                .chain(leaf)
+                .into_iter()
+                .map(|n| n.code.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether one of the user's areas contains the building.
+fn serves(areas: &[AreaRef], chain: &[String]) -> bool {
+    areas
+        .iter()
+        .any(|a| a.kind != AreaKind::Team && chain.iter().any(|c| c == &a.code))
+}
+
+/// The one rule for reading a building's profile. `Err(NotFound)` when the caller may not know
+/// the profile exists.
+pub fn access(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    b: &buildings::Model,
+) -> ApiResult<Access> {
+    if user.has(Role::GridWorker) && serves(areas, &chain_codes(index, b)) {
+        return Ok(Access::Full);
+    }
+    let overseers = [
+        Role::Admin,
+        Role::Dispatcher,
+        Role::Coordinator,
+        Role::TeamMember,
+    ];
+    if overseers.iter().any(|r| user.has(*r)) {
+        Ok(Access::Masked)
+    } else {
+        Err(ApiError::NotFound("building"))
+    }
+}
+
+/// The one rule for changing a profile: its grid's workers, and admins.
+pub fn may_update(user: &CurrentUser, access: Access) -> ApiResult<()> {
+    if access == Access::Full || user.has(Role::Admin) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// `139****5678`: enough for a neighbour to recognise, not to call.
+pub fn mask_phone(p: &str) -> String {
+    let c: Vec<char> = p.chars().collect();
+    if c.len() >= 7 {
+        format!(
+            "{}****{}",
+            c[..3].iter().collect::<String>(),
+            c[c.len() - 4..].iter().collect::<String>()
+        )
+    } else {
+        "****".to_owned()
+    }
+}
+
+/// `330112********123X`: the region and the last four, never the birth date.
+pub fn mask_id_number(p: &str) -> String {
+    let c: Vec<char> = p.chars().collect();
+    if c.len() >= 10 {
+        format!(
+            "{}{}{}",
+            c[..6].iter().collect::<String>(),
+            "*".repeat(c.len() - 10),
+            c[c.len() - 4..].iter().collect::<String>()
+        )
+    } else {
+        "****".to_owned()
+    }
+}
+
+/// A building as lists and scans show it to anyone: no people in it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BuildingSummary {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    /// WGS84.
+    pub lat: f64,
+    pub lng: f64,
+    pub micro_grid_code: Option<String>,
+    pub grid_code: Option<String>,
+    pub floors: Option<i32>,
+    pub freshness: Freshness,
+    /// When the profile was last checked by a grid worker.
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+impl BuildingSummary {
+    pub fn of(b: &buildings::Model, now: DateTime<Utc>) -> Self {
+        Self {
+            code: b.code.clone(),
+            name: b.name.clone(),
+            address: b.address.clone(),
+            lat: b.lat,
+            lng: b.lng,
+            micro_grid_code: b.micro_grid_code.clone(),
+            grid_code: b.grid_code.clone(),
+            floors: b.floors,
+            freshness: freshness(b.verified_at, now),
+            verified_at: b.verified_at,
+        }
+    }
+}
+
+/// A person living in a unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resident {
+    #[schema(example = "王建国")]
+    pub name: String,
+    /// Masked unless the caller works in the building's grid.
+    pub phone: Option<String>,
+    /// 身份证号; masked unless the caller works in the building's grid.
+    pub id_number: Option<String>,
+    /// 户主, 配偶, 子女, 租户 …
+    pub relation: Option<String>,
+}
+
+/// A unit (户室) of the building.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnitView {
+    #[schema(example = "2单元301")]
+    pub number: String,
+    pub floor: Option<i32>,
+    pub notes: Option<String>,
+    pub freshness: Freshness,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub residents: Vec<Resident>,
+}
+
+/// A shop (商铺) or enterprise (企业) in the building.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Business {
+    /// `shop` or `enterprise`.
+    pub kind: BusinessKind,
+    pub name: String,
+    /// 统一社会信用代码.
+    pub credit_code: Option<String>,
+    pub contact: Option<String>,
+    /// Masked unless the caller works in the building's grid.
+    pub phone: Option<String>,
+    pub unit_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BusinessKind {
+    Shop,
+    Enterprise,
+}
+
+impl BusinessKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            BusinessKind::Shop => "shop",
+            BusinessKind::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// The whole profile.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BuildingProfile {
+    #[serde(flatten)]
+    pub summary: BuildingSummary,
+    pub notes: Option<String>,
+    /// True when phone and ID numbers are masked for this caller.
+    pub masked: bool,
+    pub units: Vec<UnitView>,
+    pub businesses: Vec<Business>,
+}
+
+/// The building with this code, whoever asks; callers apply [`access`].
+pub async fn find(db: &impl ConnectionTrait, code: &str) -> ApiResult<buildings::Model> {
+    buildings::Entity::find()
+        .filter(buildings::Column::Code.eq(code))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("building"))
+}
+
+/// The profile as `access` allows.
+pub async fn profile(
+    db: &impl ConnectionTrait,
+    b: &buildings::Model,
+    access: Access,
+) -> ApiResult<BuildingProfile> {
+    let now = Utc::now();
+    let masked = access == Access::Masked;
+    let units = building_units::Entity::find()
+        .filter(building_units::Column::BuildingId.eq(b.id))
+        .order_by_asc(building_units::Column::Floor)
+        .order_by_asc(building_units::Column::Number)
+        .all(db)
+        .await?;
+    let mut people: HashMap<Uuid, Vec<Resident>> = HashMap::new();
+    for r in residents::Entity::find()
+        .filter(residents::Column::UnitId.is_in(units.iter().map(|u| u.id)))
+        .order_by_asc(residents::Column::Id)
+        .all(db)
+        .await?
+    {
+        people.entry(r.unit_id).or_default().push(Resident {
+            name: r.name,
+            phone: r.phone.map(|p| if masked { mask_phone(&p) } else { p }),
+            id_number: r
+                .id_number
+                .map(|p| if masked { mask_id_number(&p) } else { p }),
+            relation: r.relation,
+        });
+    }
+    let businesses = businesses::Entity::find()
+        .filter(businesses::Column::BuildingId.eq(b.id))
+        .order_by_asc(businesses::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| Business {
+            kind: if s.kind == "enterprise" {
+                BusinessKind::Enterprise
+            } else {
+                BusinessKind::Shop
+            },
+            name: s.name,
+            credit_code: s.credit_code,
+            contact: s.contact,
+            phone: s.phone.map(|p| if masked { mask_phone(&p) } else { p }),
+            unit_number: s.unit_number,
+        })
+        .collect();
+    Ok(BuildingProfile {
+        summary: BuildingSummary::of(b, now),
+        notes: b.notes.clone(),
+        masked,
+        units: units
+            .into_iter()
+            .map(|u| UnitView {
+                freshness: freshness(u.verified_at, now),
+                residents: people.remove(&u.id).unwrap_or_default(),
+                number: u.number,
+                floor: u.floor,
+                notes: u.notes,
+                verified_at: u.verified_at,
+            })
+            .collect(),
+        businesses,
+    })
+}
+
+/// A new building, validated.
+pub struct NewBuilding {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub location: Coord,
+    pub floors: Option<i32>,
+    pub notes: Option<String>,
+    pub units: Vec<NewUnit>,
+}
+
+/// A unit registered with a new building.
+pub struct NewUnit {
+    pub number: String,
+    pub floor: Option<i32>,
+    pub residents: Vec<Resident>,
+}
+
+fn resident_row(unit_id: Uuid, r: &Resident) -> residents::ActiveModel {
+    residents::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        unit_id: Set(unit_id),
+        name: Set(r.name.clone()),
+        phone: Set(r.phone.clone()),
+        id_number: Set(r.id_number.clone()),
+        relation: Set(r.relation.clone()),
+    }
+}
+
+fn code_taken(e: DbErr) -> ApiError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
+            field: Some("code"),
+            detail: "a building with this code exists".to_owned(),
+        },
+        _ => ApiError::Database(e),
+    }
+}
+
+/// Registers buildings in one transaction; each is placed in the micro-grid its point falls in.
+/// The profile starts red: nobody has checked it yet.
+pub async fn create_many(
+    db: &DatabaseConnection,
+    index: &LocateIndex,
+    new: Vec<NewBuilding>,
+) -> ApiResult<usize> {
+    let now = Utc::now();
+    let tx = crate::db::begin_write(db).await?;
+    let mut units = Vec::new();
+    let mut people = Vec::new();
+    let mut rows = Vec::with_capacity(new.len());
+    for b in &new {
+        let id = Uuid::now_v7();
+        let (micro, grid) = placement(index, b.location);
+        rows.push(buildings::ActiveModel {
+            id: Set(id),
+            code: Set(b.code.clone()),
+            name: Set(b.name.clone()),
+            address: Set(b.address.clone()),
+            lng: Set(b.location[0]),
+            lat: Set(b.location[1]),
+            micro_grid_code: Set(micro),
+            grid_code: Set(grid),
+            floors: Set(b.floors),
+            notes: Set(b.notes.clone()),
+            verified_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        for u in &b.units {
+            let unit_id = Uuid::now_v7();
+            units.push(building_units::ActiveModel {
+                id: Set(unit_id),
+                building_id: Set(id),
+                number: Set(u.number.clone()),
+                floor: Set(u.floor),
+                notes: Set(None),
+                verified_at: Set(None),
+            });
+            people.extend(u.residents.iter().map(|r| resident_row(unit_id, r)));
+        }
+    }
+    let count = rows.len();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(200).collect();
+        buildings::Entity::insert_many(chunk)
+            .exec(&tx)
+            .await
+            .map_err(code_taken)?;
+    }
+    let mut units = units.into_iter().peekable();
+    while units.peek().is_some() {
+        let chunk: Vec<_> = units.by_ref().take(500).collect();
+        building_units::Entity::insert_many(chunk).exec(&tx).await?;
+    }
+    let mut people = people.into_iter().peekable();
+    while people.peek().is_some() {
+        let chunk: Vec<_> = people.by_ref().take(500).collect();
+        residents::Entity::insert_many(chunk).exec(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// One recorded change of a visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    /// What changed: `name`, `units[2单元301].residents`, `businesses` …
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A unit as an update gives it: replaces that unit's floor, notes and (when given) residents.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitUpdate {
+    pub number: String,
+    pub floor: Option<i32>,
+    pub notes: Option<String>,
+    /// The unit's residents now; absent leaves them as they are.
+    pub residents: Option<Vec<Resident>>,
+}
+
+/// A profile change, validated; `None` leaves a part as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub floors: Option<i32>,
+    pub notes: Option<String>,
+    pub units: Vec<UnitUpdate>,
+    pub remove_units: BTreeSet<String>,
+    pub businesses: Option<Vec<Business>>,
+}
+
+fn describe(people: &[Resident]) -> String {
+    // The history keeps who lives there, never their full numbers.
+    people
+        .iter()
+        .map(|r| match &r.phone {
+            Some(p) => format!("{}({})", r.name, mask_phone(p)),
+            None => r.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+fn diff(changes: &mut Vec<Change>, field: &str, from: Option<String>, to: Option<String>) {
+    if from != to {
+        changes.push(Change {
+            field: field.to_owned(),
+            from,
+            to,
+        });
+    }
+}
+
+/// Applies a change as one visit: rows, history and freshness in one transaction. Returns the
+/// changes recorded (empty when the visit confirmed the profile as it was).
+pub async fn update(
+    db: &DatabaseConnection,
+    code: &str,
+    actor: Uuid,
+    change: ProfileChange,
+) -> ApiResult<Vec<Change>> {
+    let now = Utc::now();
+    let tx = crate::db::begin_write(db).await?;
+    let b = find(&tx, code).await?;
+    let mut changes = Vec::new();
+    diff(
+        &mut changes,
+        "name",
+        Some(b.name.clone()),
+        change.name.clone().or(Some(b.name.clone())),
+    );
+    diff(
+        &mut changes,
+        "address",
+        Some(b.address.clone()),
+        change.address.clone().or(Some(b.address.clone())),
+    );
+    diff(
+        &mut changes,
+        "floors",
+        b.floors.map(|f| f.to_string()),
+        change.floors.or(b.floors).map(|f| f.to_string()),
+    );
+    diff(
+        &mut changes,
+        "notes",
+        b.notes.clone(),
+        change.notes.clone().or(b.notes.clone()),
+    );
+
+    let units: HashMap<String, building_units::Model> = building_units::Entity::find()
+        .filter(building_units::Column::BuildingId.eq(b.id))
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|u| (u.number.clone(), u))
+        .collect();
+    for number in &change.remove_units {
+        let Some(u) = units.get(number) else {
+            return Err(ApiError::invalid(
+                "remove_units",
+                "unknown_unit",
+                format!("no unit {number} in this building"),
+            ));
+        };
+        building_units::Entity::delete_by_id(u.id).exec(&tx).await?;
+        diff(
+            &mut changes,
+            &format!("units[{number}]"),
+            Some(number.clone()),
+            None,
+        );
+    }
+    for u in &change.units {
+        let field = format!("units[{}]", u.number);
+        let unit_id = match units.get(&u.number) {
+            Some(old) => {
+                diff(
+                    &mut changes,
+                    &format!("{field}.floor"),
+                    old.floor.map(|f| f.to_string()),
+                    u.floor.or(old.floor).map(|f| f.to_string()),
+                );
+                diff(
+                    &mut changes,
+                    &format!("{field}.notes"),
+                    old.notes.clone(),
+                    u.notes.clone().or(old.notes.clone()),
+                );
+                let mut active: building_units::ActiveModel = old.clone().into();
+                active.floor = Set(u.floor.or(old.floor));
+                active.notes = Set(u.notes.clone().or(old.notes.clone()));
+                active.verified_at = Set(Some(now));
+                active.update(&tx).await?;
+                old.id
+            }
+            None => {
+                let id = Uuid::now_v7();
+                building_units::ActiveModel {
+                    id: Set(id),
+                    building_id: Set(b.id),
+                    number: Set(u.number.clone()),
+                    floor: Set(u.floor),
+                    notes: Set(u.notes.clone()),
+                    verified_at: Set(Some(now)),
+                }
+                .insert(&tx)
+                .await?;
+                diff(&mut changes, &field, None, Some(u.number.clone()));
+                id
+            }
+        };
+        if let Some(people) = &u.residents {
+            let before: Vec<Resident> = residents::Entity::find()
+                .filter(residents::Column::UnitId.eq(unit_id))
+                .order_by_asc(residents::Column::Id)
+                .all(&tx)
+                .await?
+                .into_iter()
+                .map(|r| Resident {
+                    name: r.name,
+                    phone: r.phone,
+                    id_number: r.id_number,
+                    relation: r.relation,
+                })
+                .collect();
+            if &before != people {
+                residents::Entity::delete_many()
+                    .filter(residents::Column::UnitId.eq(unit_id))
+                    .exec(&tx)
+                    .await?;
+                if !people.is_empty() {
+                    residents::Entity::insert_many(people.iter().map(|r| resident_row(unit_id, r)))
+                        .exec(&tx)
+                        .await?;
+                }
+                diff(
+                    &mut changes,
+                    &format!("{field}.residents"),
+                    Some(describe(&before)),
+                    Some(describe(people)),
+                );
+            }
+        }
+    }
+    if let Some(list) = &change.businesses {
+        let before = businesses::Entity::find()
+            .filter(businesses::Column::BuildingId.eq(b.id))
+            .order_by_asc(businesses::Column::Id)
+            .all(&tx)
+            .await?;
+        let names = |it: &mut dyn Iterator<Item = &str>| it.collect::<Vec<_>>().join("、");
+        businesses::Entity::delete_many()
+            .filter(businesses::Column::BuildingId.eq(b.id))
+            .exec(&tx)
+            .await?;
+        if !list.is_empty() {
+            businesses::Entity::insert_many(list.iter().map(|s| businesses::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                building_id: Set(b.id),
+                kind: Set(s.kind.as_str().to_owned()),
+                name: Set(s.name.clone()),
+                credit_code: Set(s.credit_code.clone()),
+                contact: Set(s.contact.clone()),
+                phone: Set(s.phone.clone()),
+                unit_number: Set(s.unit_number.clone()),
+            }))
+            .exec(&tx)
+            .await?;
+        }
+        diff(
+            &mut changes,
+            "businesses",
+            Some(names(&mut before.iter().map(|s| s.name.as_str()))),
+            Some(names(&mut list.iter().map(|s| s.name.as_str()))),
+        );
+    }
+    let mut active: buildings::ActiveModel = b.clone().into();
+    if let Some(n) = change.name {
+        active.name = Set(n);
+    }
+    if let Some(a) = change.address {
+        active.address = Set(a);
+    }
+    if change.floors.is_some() {
+        active.floors = Set(change.floors);
+    }
+    if change.notes.is_some() {
+        active.notes = Set(change.notes);
+    }
+    active.verified_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(&tx).await?;
+    building_visits::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        building_id: Set(b.id),
+        unit_number: Set(match change.units.as_slice() {
+            [one] => Some(one.number.clone()),
+            _ => None,
+        }),
+        actor_id: Set(actor),
+        at: Set(now),
+        changes: Set(serde_json::to_string(&changes).map_err(|e| anyhow::anyhow!(e))?),
+    }
+    .insert(&tx)
+    .await?;
+    tx.commit().await?;
+    Ok(changes)
+}
+
+/// Who came, when, and what they changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Visit {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor_id: Uuid,
+    pub actor_name: String,
+    pub unit_number: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+/// A building's visits, oldest first.
+pub async fn history(
+    db: &DatabaseConnection,
+    b: &buildings::Model,
+    page: PageRequest,
+) -> ApiResult<Page<Visit>> {
+    let mut q = building_visits::Entity::find()
+        .filter(building_visits::Column::BuildingId.eq(b.id))
+        .order_by_asc(building_visits::Column::Id);
+    if let Some(after) = page.after {
+        q = q.filter(building_visits::Column::Id.gt(after));
+    }
+    let rows = q.limit(page.fetch()).all(db).await?;
+    let page_rows = Page::from_rows(rows, &page, |v| v.id);
+    let names: HashMap<Uuid, String> = users::Entity::find()
+        .filter(users::Column::Id.is_in(page_rows.items.iter().map(|v| v.actor_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
+    Ok(Page {
+        items: page_rows
+            .items
+            .into_iter()
+            .map(|v| Visit {
+                id: v.id,
+                at: v.at,
+                actor_name: names.get(&v.actor_id).cloned().unwrap_or_default(),
+                actor_id: v.actor_id,
+                unit_number: v.unit_number,
+                changes: serde_json::from_str(&v.changes).unwrap_or_default(),
+            })
+            .collect(),
+        next_cursor: page_rows.next_cursor,
+    })
+}
+
+/// Filters of the building list.
+#[derive(Debug, Default)]
+pub struct BuildingFilter {
+    pub grid: Option<String>,
+    pub micro_grid: Option<String>,
+    pub freshness: Option<Freshness>,
+}
+
+/// Buildings the caller may see, in registration order. A grid worker without an overseeing role
+/// sees only the buildings of the areas they serve.
+pub async fn list(
+    db: &DatabaseConnection,
+    index: &LocateIndex,
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    page: PageRequest,
+    filter: BuildingFilter,
+) -> ApiResult<Page<BuildingSummary>> {
+    let now = Utc::now();
+    let mut q = buildings::Entity::find().order_by_asc(buildings::Column::Id);
+    let overseer = [
+        Role::Admin,
+        Role::Dispatcher,
+        Role::Coordinator,
+        Role::TeamMember,
+    ]
+    .iter()
+    .any(|r| user.has(*r));
+    if !overseer {
+        // Served grids and micro-grids, including those under a served community or street.
+        let served: BTreeSet<&str> = areas
+            .iter()
+            .filter(|a| a.kind != AreaKind::Team)
+            .map(|a| a.code.as_str())
+            .collect();
+        let mut visible = Condition::any();
+        let grids = index
+            .nodes()
+            .filter(|n| n.level == Level::Grid)
+            .filter(|n| {
+                index
+                    .chain(&n.code)
+                    .iter()
+                    .any(|a| served.contains(a.code.as_str()))
+            })
+            .map(|n| n.code.clone());
+        visible = visible.add(buildings::Column::GridCode.is_in(grids));
+        // A worker may serve single micro-grids of a grid rather than the whole grid.
+        let micro: Vec<&str> = served
+            .iter()
+            .copied()
+            .filter(|c| index.node(c).is_some_and(|n| n.level == Level::MicroGrid))
+            .collect();
+        if !micro.is_empty() {
+            visible = visible.add(buildings::Column::MicroGridCode.is_in(micro));
+        }
+        q = q.filter(visible);
+    }
+    if let Some(g) = filter.grid {
+        q = q.filter(buildings::Column::GridCode.eq(g));
+    }
+    if let Some(m) = filter.micro_grid {
+        q = q.filter(buildings::Column::MicroGridCode.eq(m));
+    }
+    match filter.freshness {
+        Some(Freshness::Red) => q = q.filter(buildings::Column::VerifiedAt.is_null()),
+        Some(Freshness::Green) => q = q.filter(buildings::Column::VerifiedAt.gte(green_since(now))),
+        Some(Freshness::Yellow) => q = q.filter(buildings::Column::VerifiedAt.lt(green_since(now))),
+        None => {}
+    }
+    if let Some(after) = page.after {
+        q = q.filter(buildings::Column::Id.gt(after));
+    }
+    let rows = q.limit(page.fetch()).all(db).await?;
+    let page_rows = Page::from_rows(rows, &page, |b| b.id);
+    Ok(Page {
+        items: page_rows
+            .items
+            .iter()
+            .map(|b| BuildingSummary::of(b, now))
+            .collect(),
+        next_cursor: page_rows.next_cursor,
+    })
+}
+
+/// Every building of a grid, by code, for printing its QR sheet.
+pub async fn of_grid(db: &DatabaseConnection, grid: &str) -> ApiResult<Vec<buildings::Model>> {
+    Ok(buildings::Entity::find()
+        .filter(buildings::Column::GridCode.eq(grid))
+        .order_by_asc(buildings::Column::Code)
+        .all(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_follows_six_months() {
+        let now = Utc::now();
+        assert_eq!(freshness(None, now), Freshness::Red);
+        assert_eq!(
+            freshness(Some(now - chrono::Duration::days(30)), now),
+            Freshness::Green
+        );
+        assert_eq!(
+            freshness(Some(now - chrono::Duration::days(200)), now),
+            Freshness::Yellow
+        );
+    }
+
+    #[test]
+    fn masks_keep_only_what_identifies_loosely() {
+        assert_eq!(mask_phone("13912345678"), "139****5678");
+        assert_eq!(mask_id_number("33011219800101123X"), "330112********123X");
+        assert_eq!(mask_phone("12"), "****");
+    }
+}

@@ -1,0 +1,510 @@
+//! Buildings: the registry, profiles, visit history, QR codes, and scanning a code.
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::PROBLEM;
+use crate::accounts::{self, AreaKind, AreaRef};
+use crate::auth::Auth;
+use crate::auth::principal::CurrentUser;
+use crate::auth::roles::{AdminOnly, AnyRole, ProfileEditors, Staff};
+use crate::entities::buildings as building_rows;
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::extract::{Json, Query};
+use crate::pagination::{Page, PageRequest};
+use crate::places::buildings::{
+    self, Access, BuildingFilter, BuildingProfile, BuildingSummary, Business, Change, Freshness,
+    NewBuilding, ProfileChange, UnitUpdate, Visit,
+};
+use crate::places::coords::{self, Crs};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_buildings)
+        .service(create_building)
+        .service(qr_png)
+        .service(qr_svg)
+        .service(history)
+        .service(get_building)
+        .service(update_building)
+        .service(scan);
+}
+
+/// The building and what the caller may see of it; 404 for a grid worker of another grid.
+async fn visible(
+    state: &AppState,
+    user: &CurrentUser,
+    code: &str,
+) -> ApiResult<(building_rows::Model, Access)> {
+    let b = buildings::find(&state.db, code).await?;
+    let areas = accounts::areas_of(&state.db, user.id).await?;
+    let access = buildings::access(user, &areas, &state.places.get(), &b)?;
+    Ok((b, access))
+}
+
+/// Filters and paging for the building list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListBuildingsQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    /// Only this grid's buildings.
+    pub grid: Option<String>,
+    /// Only this micro-grid's buildings.
+    pub micro_grid: Option<String>,
+    /// `red` (never checked), `yellow` (over 6 months ago) or `green`: what to visit next.
+    pub freshness: Option<Freshness>,
+}
+
+/// List the buildings the caller may see; a grid worker sees those of the areas they serve.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(ListBuildingsQuery),
+    responses(
+        (status = 200, body = Page<BuildingSummary>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/buildings")]
+pub async fn list_buildings(
+    state: web::Data<AppState>,
+    auth: Auth<Staff>,
+    Query(q): Query<ListBuildingsQuery>,
+) -> ApiResult<web::Json<Page<BuildingSummary>>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let areas = accounts::areas_of(&state.db, auth.user.id).await?;
+    let filter = BuildingFilter {
+        grid: q.grid,
+        micro_grid: q.micro_grid,
+        freshness: q.freshness,
+    };
+    let index = state.places.get();
+    Ok(web::Json(
+        buildings::list(&state.db, &index, &auth.user, &areas, page, filter).await?,
+    ))
+}
+
+/// A unit to register with a new building.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUnit {
+    #[schema(example = "1单元101")]
+    pub number: String,
+    pub floor: Option<i32>,
+}
+
+/// A building to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBuildingRequest {
+    /// Stable code; A–Z, a–z, 0–9, '-', '_', '.'.
+    #[schema(example = "QSH-B9001")]
+    pub code: String,
+    #[schema(example = "青山村12幢")]
+    pub name: String,
+    #[schema(example = "杭州市临安区青山湖街道青山村12幢")]
+    pub address: String,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    /// Datum of lat/lng (default wgs84).
+    pub crs: Option<Crs>,
+    pub floors: Option<i32>,
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub units: Vec<NewUnit>,
+}
+
+fn text(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
+    let n = v.trim().chars().count();
+    if n == 0 || n > max {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            format!("1–{max} characters"),
+        ));
+    }
+}
+
+/// Register a building; its micro-grid follows from its point.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    request_body = CreateBuildingRequest,
+    responses(
+        (status = 201, body = BuildingProfile),
+        (status = 409, description = "Code taken", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/buildings")]
+pub async fn create_building(
+    state: web::Data<AppState>,
+    _auth: Auth<AdminOnly>,
+    Json(body): Json<CreateBuildingRequest>,
+) -> ApiResult<HttpResponse> {
+    let mut errors = Vec::new();
+    if let Err(ApiError::Validation(e)) = (AreaRef {
+        kind: AreaKind::Grid,
+        code: body.code.clone(),
+    })
+    .validate("")
+    {
+        errors.extend(e.into_iter().map(|mut f| {
+            f.field = "code".into();
+            f
+        }));
+    }
+    text(&mut errors, "name", &body.name, 100);
+    text(&mut errors, "address", &body.address, 200);
+    let mut numbers = BTreeSet::new();
+    for (i, u) in body.units.iter().enumerate() {
+        text(&mut errors, &format!("units[{i}].number"), &u.number, 32);
+        if !numbers.insert(u.number.clone()) {
+            errors.push(FieldError::new(
+                format!("units[{i}].number"),
+                "unique",
+                "unit numbers repeat",
+            ));
+        }
+    }
+    let location = coords::to_wgs84(body.lat, body.lng, body.crs.unwrap_or_default());
+    if let Err(ApiError::Validation(e)) = &location {
+        errors.extend(e.iter().cloned());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let new = NewBuilding {
+        code: body.code.clone(),
+        name: body.name.trim().to_owned(),
+        address: body.address.trim().to_owned(),
+        location: location?,
+        floors: body.floors,
+        notes: body.notes,
+        units: body
+            .units
+            .into_iter()
+            .map(|u| buildings::NewUnit {
+                number: u.number,
+                floor: u.floor,
+                residents: Vec::new(),
+            })
+            .collect(),
+    };
+    buildings::create_many(&state.db, &state.places.get(), vec![new]).await?;
+    let b = buildings::find(&state.db, &body.code).await?;
+    let profile = buildings::profile(&state.db, &b, Access::Masked).await?;
+    Ok(HttpResponse::Created().json(profile))
+}
+
+/// A building's profile: whole for grid workers of its grid, masked for other staff.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Building code")),
+    responses(
+        (status = 200, body = BuildingProfile),
+        (status = 404, description = "No such building, or not in your grids", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/buildings/{code}")]
+pub async fn get_building(
+    state: web::Data<AppState>,
+    auth: Auth<Staff>,
+    code: web::Path<String>,
+) -> ApiResult<web::Json<BuildingProfile>> {
+    let (b, access) = visible(&state, &auth.user, &code).await?;
+    Ok(web::Json(buildings::profile(&state.db, &b, access).await?))
+}
+
+/// A profile change made on a visit. Absent parts stay as they are; an empty body records a
+/// visit that found everything as it was (the profile turns green again).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBuildingRequest {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub floors: Option<i32>,
+    pub notes: Option<String>,
+    /// Units to add or change, by number.
+    #[serde(default)]
+    pub units: Vec<UnitUpdate>,
+    /// Numbers of units to remove.
+    #[serde(default)]
+    pub remove_units: Vec<String>,
+    /// The building's shops and enterprises now; absent leaves them as they are.
+    pub businesses: Option<Vec<Business>>,
+}
+
+/// What a visit changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateResult {
+    pub changes: Vec<Change>,
+    pub profile: BuildingProfile,
+}
+
+fn check_update(body: &UpdateBuildingRequest) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    if let Some(n) = &body.name {
+        text(&mut errors, "name", n, 100);
+    }
+    if let Some(a) = &body.address {
+        text(&mut errors, "address", a, 200);
+    }
+    for (i, u) in body.units.iter().enumerate() {
+        text(&mut errors, &format!("units[{i}].number"), &u.number, 32);
+        for (j, r) in u.residents.iter().flatten().enumerate() {
+            let at = format!("units[{i}].residents[{j}]");
+            text(&mut errors, &format!("{at}.name"), &r.name, 64);
+            if let Some(p) = &r.phone
+                && !(p.len() <= 20
+                    && p.bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+'))
+            {
+                errors.push(FieldError::new(
+                    format!("{at}.phone"),
+                    "phone_format",
+                    "digits, '+' and '-' only",
+                ));
+            }
+            if let Some(id) = &r.id_number
+                && !(id.len() == 18
+                    && id.bytes().take(17).all(|b| b.is_ascii_digit())
+                    && matches!(id.as_bytes()[17], b'0'..=b'9' | b'X' | b'x'))
+            {
+                errors.push(FieldError::new(
+                    format!("{at}.id_number"),
+                    "id_number",
+                    "18 characters: 17 digits, then a digit or X",
+                ));
+            }
+        }
+    }
+    for (i, s) in body.businesses.iter().flatten().enumerate() {
+        text(&mut errors, &format!("businesses[{i}].name"), &s.name, 100);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Update a profile on a visit; the change and who made it go into the building's history.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Building code")),
+    request_body = UpdateBuildingRequest,
+    responses(
+        (status = 200, body = UpdateResult),
+        (status = 403, description = "Your role may not change profiles", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such building, or not in your grids", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[patch("/buildings/{code}")]
+pub async fn update_building(
+    state: web::Data<AppState>,
+    auth: Auth<ProfileEditors>,
+    code: web::Path<String>,
+    Json(body): Json<UpdateBuildingRequest>,
+) -> ApiResult<web::Json<UpdateResult>> {
+    let (_, access) = visible(&state, &auth.user, &code).await?;
+    buildings::may_update(&auth.user, access)?;
+    check_update(&body)?;
+    let change = ProfileChange {
+        name: body.name.map(|n| n.trim().to_owned()),
+        address: body.address.map(|a| a.trim().to_owned()),
+        floors: body.floors,
+        notes: body.notes,
+        units: body.units,
+        remove_units: body.remove_units.into_iter().collect(),
+        businesses: body.businesses,
+    };
+    let changes = buildings::update(&state.db, &code, auth.user.id, change).await?;
+    let b = buildings::find(&state.db, &code).await?;
+    let profile = buildings::profile(&state.db, &b, access).await?;
+    Ok(web::Json(UpdateResult { changes, profile }))
+}
+
+/// Paging for the history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// A building's visits: who changed what, when; oldest first.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Building code"), PageQuery),
+    responses(
+        (status = 200, body = Page<Visit>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/buildings/{code}/history")]
+pub async fn history(
+    state: web::Data<AppState>,
+    auth: Auth<Staff>,
+    code: web::Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<web::Json<Page<Visit>>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let (b, _) = visible(&state, &auth.user, &code).await?;
+    Ok(web::Json(buildings::history(&state.db, &b, page).await?))
+}
+
+/// Size of the PNG.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PngQuery {
+    /// Pixels per module, 1–40 (default 8).
+    pub scale: Option<u32>,
+}
+
+/// The building's signed QR code as a PNG, for printing.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Building code"), PngQuery),
+    responses(
+        (status = 200, description = "PNG image", content_type = "image/png"),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/buildings/{code}/qr.png")]
+pub async fn qr_png(
+    state: web::Data<AppState>,
+    auth: Auth<Staff>,
+    code: web::Path<String>,
+    Query(q): Query<PngQuery>,
+) -> ApiResult<HttpResponse> {
+    let scale = q.scale.unwrap_or(8);
+    if !(1..=40).contains(&scale) {
+        return Err(ApiError::invalid(
+            "scale",
+            "range",
+            "must be between 1 and 40",
+        ));
+    }
+    let (b, _) = visible(&state, &auth.user, &code).await?;
+    let png = places::qr::render_png(&state.qr.sign(&b.code), scale)
+        .map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
+    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+}
+
+/// The building's signed QR code as SVG.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Building code")),
+    responses(
+        (status = 200, description = "SVG image", content_type = "image/svg+xml"),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/buildings/{code}/qr.svg")]
+pub async fn qr_svg(
+    state: web::Data<AppState>,
+    auth: Auth<Staff>,
+    code: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (b, _) = visible(&state, &auth.user, &code).await?;
+    let svg = places::qr::render_svg(&state.qr.sign(&b.code))
+        .map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
+    Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
+}
+
+/// A scanned code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The text the scanner read: the payload, or a URL carrying it.
+    pub code: String,
+}
+
+/// What a scan may lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanAction {
+    /// Report a problem at this building (民呼我为).
+    ReportProblem,
+    ViewProfile,
+    UpdateProfile,
+}
+
+/// The building a code opens, as the caller may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanResult {
+    pub building: BuildingSummary,
+    pub actions: Vec<ScanAction>,
+    /// The profile, for staff; masked unless the caller works in the building's grid.
+    pub profile: Option<BuildingProfile>,
+}
+
+/// Scan a building's QR code (屋联码).
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    request_body = ScanRequest,
+    responses(
+        (status = 200, body = ScanResult),
+        (status = 400, description = "Not a gridwing code, or forged or altered", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "A genuine code for a building no longer registered", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/scan")]
+pub async fn scan(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+    Json(body): Json<ScanRequest>,
+) -> ApiResult<web::Json<ScanResult>> {
+    let code = match state.qr.verify(&state.db, &body.code).await? {
+        Ok(code) => code,
+        Err(e) => {
+            // Forged codes on walls are a field problem someone should look at.
+            tracing::warn!(user = %auth.user.id, reason = %e, "scan refused");
+            return Err(ApiError::InvalidCode(format!(
+                "not a valid building code: {e}"
+            )));
+        }
+    };
+    let b = match buildings::find(&state.db, &code).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(user = %auth.user.id, building = %code, "scan of a signed code for an unknown building");
+            return Err(e);
+        }
+    };
+    let areas = accounts::areas_of(&state.db, auth.user.id).await?;
+    let access = buildings::access(&auth.user, &areas, &state.places.get(), &b).ok();
+    let mut actions = vec![ScanAction::ReportProblem];
+    let profile = match access {
+        Some(a) => {
+            actions.push(ScanAction::ViewProfile);
+            if buildings::may_update(&auth.user, a).is_ok() {
+                actions.push(ScanAction::UpdateProfile);
+            }
+            Some(buildings::profile(&state.db, &b, a).await?)
+        }
+        None => None,
+    };
+    Ok(web::Json(ScanResult {
+        building: BuildingSummary::of(&b, chrono::Utc::now()),
+        actions,
+        profile,
+    }))
+}
