@@ -3,8 +3,11 @@
 
 mod api_keys;
 mod api_style;
+mod areas;
 mod auth;
+mod buildings;
 mod lifecycle;
 mod openapi;
 mod roles;
 mod support;
+mod teams;

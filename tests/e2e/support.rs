@@ -23,6 +23,8 @@ pub const GRID_WORKER: &str = "13800000003";
 pub const TEAM_MEMBER: &str = "13800000004";
 pub const COORDINATOR: &str = "13800000005";
 pub const CITIZEN: &str = "13800000006";
+/// A grid worker of QSH-G002, beside GRID_WORKER of QSH-G001.
+pub const OTHER_GRID_WORKER: &str = "13800000007";
 
 static LOGS: Once = Once::new();
 
@@ -129,6 +131,10 @@ impl TestApp {
             "5".into(),
             "--demo".into(),
         ];
+        // The demo street costs a second per server; tests that need it ask for it.
+        if !extra.contains(&"--demo-street") {
+            args.extend(["--demo-street".into(), "false".into()]);
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let settings = serve_args_from(args)?;
         let listener = TcpListener::bind("127.0.0.1:0")?;

@@ -108,8 +108,9 @@ fn rejection(r: Rejection) -> ApiError {
     }
 }
 
-/// The street codes a file names as `level: street`, read without its geometry.
-fn streets_named_in(bytes: &[u8]) -> Vec<String> {
+/// The street codes a file names as `level: street`, read without its geometry; None when the
+/// file is not a readable FeatureCollection (the full check then says why).
+fn streets_named_in(bytes: &[u8]) -> Option<Vec<String>> {
     #[derive(Deserialize)]
     struct Lite {
         features: Vec<LiteFeature>,
@@ -123,16 +124,14 @@ fn streets_named_in(bytes: &[u8]) -> Vec<String> {
         code: Option<String>,
         level: Option<String>,
     }
-    serde_json::from_slice::<Lite>(bytes)
-        .map(|l| {
-            l.features
-                .into_iter()
-                .filter_map(|f| f.properties)
-                .filter(|p| p.level.as_deref() == Some(Level::Street.as_str()))
-                .filter_map(|p| p.code)
-                .collect()
-        })
-        .unwrap_or_default()
+    serde_json::from_slice::<Lite>(bytes).ok().map(|l| {
+        l.features
+            .into_iter()
+            .filter_map(|f| f.properties)
+            .filter(|p| p.level.as_deref() == Some(Level::Street.as_str()))
+            .filter_map(|p| p.code)
+            .collect()
+    })
 }
 
 fn existing_of(rows: &[areas::Model]) -> Vec<ExistingArea> {
@@ -175,23 +174,25 @@ pub async fn import(
     mut progress: Progress,
 ) -> ApiResult<ImportReport> {
     let stored = areas::Entity::find().all(db).await?;
-    let named_streets = streets_named_in(&bytes);
     // In replace mode the street's stored areas are about to go: they must neither satisfy a
     // parent nor collide with the new polygons.
-    let context: Vec<areas::Model> = match (mode, named_streets.as_slice()) {
-        (ImportMode::Replace, [street]) => stored
-            .iter()
-            .filter(|r| &r.street_code != street)
-            .cloned()
-            .collect(),
-        (ImportMode::Replace, _) => {
-            return Err(ApiError::invalid(
-                "features",
-                "one_street",
-                "a replace import holds exactly one feature with level \"street\": the street it replaces",
-            ));
-        }
-        (ImportMode::Update, _) => stored.clone(),
+    let context: Vec<areas::Model> = match mode {
+        ImportMode::Replace => match streets_named_in(&bytes).as_deref() {
+            Some([street]) => stored
+                .iter()
+                .filter(|r| &r.street_code != street)
+                .cloned()
+                .collect(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "features",
+                    "one_street",
+                    "a replace import holds exactly one feature with level \"street\": the street it replaces",
+                ));
+            }
+            None => Vec::new(),
+        },
+        ImportMode::Update => stored.clone(),
     };
     let existing = existing_of(&context);
     let checked = tokio::task::spawn_blocking(move || {
