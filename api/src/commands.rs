@@ -198,6 +198,15 @@ async fn buildings_command(command: BuildingsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        BuildingsCommand::QrPayload { db, code } => {
+            let conn = migrated(&db).await?;
+            let keys = QrKeys::load(&conn).await?;
+            let b = crate::places::buildings::find(&conn, &code)
+                .await
+                .map_err(|e| anyhow::anyhow!("{code}: {}", e.problem().detail))?;
+            println!("{}", keys.sign(&b.code));
+            Ok(())
+        }
         BuildingsCommand::QrRotate(db) => {
             let conn = migrated(&db).await?;
             let version = qr_keys::rotate(&conn).await?;

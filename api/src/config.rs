@@ -104,6 +104,15 @@ pub enum BuildingsCommand {
         #[arg(long, default_value = "qr-sheet.pdf")]
         out: std::path::PathBuf,
     },
+    /// Print the signed text a building's QR code carries (for printing elsewhere, and for
+    /// load tests of scanning).
+    QrPayload {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The building's code, e.g. QSH-B0001.
+        #[arg(long)]
+        code: String,
+    },
     /// Add a new QR signing key version. Codes already printed keep working; instances sign new
     /// codes with it after their next start.
     QrRotate(DbArgs),

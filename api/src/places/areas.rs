@@ -333,26 +333,15 @@ pub fn placement(index: &LocateIndex, p: Coord) -> (Option<String>, Option<Strin
 
 /// Re-derives every building's micro-grid and grid from its point under the new tree.
 async fn relocate_buildings(db: &impl ConnectionTrait, index: &LocateIndex) -> ApiResult<usize> {
-    let rows: Vec<(Uuid, f64, f64, Option<String>, Option<String>)> = buildings::Entity::find()
-        .select_only()
-        .columns([
-            buildings::Column::Id,
-            buildings::Column::Lng,
-            buildings::Column::Lat,
-            buildings::Column::MicroGridCode,
-            buildings::Column::GridCode,
-        ])
-        .into_tuple()
-        .all(db)
-        .await?;
+    let rows = buildings::Entity::find().all(db).await?;
     let mut moved = 0;
-    for (id, lng, lat, micro, grid) in rows {
-        let (new_micro, new_grid) = placement(index, [lng, lat]);
-        if new_micro != micro || new_grid != grid {
+    for b in rows {
+        let (new_micro, new_grid) = placement(index, [b.lng, b.lat]);
+        if new_micro != b.micro_grid_code || new_grid != b.grid_code {
             buildings::Entity::update_many()
                 .col_expr(buildings::Column::MicroGridCode, new_micro.into())
                 .col_expr(buildings::Column::GridCode, new_grid.into())
-                .filter(buildings::Column::Id.eq(id))
+                .filter(buildings::Column::Id.eq(b.id))
                 .exec(db)
                 .await?;
             moved += 1;
