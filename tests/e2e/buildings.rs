@@ -412,6 +412,17 @@ async fn a_visit_updates_the_profile_records_history_and_turns_it_green() -> Tes
         Method::PATCH,
         path,
         &worker,
+        Some(json!({"units": [{"number": first, "residents": [{"name": "李四", "age": 30}]}]})),
+        422,
+        "validation-failed",
+    )
+    .await?;
+    assert_eq!(error_fields(&p), ["units[0].residents[0].age"], "{p}");
+    let p = problem(
+        &app,
+        Method::PATCH,
+        path,
+        &worker,
         Some(
             json!({"notes": "不应写入", "units": [{"number": first, "residents": [
                 {"name": "李四", "phone": "13900002222", "id_number": "123"}
@@ -565,6 +576,57 @@ async fn admins_register_buildings_in_the_micro_grid_of_their_point() -> TestRes
         "not-found",
     )
     .await?;
+    Ok(())
+}
+
+/// One visit naming the same unit twice, or removing a unit and changing it, is a mistake of the
+/// client: it is refused as invalid (422, as registering a building with a repeated unit number
+/// is), never a server error, and nothing of it is written.
+#[tokio::test]
+async fn conflicting_unit_changes_in_one_visit_are_refused_as_invalid() -> TestResult {
+    let app = TestApp::spawn_with(STREET).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let path = "/api/v1/buildings/QSH-B0003";
+    let (_, before) = app.get(path, Some(&worker)).await?;
+    let existing = before["units"][0]["number"]
+        .as_str()
+        .ok_or("no unit")?
+        .to_owned();
+    let mut wrong = Vec::new();
+    for (what, body, field) in [
+        (
+            "a new unit twice",
+            json!({"units": [{"number": "9单元901"}, {"number": "9单元901"}]}),
+            Some("units[1].number"),
+        ),
+        (
+            "an existing unit twice",
+            json!({"units": [{"number": existing, "notes": "甲"},
+                             {"number": existing, "notes": "乙"}]}),
+            Some("units[1].number"),
+        ),
+        (
+            "a unit removed and changed",
+            json!({"remove_units": [existing], "units": [{"number": existing, "notes": "丙"}]}),
+            None,
+        ),
+    ] {
+        let (status, p) = app
+            .call(Method::PATCH, path, Some(&worker), Some(body))
+            .await?;
+        let named = field.is_none_or(|f| error_fields(&p) == [f]);
+        if status != StatusCode::UNPROCESSABLE_ENTITY
+            || p["type"] != "/problems/validation-failed"
+            || !named
+        {
+            wrong.push(format!("{what}: {status} {p}"));
+        }
+    }
+    let (_, after) = app.get(path, Some(&worker)).await?;
+    let (_, history) = app.get(&format!("{path}/history"), Some(&worker)).await?;
+    assert!(wrong.is_empty(), "not refused as invalid: {wrong:#?}");
+    assert_eq!(after, before, "nothing written");
+    assert_eq!(history["items"], json!([]), "no visit recorded");
     Ok(())
 }
 

@@ -248,7 +248,6 @@ async fn bad_team_definitions_are_refused_and_write_nothing() -> TestResult {
             with("categories", json!(["dispute.family", "Dispute Neighbour"])),
             "categories[1]",
         ),
-        (with("kind", json!("police")), "kind"),
         (with("name", json!("  ")), "name"),
         (with("colour", json!("red")), "colour"),
     ] {
@@ -274,6 +273,39 @@ async fn bad_team_definitions_are_refused_and_write_nothing() -> TestResult {
         )
         .await?;
     }
+    // An unknown kind is refused too (that the error names `kind` is checked below, in
+    // `malformed_code_and_unknown_kind_are_named_by_their_field`).
+    problem(
+        &app,
+        Method::POST,
+        "/api/v1/teams",
+        &admin,
+        Some(with("kind", json!("police"))),
+        422,
+        "validation-failed",
+    )
+    .await?;
+    problem(
+        &app,
+        Method::GET,
+        "/api/v1/teams/QSH-MED-03",
+        &admin,
+        None,
+        404,
+        "not-found",
+    )
+    .await?;
+    let p = problem(
+        &app,
+        Method::PUT,
+        "/api/v1/teams/QSH-MED-02",
+        &admin,
+        Some(json!({"name": "改名", "kind": "police"})),
+        422,
+        "validation-failed",
+    )
+    .await?;
+    assert_eq!(error_fields(&p), ["kind"], "{p}");
     // Nor is a replacement with a bad area half-applied.
     let p = problem(
         &app,
@@ -402,9 +434,11 @@ async fn members_come_from_accounts_and_leave_with_a_deleted_team() -> TestResul
 async fn an_unknown_area_is_named_by_its_place_in_the_request() -> TestResult {
     let app = TestApp::spawn_with(STREET).await?;
     let admin = app.token(ADMIN).await?;
+    let mut wrong = Vec::new();
     for (areas, bad) in [
         (json!(["QSH-NOPE", "QSH-C01"]), "areas[0]"),
         (json!(["QSH-C01", "QSH-C01", "QSH-NOPE"]), "areas[2]"),
+        (json!(["QSH-C01", "QSH-NOPE"]), "areas[1]"),
     ] {
         let mut body = med02();
         body["areas"] = areas.clone();
@@ -418,32 +452,42 @@ async fn an_unknown_area_is_named_by_its_place_in_the_request() -> TestResult {
             "validation-failed",
         )
         .await?;
-        assert_eq!(error_fields(&p), [bad], "{areas}: {p}");
         let message = p["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(message.contains("QSH-NOPE"), "{p}");
+        if error_fields(&p) != [bad] {
+            wrong.push(format!("{areas} should name {bad}: {p}"));
+        }
     }
+    assert!(wrong.is_empty(), "wrong positions: {wrong:#?}");
     Ok(())
 }
 
-/// A team code of the wrong shape is named `code`, like every other field.
+/// A team code of the wrong shape, and a kind that does not exist, are named by their field
+/// (`code`, `kind`), as every other field of every request is.
 #[tokio::test]
-async fn a_malformed_team_code_is_named_code() -> TestResult {
+async fn malformed_code_and_unknown_kind_are_named_by_their_field() -> TestResult {
     let app = TestApp::spawn().await?;
     let admin = app.token(ADMIN).await?;
-    let mut body = med02();
-    body["code"] = json!("QSH MED 03");
-    body["areas"] = json!([]);
-    let p = problem(
-        &app,
-        Method::POST,
-        "/api/v1/teams",
-        &admin,
-        Some(body),
-        422,
-        "validation-failed",
-    )
-    .await?;
-    assert_eq!(error_fields(&p), ["code"], "{p}");
+    let mut wrong = Vec::new();
+    for (field, value) in [("code", json!("QSH MED 03")), ("kind", json!("police"))] {
+        let mut body = med02();
+        body["areas"] = json!([]);
+        body[field] = value;
+        let p = problem(
+            &app,
+            Method::POST,
+            "/api/v1/teams",
+            &admin,
+            Some(body),
+            422,
+            "validation-failed",
+        )
+        .await?;
+        if error_fields(&p) != [field] {
+            wrong.push(format!("{field}: {p}"));
+        }
+    }
+    assert!(wrong.is_empty(), "fields not named: {wrong:#?}");
     let (_, all) = app.get("/api/v1/teams", Some(&admin)).await?;
     assert_eq!(all["items"], json!([]));
     Ok(())
