@@ -74,20 +74,7 @@ pub struct AreaRef {
 impl AreaRef {
     /// Checks the code's shape; `field` names it in the error.
     pub fn validate(&self, field: &str) -> ApiResult<()> {
-        let ok = (1..=64).contains(&self.code.len())
-            && self
-                .code
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::invalid(
-                format!("{field}.code"),
-                "area_code",
-                "1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.'",
-            ))
-        }
+        crate::domain::check_code(&format!("{field}.code"), &self.code)
     }
 
     /// Parses `KIND:CODE` as written on the command line.

@@ -43,6 +43,24 @@ impl Phone {
     }
 }
 
+/// The one rule for the codes of areas, teams and buildings: short, plain, safe in URLs, QR
+/// payloads and file names.
+pub fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            "code",
+            "1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.'",
+        ))
+    }
+}
+
 /// A password that meets the policy. The rules are listed in [`Password::RULES`] order and every
 /// rule that fails is reported, so a form can show them all at once.
 #[derive(Clone)]

@@ -80,7 +80,8 @@ pub struct TeamView {
 pub struct TeamSpec {
     pub name: String,
     pub kind: TeamKind,
-    pub areas: BTreeSet<String>,
+    /// In the order the request gave them, so errors name the right index.
+    pub areas: Vec<String>,
     pub categories: BTreeSet<String>,
 }
 
@@ -95,7 +96,7 @@ fn code_taken(e: DbErr) -> ApiError {
 }
 
 /// Refuses area codes that are not in the stored tree, naming each.
-async fn check_areas(db: &impl ConnectionTrait, wanted: &BTreeSet<String>) -> ApiResult<()> {
+async fn check_areas(db: &impl ConnectionTrait, wanted: &[String]) -> ApiResult<()> {
     let known: BTreeSet<String> = areas::Entity::find()
         .select_only()
         .column(areas::Column::Code)
@@ -133,8 +134,9 @@ async fn write_links(db: &impl ConnectionTrait, team: Uuid, spec: &TeamSpec) -> 
         .filter(team_categories::Column::TeamId.eq(team))
         .exec(db)
         .await?;
-    if !spec.areas.is_empty() {
-        team_areas::Entity::insert_many(spec.areas.iter().map(|a| team_areas::ActiveModel {
+    let areas: BTreeSet<&String> = spec.areas.iter().collect();
+    if !areas.is_empty() {
+        team_areas::Entity::insert_many(areas.into_iter().map(|a| team_areas::ActiveModel {
             team_id: Set(team),
             area_code: Set(a.clone()),
         }))

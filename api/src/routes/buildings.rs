@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::PROBLEM;
-use crate::accounts::{self, AreaKind, AreaRef};
+use crate::accounts;
 use crate::auth::Auth;
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::{AdminOnly, AnyRole, ProfileEditors, Staff};
+use crate::domain::check_code;
 use crate::entities::buildings as building_rows;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Json, Query};
@@ -148,21 +149,20 @@ pub async fn create_building(
     Json(body): Json<CreateBuildingRequest>,
 ) -> ApiResult<HttpResponse> {
     let mut errors = Vec::new();
-    if let Err(ApiError::Validation(e)) = (AreaRef {
-        kind: AreaKind::Grid,
-        code: body.code.clone(),
-    })
-    .validate("")
-    {
-        errors.extend(e.into_iter().map(|mut f| {
-            f.field = "code".into();
-            f
-        }));
+    if let Err(ApiError::Validation(e)) = check_code("code", &body.code) {
+        errors.extend(e);
     }
     text(&mut errors, "name", &body.name, 100);
     text(&mut errors, "address", &body.address, 200);
+    in_range(&mut errors, "floors", body.floors, &FLOORS);
     let mut numbers = BTreeSet::new();
     for (i, u) in body.units.iter().enumerate() {
+        in_range(
+            &mut errors,
+            &format!("units[{i}].floor"),
+            u.floor,
+            &UNIT_FLOORS,
+        );
         text(&mut errors, &format!("units[{i}].number"), &u.number, 32);
         if !numbers.insert(u.number.clone()) {
             errors.push(FieldError::new(
@@ -249,8 +249,51 @@ pub struct UpdateResult {
     pub profile: BuildingProfile,
 }
 
+/// Floors of a building, and the floor of a unit (basements are negative).
+const FLOORS: std::ops::RangeInclusive<i32> = 1..=200;
+const UNIT_FLOORS: std::ops::RangeInclusive<i32> = -5..=200;
+
+fn in_range(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    v: Option<i32>,
+    range: &std::ops::RangeInclusive<i32>,
+) {
+    if v.is_some_and(|v| !range.contains(&v)) {
+        errors.push(FieldError::new(
+            field,
+            "range",
+            format!("must be between {} and {}", range.start(), range.end()),
+        ));
+    }
+}
+
 fn check_update(body: &UpdateBuildingRequest) -> ApiResult<()> {
     let mut errors = Vec::new();
+    in_range(&mut errors, "floors", body.floors, &FLOORS);
+    // One visit says one thing about each unit.
+    let mut numbers: BTreeSet<&str> = BTreeSet::new();
+    for (i, u) in body.units.iter().enumerate() {
+        if !numbers.insert(u.number.as_str()) {
+            errors.push(FieldError::new(
+                format!("units[{i}].number"),
+                "unique",
+                "unit numbers repeat",
+            ));
+        } else if body.remove_units.contains(&u.number) {
+            errors.push(FieldError::new(
+                format!("units[{i}].number"),
+                "conflict",
+                "this unit is also in remove_units",
+            ));
+        }
+        in_range(
+            &mut errors,
+            &format!("units[{i}].floor"),
+            u.floor,
+            &UNIT_FLOORS,
+        );
+    }
     if let Some(n) = &body.name {
         text(&mut errors, "name", n, 100);
     }

@@ -1,15 +1,13 @@
 //! Teams: admins define them; all staff read them.
 
-use std::collections::BTreeSet;
-
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::PROBLEM;
-use crate::accounts::{AreaKind, AreaRef};
 use crate::auth::Auth;
 use crate::auth::roles::{AdminOnly, Staff};
+use crate::domain::check_code;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageRequest};
@@ -39,14 +37,23 @@ pub struct TeamBody {
     pub categories: Vec<String>,
 }
 
+// The fields of `TeamBody` are repeated rather than flattened in: serde's flatten loses the path
+// of a bad field, and errors must name it.
 /// A new team: its code and definition.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeamRequest {
     #[schema(example = "QSH-MED-01")]
     pub code: String,
-    #[serde(flatten)]
-    pub team: TeamBody,
+    #[schema(example = "青山湖街道人民调解委员会")]
+    pub name: String,
+    pub kind: TeamKind,
+    /// Codes of the areas covered.
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// Event categories taken, e.g. `dispute.neighbour`, `dispute.family`, `dispute.labour`.
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 fn spec(body: TeamBody) -> ApiResult<TeamSpec> {
@@ -68,14 +75,7 @@ fn spec(body: TeamBody) -> ApiResult<TeamSpec> {
         }
     }
     for (i, a) in body.areas.iter().enumerate() {
-        let area = AreaRef {
-            kind: AreaKind::Grid,
-            code: a.clone(),
-        };
-        if let Err(ApiError::Validation(mut e)) = area.validate(&format!("areas[{i}]")) {
-            for f in &mut e {
-                f.field = format!("areas[{i}]");
-            }
+        if let Err(ApiError::Validation(e)) = check_code(&format!("areas[{i}]"), a) {
             errors.extend(e);
         }
     }
@@ -85,7 +85,7 @@ fn spec(body: TeamBody) -> ApiResult<TeamSpec> {
     Ok(TeamSpec {
         name,
         kind: body.kind,
-        areas: body.areas.into_iter().collect::<BTreeSet<_>>(),
+        areas: body.areas,
         categories: body.categories.into_iter().collect(),
     })
 }
@@ -138,12 +138,14 @@ pub async fn create_team(
     _auth: Auth<AdminOnly>,
     Json(body): Json<CreateTeamRequest>,
 ) -> ApiResult<HttpResponse> {
-    AreaRef {
-        kind: AreaKind::Team,
-        code: body.code.clone(),
-    }
-    .validate("")?;
-    let team = teams::create(&state.db, body.code, spec(body.team)?).await?;
+    check_code("code", &body.code)?;
+    let team = TeamBody {
+        name: body.name,
+        kind: body.kind,
+        areas: body.areas,
+        categories: body.categories,
+    };
+    let team = teams::create(&state.db, body.code, spec(team)?).await?;
     Ok(HttpResponse::Created().json(team))
 }
 
