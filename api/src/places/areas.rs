@@ -288,9 +288,10 @@ pub async fn import(
         progress("writing", (i * 200 + chunk.len()).min(total), total);
     }
     let next = index::load(&tx).await?;
+    let stamp = index::stamp_of(&tx).await?;
     let buildings_moved = relocate_buildings(&tx, &next).await?;
     tx.commit().await?;
-    shared.reload(db).await?;
+    shared.swap(next, stamp);
     tracing::info!(%street, ?mode, written = total, removed, buildings_moved, "area tree imported");
     Ok(ImportReport {
         street,

@@ -49,7 +49,9 @@ impl SharedIndex {
         }
     }
 
-    fn swap(&self, index: LocateIndex, stamp: TreeStamp) {
+    /// Installs an index built inside the transaction that changed the tree, with that
+    /// transaction's stamp, so a concurrent change elsewhere still looks stale.
+    pub fn swap(&self, index: LocateIndex, stamp: TreeStamp) {
         let next = (Arc::new(index), stamp);
         match self.current.write() {
             Ok(mut g) => *g = next,
@@ -75,7 +77,8 @@ impl SharedIndex {
     }
 }
 
-async fn stamp_of(db: &impl ConnectionTrait) -> ApiResult<TreeStamp> {
+/// The stamp of the tree as `db` sees it.
+pub async fn stamp_of(db: &impl ConnectionTrait) -> ApiResult<TreeStamp> {
     let row: Option<(i64, Option<chrono::DateTime<chrono::Utc>>)> = areas::Entity::find()
         .select_only()
         .column_as(areas::Column::Id.count(), "rows")
