@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::password;
 use crate::auth::roles::Role;
 use crate::auth::sessions::{self, RevokeReason};
-use crate::domain::{DisplayName, Password, Phone};
+use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::entities::{user_areas, user_roles, users};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
@@ -101,6 +101,8 @@ pub struct UserView {
     pub roles: Vec<Role>,
     pub areas: Vec<AreaRef>,
     pub disabled: bool,
+    /// Where mail for this user goes (escalations, mobilisation), if given.
+    pub email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -112,6 +114,7 @@ pub struct NewAccount {
     pub password: Password,
     pub roles: BTreeSet<Role>,
     pub areas: BTreeSet<AreaRef>,
+    pub email: Option<Email>,
 }
 
 /// A validated change to a user; `None` leaves a field as it is.
@@ -122,6 +125,7 @@ pub struct AccountChange {
     pub areas: Option<BTreeSet<AreaRef>>,
     pub disabled: Option<bool>,
     pub password: Option<Password>,
+    pub email: Option<Email>,
 }
 
 fn phone_taken(e: DbErr) -> ApiError {
@@ -191,6 +195,7 @@ pub async fn create(db: &DatabaseConnection, new: NewAccount) -> ApiResult<UserV
         name: Set(new.name.as_str().to_owned()),
         password_hash: Set(hash),
         disabled: Set(false),
+        email: Set(new.email.as_ref().map(|e| e.as_str().to_owned())),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -282,6 +287,7 @@ async fn views(db: &impl ConnectionTrait, rows: Vec<users::Model>) -> ApiResult<
                 roles: r,
                 areas: a,
                 disabled: u.disabled,
+                email: u.email,
                 created_at: u.created_at,
                 updated_at: u.updated_at,
             }
@@ -350,6 +356,9 @@ pub async fn update(
     let mut active: users::ActiveModel = row.into();
     if let Some(name) = change.name {
         active.name = Set(name.as_str().to_owned());
+    }
+    if let Some(email) = change.email {
+        active.email = Set(Some(email.as_str().to_owned()));
     }
     if let Some(disabled) = change.disabled {
         active.disabled = Set(disabled);

@@ -12,7 +12,7 @@ use crate::config::{
     AreasCommand, BuildingsCommand, Cli, Command, DbArgs, ImportModeArg, ServeArgs, UserAddArgs,
     UserCommand,
 };
-use crate::domain::{DisplayName, Password, Phone};
+use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::places::areas::{self, ImportMode};
 use crate::places::index::SharedIndex;
 use crate::places::qr_keys::{self, QrKeys};
@@ -79,6 +79,11 @@ async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
         .iter()
         .map(|a| AreaRef::parse_cli(a).map_err(|e| anyhow::anyhow!("--area {e}")))
         .collect::<anyhow::Result<BTreeSet<AreaRef>>>()?;
+    let email = args
+        .email
+        .as_deref()
+        .map(|e| Email::parse("email", e).map_err(|e| anyhow::anyhow!("--email: {}", e.problem().detail)))
+        .transpose()?;
     let (raw_password, generated) = match args.password {
         Some(p) => (p, false),
         None => (generated_password()?, true),
@@ -96,6 +101,7 @@ async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
             password,
             roles,
             areas,
+            email,
         },
     )
     .await

@@ -135,6 +135,9 @@ pub struct UserAddArgs {
     /// Area the user serves, as KIND:CODE (e.g. grid:QSH-G001, team:MED-01); repeatable.
     #[arg(long = "area")]
     pub areas: Vec<String>,
+    /// Where mail for this user goes (escalations reach supervisors by mail).
+    #[arg(long)]
+    pub email: Option<String>,
     /// Password; when absent one is generated and printed once. Prefer the environment variable
     /// to keep it out of shell history.
     #[arg(long, env = "GRIDWING_NEW_USER_PASSWORD", hide_env_values = true)]
@@ -220,6 +223,25 @@ pub struct ServeArgs {
     /// Largest area file (GeoJSON) an import accepts, in bytes.
     #[arg(long, env = "GRIDWING_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_import_bytes: usize,
+    /// SMTP server for mail to supervisors and coordinators, e.g. `smtp://127.0.0.1:2525` or
+    /// `smtps://user:pass@smtp.example.cn`. Without it mail is queued and kept, not sent.
+    #[arg(long, env = "GRIDWING_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From of every mail.
+    #[arg(long, env = "GRIDWING_MAIL_FROM", default_value = "gridwing <noreply@gridwing.local>")]
+    pub mail_from: String,
+    /// Directory where photos are stored, under their content hash.
+    #[arg(long, env = "GRIDWING_PHOTO_DIR", default_value = "data/photos")]
+    pub photo_dir: std::path::PathBuf,
+    /// Largest photo upload, in bytes.
+    #[arg(long, env = "GRIDWING_MAX_PHOTO_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_photo_bytes: usize,
+    /// Largest photo, in pixels (width × height).
+    #[arg(long, env = "GRIDWING_MAX_PHOTO_PIXELS", default_value_t = 40_000_000)]
+    pub max_photo_pixels: u64,
+    /// How often the deadline sweeper looks for late tasks, in seconds.
+    #[arg(long, env = "GRIDWING_SWEEP_SECS", default_value_t = 5)]
+    pub sweep_secs: u64,
     /// How often an instance checks whether another instance changed the area tree, in seconds.
     #[arg(long, env = "GRIDWING_AREAS_REFRESH_SECS", default_value_t = 10)]
     pub areas_refresh_secs: u64,

@@ -10,7 +10,7 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::accounts::{self, AreaKind, AreaRef, NewAccount};
 use crate::auth::roles::Role;
-use crate::domain::{DisplayName, Password, Phone};
+use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::entities::areas as area_rows;
 use crate::places::areas::{self, ImportMode};
 use crate::places::buildings::{self, NewBuilding, NewUnit, Resident};
@@ -27,6 +27,9 @@ type DemoAccount = (
     Role,
     &'static [(AreaKind, &'static str)],
 );
+
+/// Demo staff who receive mail (escalations): phone and address.
+const DEMO_EMAILS: &[(&str, &str)] = &[("13800000002", "zhihui@qsh.example.cn")];
 
 pub const DEMO_ACCOUNTS: &[DemoAccount] = &[
     ("13800000001", "管理员", Role::Admin, &[]),
@@ -99,6 +102,11 @@ const DEMO_TEAMS: &[DemoTeam] = &[
 /// Creates the demo accounts that do not exist yet and prints all of them.
 pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
     for &(phone, name, role, areas) in DEMO_ACCOUNTS {
+        let email = DEMO_EMAILS
+            .iter()
+            .find(|(p, _)| *p == phone)
+            .map(|(_, e)| Email::parse("email", e))
+            .transpose()?;
         let phone = Phone::parse("phone", phone)?;
         if accounts::find_by_phone(db, &phone).await?.is_some() {
             continue;
@@ -117,6 +125,7 @@ pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
                         code: code.to_owned(),
                     })
                     .collect(),
+                email,
             },
         )
         .await?;

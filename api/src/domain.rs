@@ -43,6 +43,31 @@ impl Phone {
     }
 }
 
+/// An e-mail address, as far as a form can tell: one `@`, something on each side, a dot in the
+/// domain, no spaces; the SMTP server has the last word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
+        let raw = raw.trim();
+        let ok = raw.len() <= 254
+            && !raw.chars().any(char::is_whitespace)
+            && raw.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+            });
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ApiError::invalid(field, "email", "an address like name@example.cn"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The one rule for the codes of areas, teams and buildings: short, plain, safe in URLs, QR
 /// payloads and file names.
 pub fn check_code(field: &str, code: &str) -> Result<(), ApiError> {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub places: SharedIndex,
     /// Keys signing building QR codes.
     pub qr: QrKeys,
+    /// Live delivery of outbox rows to websocket clients.
+    pub live: crate::live::Live,
     pub settings: ServeArgs,
 }
 
@@ -63,6 +65,7 @@ impl AppState {
         Ok(Self {
             places,
             qr,
+            live: crate::live::Live::default(),
             db,
             redis,
             jwt: JwtKeys::new(secret.as_bytes(), settings.access_ttl_secs),

@@ -95,6 +95,8 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub db: TestDb,
     pub redis_prefix: String,
+    /// Where this server keeps photos; removed with the app.
+    pub files: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -120,7 +122,10 @@ impl TestApp {
 
     async fn spawn_on(db: TestDb, redis_prefix: String, extra: &[&str]) -> TestResult<Self> {
         init_logs();
+        let files = tempfile::tempdir()?;
         let mut args: Vec<String> = vec![
+            "--photo-dir".into(),
+            files.path().display().to_string(),
             "--database-url".into(),
             db.url().to_owned(),
             "--redis-prefix".into(),
@@ -152,6 +157,7 @@ impl TestApp {
             state,
             db,
             redis_prefix,
+            files,
         })
     }
 

@@ -10,6 +10,8 @@ pub struct Model {
     pub name: String,
     pub password_hash: String,
     pub disabled: bool,
+    /// Where supervisors and coordinators get mail; optional.
+    pub email: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -97,6 +97,7 @@ pub async fn register(
             password,
             roles: BTreeSet::from([Role::Citizen]),
             areas: BTreeSet::new(),
+            email: None,
         },
     )
     .await?;

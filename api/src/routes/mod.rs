@@ -76,7 +76,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(api_keys::configure)
                 .configure(areas::configure)
                 .configure(teams::configure)
-                .configure(buildings::configure),
+                .configure(buildings::configure)
+                .configure(crate::live::routes::configure)
+                .configure(crate::photos::configure),
         );
 }
 

@@ -11,7 +11,7 @@ use super::PROBLEM;
 use crate::accounts::{self, AccountChange, AreaRef, NewAccount, UserView};
 use crate::auth::Auth;
 use crate::auth::roles::{AdminOnly, AnyRole, Role};
-use crate::domain::{DisplayName, Password, Phone};
+use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageRequest};
@@ -93,6 +93,8 @@ pub struct CreateUserRequest {
     /// Grids and teams the user serves.
     #[serde(default)]
     pub areas: Vec<AreaRef>,
+    /// For mail: escalations to supervisors, mobilisation of volunteers.
+    pub email: Option<String>,
 }
 
 /// Create an account with roles and areas.
@@ -119,6 +121,11 @@ pub async fn create_user(
         phone,
         roles: body.roles.into_iter().collect(),
         areas: validate_areas(body.areas)?,
+        email: body
+            .email
+            .as_deref()
+            .map(|e| Email::parse("email", e))
+            .transpose()?,
     };
     let user = accounts::create(&state.db, new).await?;
     Ok(HttpResponse::Created().json(user))
@@ -156,6 +163,8 @@ pub struct UpdateUserRequest {
     pub disabled: Option<bool>,
     /// Sets a new password; ends the user's sessions.
     pub password: Option<String>,
+    /// Sets the address mail goes to.
+    pub email: Option<String>,
 }
 
 /// Change an account: name, roles, areas, disabled, password.
@@ -209,6 +218,11 @@ pub async fn update_user(
         areas: body.areas.map(validate_areas).transpose()?,
         disabled: body.disabled,
         password,
+        email: body
+            .email
+            .as_deref()
+            .map(|e| Email::parse("email", e))
+            .transpose()?,
     };
     let (view, ended) = accounts::update(&state.db, id, change).await?;
     state.sessions.forget(ended);

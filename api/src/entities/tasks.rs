@@ -1,0 +1,31 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub event_id: Uuid,
+    /// `grid` or `team`.
+    pub assignee_kind: String,
+    pub assignee_code: String,
+    pub open: bool,
+    pub colour: String,
+    pub sign_due: Option<DateTimeUtc>,
+    pub arrive_due: Option<DateTimeUtc>,
+    pub handle_due: Option<DateTimeUtc>,
+    pub signed_at: Option<DateTimeUtc>,
+    pub arrived_at: Option<DateTimeUtc>,
+    pub handled_at: Option<DateTimeUtc>,
+    /// `none`, `yellow` or `red` (亮灯督办).
+    pub light: String,
+    pub escalated_to: Option<String>,
+    pub feedback: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub closed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

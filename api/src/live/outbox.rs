@@ -1,0 +1,47 @@
+//! Writing to the outbox: one row per thing a client should hear of, in the same transaction as
+//! the change itself, so nothing is announced that did not happen and nothing that happened goes
+//! unannounced.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use uuid::Uuid;
+
+use crate::entities::outbox;
+use crate::error::ApiResult;
+
+/// What happened, and to whom it matters.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub event_id: Uuid,
+    /// `event.created`, `event.moved`, `task.lit`, `event.changed` …
+    pub kind: &'static str,
+    /// Workers of this grid hear of it.
+    pub grid_code: Option<String>,
+    /// Members of this team hear of it.
+    pub team_code: Option<String>,
+    /// This user (the reporter) hears of it.
+    pub user_id: Option<Uuid>,
+    /// The street, for the command centre.
+    pub street_code: Option<String>,
+    /// The message body clients receive.
+    pub payload: serde_json::Value,
+}
+
+/// Writes the entry inside the caller's transaction.
+pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<()> {
+    outbox::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        pos: Set(None),
+        event_id: Set(e.event_id),
+        kind: Set(e.kind.to_owned()),
+        grid_code: Set(e.grid_code),
+        team_code: Set(e.team_code),
+        user_id: Set(e.user_id),
+        street_code: Set(e.street_code),
+        payload: Set(e.payload.to_string()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
