@@ -82,7 +82,9 @@ async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
     let email = args
         .email
         .as_deref()
-        .map(|e| Email::parse("email", e).map_err(|e| anyhow::anyhow!("--email: {}", e.problem().detail)))
+        .map(|e| {
+            Email::parse("email", e).map_err(|e| anyhow::anyhow!("--email: {}", e.problem().detail))
+        })
         .transpose()?;
     let (raw_password, generated) = match args.password {
         Some(p) => (p, false),

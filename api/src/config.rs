@@ -228,7 +228,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GRIDWING_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// The From of every mail.
-    #[arg(long, env = "GRIDWING_MAIL_FROM", default_value = "gridwing <noreply@gridwing.local>")]
+    #[arg(
+        long,
+        env = "GRIDWING_MAIL_FROM",
+        default_value = "gridwing <noreply@gridwing.local>"
+    )]
     pub mail_from: String,
     /// Directory where photos are stored, under their content hash.
     #[arg(long, env = "GRIDWING_PHOTO_DIR", default_value = "data/photos")]

@@ -54,12 +54,20 @@ impl Email {
         let ok = raw.len() <= 254
             && !raw.chars().any(char::is_whitespace)
             && raw.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
             });
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(ApiError::invalid(field, "email", "an address like name@example.cn"))
+            Err(ApiError::invalid(
+                field,
+                "email",
+                "an address like name@example.cn",
+            ))
         }
     }
 

@@ -20,6 +20,7 @@ pub mod middleware;
 pub mod pagination;
 pub mod photos;
 pub mod places;
+pub mod points;
 pub mod routes;
 pub mod secrets;
 pub mod server;

@@ -54,6 +54,9 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
         }
     }
     spawn_area_refresh(state.clone());
+    crate::events::sweeper::spawn(state.clone());
+    crate::live::spawn(state.clone());
+    crate::mail::spawn_sender(state.clone());
     let doc = routes::openapi();
     let index = web::Data::new(RouteIndex::from_openapi(&doc));
     let doc_json = web::Data::new(OpenApiJson(doc.to_json().context("serialising OpenAPI")?));

@@ -31,6 +31,7 @@ pub struct AppState {
 impl AppState {
     /// Connects to everything the server needs and migrates the database.
     pub async fn init(settings: ServeArgs) -> anyhow::Result<Self> {
+        crate::mail::check_settings(&settings)?;
         let db = db::connect(&settings.db).await?;
         db::migrate(&db).await?;
         let secret = match &settings.jwt_secret {
@@ -62,6 +63,9 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!("loading the area tree: {e}"))?;
         let qr = QrKeys::load(&db).await?;
+        crate::events::catalogue::ensure_defaults(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding categories and deadline policies: {e}"))?;
         Ok(Self {
             places,
             qr,

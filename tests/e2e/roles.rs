@@ -81,6 +81,28 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("POST", "/api/v1/scan", AnyUser, false),
+    ("GET", "/api/v1/live", AnyUser, false),
+    ("GET", "/api/v1/feed", AnyUser, false),
+    ("POST", "/api/v1/events", AnyUser, false),
+    ("GET", "/api/v1/events", AnyUser, false),
+    ("GET", "/api/v1/events/{id}", AnyUser, false),
+    ("POST", "/api/v1/events/{id}/moves", AnyUser, false),
+    (
+        "PATCH",
+        "/api/v1/events/{id}",
+        Roles(&["dispatcher", "admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/categories", AnyUser, false),
+    ("PUT", "/api/v1/categories/{code}", Roles(&["admin"]), false),
+    ("GET", "/api/v1/deadline-policies", Roles(STAFF), false),
+    (
+        "PUT",
+        "/api/v1/deadline-policies/{street}/{colour}",
+        Roles(&["admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/points/me", AnyUser, false),
 ];
 
 /// Everyone who works for the street: all roles but citizens.
@@ -125,7 +147,11 @@ async fn the_table_lists_exactly_the_documented_routes() -> TestResult {
         let res = app
             .request(
                 Method::from_bytes(method.as_bytes())?,
-                &path.replace("{id}", NIL).replace("{code}", "NOPE"),
+                &path
+                    .replace("{id}", NIL)
+                    .replace("{code}", "NOPE")
+                    .replace("{street}", "QSH")
+                    .replace("{colour}", "red"),
                 None,
             )
             .send()
@@ -158,6 +184,8 @@ fn body_for(method: &str, path: &str) -> Option<serde_json::Value> {
         ("PUT", _) => Some(json!({"name": "", "kind": "other"})),
         ("POST", "/api/v1/buildings") => Some(json!({"code": "", "name": "", "address": ""})),
         ("POST", "/api/v1/scan") => Some(json!({"code": "x"})),
+        ("POST", "/api/v1/events") => Some(json!({})),
+        ("POST", "/api/v1/events/{id}/moves") => Some(json!({"move": "accept"})),
         _ => None,
     }
 }
@@ -170,7 +198,11 @@ async fn every_role_reaches_exactly_the_routes_that_admit_it() -> TestResult {
         tokens.push((*role, *phone, app.token(phone).await?));
     }
     for (method, path, access, ends_session) in ROUTES {
-        let url = path.replace("{id}", NIL).replace("{code}", "NOPE");
+        let url = path
+            .replace("{id}", NIL)
+            .replace("{code}", "NOPE")
+            .replace("{street}", "QSH")
+            .replace("{colour}", "red");
         let method = Method::from_bytes(method.as_bytes())?;
         let send = |token: Option<String>| {
             let mut rb = app.request(method.clone(), &url, token.as_deref());

@@ -84,6 +84,10 @@ role_set!(
     ProfileEditors => [GridWorker, Admin]
 );
 role_set!(
+    /// 指挥中心: sees and steers every event.
+    CommandCentre => [Dispatcher, Admin]
+);
+role_set!(
     /// Account and key management.
     AdminOnly => [Admin]
 );

@@ -131,9 +131,15 @@ pub enum Actor {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
     #[error("{actor} may not {mv}")]
-    NotYours { actor: &'static str, mv: &'static str },
+    NotYours {
+        actor: &'static str,
+        mv: &'static str,
+    },
     #[error("cannot {mv} an event that is {from}")]
-    WrongStatus { mv: &'static str, from: &'static str },
+    WrongStatus {
+        mv: &'static str,
+        from: &'static str,
+    },
 }
 
 fn actor_name(a: Actor) -> &'static str {
@@ -235,7 +241,12 @@ mod tests {
             for actor in [Actor::Reporter, Actor::Other, Actor::Assignee] {
                 assert!(check(from, Move::Complete, actor).is_err());
             }
-            for actor in [Actor::Reporter, Actor::Other, Actor::CommandCentre, Actor::System] {
+            for actor in [
+                Actor::Reporter,
+                Actor::Other,
+                Actor::CommandCentre,
+                Actor::System,
+            ] {
                 assert!(matches!(
                     check(from, Move::Sign, actor),
                     Err(FlowError::NotYours { .. })
@@ -248,7 +259,12 @@ mod tests {
     fn final_states_admit_no_move() {
         for from in [Status::Evaluated, Status::Rejected, Status::Merged] {
             for mv in MOVES {
-                for actor in [Actor::System, Actor::CommandCentre, Actor::Assignee, Actor::Reporter] {
+                for actor in [
+                    Actor::System,
+                    Actor::CommandCentre,
+                    Actor::Assignee,
+                    Actor::Reporter,
+                ] {
                     assert!(check(from, mv, actor).is_err(), "{from:?} {mv:?} {actor:?}");
                 }
             }
@@ -257,8 +273,16 @@ mod tests {
 
     #[test]
     fn rework_and_redispatch_go_back_into_the_loop() {
-        assert_eq!(check(Status::Handled, Move::Return, Actor::CommandCentre), Ok(Status::OnSite));
-        for from in [Status::Dispatched, Status::Signed, Status::OnSite, Status::Handled] {
+        assert_eq!(
+            check(Status::Handled, Move::Return, Actor::CommandCentre),
+            Ok(Status::OnSite)
+        );
+        for from in [
+            Status::Dispatched,
+            Status::Signed,
+            Status::OnSite,
+            Status::Handled,
+        ] {
             assert_eq!(
                 check(from, Move::Redispatch, Actor::CommandCentre),
                 Ok(Status::Dispatched)

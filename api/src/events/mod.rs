@@ -1,4 +1,11 @@
 //! The event loop: events from every source, routed to a grid or team as tasks, moved through
 //! the closed loop, watched against their deadlines.
 
+pub mod access;
+pub mod catalogue;
 pub mod flow;
+pub mod intake;
+pub mod moves;
+pub mod sweeper;
+pub mod timeline;
+pub mod views;

@@ -1,3 +1,152 @@
-//! `GET /api/v1/live` (websocket) and `GET /api/v1/feed` (catch-up by cursor). (Being written.)
+//! `GET /api/v1/live` (websocket) and `GET /api/v1/feed` (catch-up by cursor).
 
-pub fn configure(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::audience::Audience;
+use super::feed::{self, Feed};
+use super::hub;
+use crate::auth::Auth;
+use crate::auth::principal::CurrentUser;
+use crate::auth::roles::AnyRole;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::Query;
+use crate::routes::PROBLEM;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(live).service(feed_page);
+}
+
+/// How to open the live connection.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LiveQuery {
+    /// The access token, for clients that cannot set the Authorization header on a websocket
+    /// upgrade (browsers, mini-programs). The header works too.
+    pub token: Option<String>,
+    /// The cursor of the last item received: what came after it is sent first, then live items.
+    /// Without it, only what happens from now on is sent.
+    #[param(example = "1042")]
+    pub after: Option<String>,
+}
+
+/// Paging through the feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// The cursor of the last item received; from the beginning when absent.
+    #[param(example = "1042")]
+    pub after: Option<String>,
+    /// Items per page, 1–500 (default 100).
+    pub limit: Option<u64>,
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+/// The caller of a websocket upgrade, and when their token expires.
+async fn authenticate(state: &AppState, token: Option<String>) -> ApiResult<(CurrentUser, i64)> {
+    let token = token.ok_or(ApiError::Unauthorized(
+        "missing access token: pass ?token= or the Authorization header",
+    ))?;
+    let claims = state.jwt.verify(&token)?;
+    state.sessions.ensure_active(&state.db, claims.sid).await?;
+    Ok((
+        CurrentUser {
+            id: claims.sub,
+            session: claims.sid,
+            roles: claims.roles,
+        },
+        claims.exp,
+    ))
+}
+
+/// Live updates over a websocket.
+///
+/// Each text frame is one item, as in the feed: `{"cursor", "kind", "event_id", "payload"}`, in
+/// cursor order, only those the caller may hear. With `after`, what came after that cursor is
+/// sent first, then live items, with nothing missed and nothing twice. The server pings every
+/// 20 s and closes a client silent for 50 s; it closes with code 1013 a client too far behind
+/// (reconnect with your last cursor) and with 1008 when the access token expires or the session
+/// ends (reconnect with a fresh token and your last cursor).
+#[utoipa::path(
+    tag = "live",
+    security(("bearer" = [])),
+    params(LiveQuery),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Bad cursor, or not a websocket upgrade", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/live")]
+pub async fn live(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let Query(q) = Query::<LiveQuery>::extract(&req).await?;
+    // Refused before the upgrade, so a client sees a plain 401 it can act on.
+    let (user, expires_at) = authenticate(&state, q.token.or_else(|| bearer(&req))).await?;
+    let after = q
+        .after
+        .as_deref()
+        .map(|a| feed::parse_cursor("after", a))
+        .transpose()?;
+    let audience = Audience::of(&state, &user).await?;
+    let (res, session, stream) = actix_ws::handle(&req, body).map_err(|_| {
+        ApiError::invalid(
+            "upgrade",
+            "websocket",
+            "this route speaks WebSocket: send a GET with Upgrade: websocket",
+        )
+    })?;
+    let client = hub::Client {
+        user,
+        expires_at,
+        audience,
+        after,
+    };
+    actix_web::rt::spawn(hub::serve(state, client, session, stream));
+    Ok(res)
+}
+
+/// What happened after a cursor, for the caller.
+///
+/// The items the caller may hear, in cursor order. Pass `next_cursor` back as `after` to
+/// continue; an empty page has no `next_cursor` (keep yours). Use it to catch up after being
+/// away, or instead of the websocket.
+#[utoipa::path(
+    tag = "live",
+    security(("bearer" = [])),
+    params(FeedQuery),
+    responses(
+        (status = 200, body = Feed),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/feed")]
+pub async fn feed_page(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+    Query(q): Query<FeedQuery>,
+) -> ApiResult<web::Json<Feed>> {
+    let after = match q.after.as_deref() {
+        Some(a) => feed::parse_cursor("after", a)?,
+        None => 0,
+    };
+    let limit = feed::parse_limit(q.limit)?;
+    let audience = Audience::of(&state, &auth.user).await?;
+    Ok(web::Json(
+        feed::page(&state.db, &audience, after, limit).await?,
+    ))
+}

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::index::{self, SharedIndex};
+use crate::accounts::{AreaKind, AreaRef};
 use crate::entities::{areas, buildings};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
@@ -315,6 +316,16 @@ fn row_of(f: &AreaFeature, street: &str, now: chrono::DateTime<Utc>) -> areas::A
         created_at: Set(now),
         updated_at: Set(now),
     }
+}
+
+/// Whether one of a user's areas (teams aside) is the area `code` or lies above it: the one rule
+/// for "a worker of this grid", used for buildings, events and live delivery.
+pub fn serves(index: &LocateIndex, areas: &[AreaRef], code: &str) -> bool {
+    index.chain(code).iter().any(|n| {
+        areas
+            .iter()
+            .any(|a| a.kind != AreaKind::Team && a.code == n.code)
+    })
 }
 
 /// The micro-grid and grid a point falls in, as stored on a building.

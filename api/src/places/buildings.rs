@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::areas::placement;
+use super::areas::{placement, serves};
 use crate::accounts::{AreaKind, AreaRef};
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
@@ -57,28 +57,6 @@ pub enum Access {
     Masked,
 }
 
-/// The codes of the areas a building lies in, micro-grid up to the street.
-fn chain_codes(index: &LocateIndex, b: &buildings::Model) -> Vec<String> {
-    b.micro_grid_code
-        .as_deref()
-        .or(b.grid_code.as_deref())
-        .map(|leaf| {
-            index
-                .chain(leaf)
-                .into_iter()
-                .map(|n| n.code.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether one of the user's areas contains the building.
-fn serves(areas: &[AreaRef], chain: &[String]) -> bool {
-    areas
-        .iter()
-        .any(|a| a.kind != AreaKind::Team && chain.iter().any(|c| c == &a.code))
-}
-
 /// The one rule for reading a building's profile. `Err(NotFound)` when the caller may not know
 /// the profile exists.
 pub fn access(
@@ -87,7 +65,8 @@ pub fn access(
     index: &LocateIndex,
     b: &buildings::Model,
 ) -> ApiResult<Access> {
-    if user.has(Role::GridWorker) && serves(areas, &chain_codes(index, b)) {
+    let leaf = b.micro_grid_code.as_deref().or(b.grid_code.as_deref());
+    if user.has(Role::GridWorker) && leaf.is_some_and(|l| serves(index, areas, l)) {
         return Ok(Access::Full);
     }
     let overseers = [

@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod areas;
 pub mod auth;
 pub mod buildings;
+pub mod events;
 pub mod health;
 pub mod teams;
 pub mod users;
@@ -35,7 +36,9 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "api-keys", description = "Keys for machine sources: IoT platforms, camera AI, hotlines"),
         (name = "areas", description = "The area tree (street → community → grid → micro-grid), overlays, locating a point"),
         (name = "teams", description = "Enforcement squads, mediation teams, micro fire stations"),
+        (name = "events", description = "Reports from every source, the closed loop, categories, deadlines, points"),
         (name = "buildings", description = "Buildings (楼幢), units, residents and businesses; QR codes (屋联码) and scanning"),
+        (name = "photos", description = "Photos of reports and feedback: upload (re-encoded, metadata removed), photo and thumbnail"),
     ),
     modifiers(&Security)
 )]
@@ -77,6 +80,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(areas::configure)
                 .configure(teams::configure)
                 .configure(buildings::configure)
+                .configure(events::configure)
                 .configure(crate::live::routes::configure)
                 .configure(crate::photos::configure),
         );

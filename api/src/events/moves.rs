@@ -1,0 +1,491 @@
+//! Moving an event through the loop. Every path — REST, offline sync — calls [`apply`], which
+//! asks the state machine, writes the new status, the task, the timeline and the outbox in one
+//! transaction, and pays the reporter's points when a report is completed.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::access;
+use super::catalogue::{self, Colour};
+use super::flow::{self, FlowError, Move, Status};
+use super::timeline::{ActorRef, Step};
+use super::views::{self, EventView};
+use crate::auth::principal::CurrentUser;
+use crate::entities::{event_photos, events, photos, tasks};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::live::outbox::{self, Entry};
+use crate::points;
+use crate::state::AppState;
+
+/// Where a task goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assignee {
+    /// `grid` or `team`.
+    pub kind: String,
+    pub code: String,
+}
+
+/// A move with what it carries.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(tag = "move", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MoveRequest {
+    /// Take the event up (command centre).
+    Accept,
+    /// Send it to a grid or team (command centre).
+    Dispatch { assignee: Assignee },
+    /// Acknowledge the task (its grid's or team's worker).
+    Sign,
+    /// Be on site.
+    Arrive,
+    /// Report the handling result, with photos already uploaded.
+    Handle {
+        feedback: String,
+        #[serde(default)]
+        photos: Vec<String>,
+    },
+    /// Close after review (command centre).
+    Complete,
+    /// Send handled work back for rework, with the reason.
+    Return { reason: String },
+    /// Give the task to another grid or team.
+    Redispatch { assignee: Assignee, reason: String },
+    /// Refuse the event, with the reason.
+    Reject { reason: String },
+    /// The reporter's rating of the handling, once.
+    Evaluate {
+        rating: i32,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// Fold into another event reporting the same matter.
+    Merge { into: Uuid },
+}
+
+impl MoveRequest {
+    pub fn kind(&self) -> Move {
+        match self {
+            MoveRequest::Accept => Move::Accept,
+            MoveRequest::Dispatch { .. } => Move::Dispatch,
+            MoveRequest::Sign => Move::Sign,
+            MoveRequest::Arrive => Move::Arrive,
+            MoveRequest::Handle { .. } => Move::Handle,
+            MoveRequest::Complete => Move::Complete,
+            MoveRequest::Return { .. } => Move::Return,
+            MoveRequest::Redispatch { .. } => Move::Redispatch,
+            MoveRequest::Reject { .. } => Move::Reject,
+            MoveRequest::Evaluate { .. } => Move::Evaluate,
+            MoveRequest::Merge { .. } => Move::Merge,
+        }
+    }
+
+    fn check(&self) -> ApiResult<()> {
+        let text = |field: &str, v: &str, max: usize| {
+            let n = v.trim().chars().count();
+            if n == 0 || n > max {
+                Err(ApiError::invalid(
+                    field,
+                    "length",
+                    format!("1–{max} characters"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            MoveRequest::Handle { feedback, photos } => {
+                text("feedback", feedback, 2000)?;
+                if photos.len() > 9 {
+                    return Err(ApiError::invalid("photos", "max_items", "at most 9 photos"));
+                }
+                Ok(())
+            }
+            MoveRequest::Return { reason }
+            | MoveRequest::Reject { reason }
+            | MoveRequest::Redispatch { reason, .. } => text("reason", reason, 500),
+            MoveRequest::Evaluate { rating, comment } => {
+                if !(1..=5).contains(rating) {
+                    return Err(ApiError::invalid("rating", "range", "1 to 5"));
+                }
+                match comment {
+                    Some(c) if c.chars().count() > 500 => Err(ApiError::invalid(
+                        "comment",
+                        "length",
+                        "at most 500 characters",
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn flow_error(e: FlowError) -> ApiError {
+    match e {
+        FlowError::NotYours { .. } => ApiError::Forbidden,
+        FlowError::WrongStatus { .. } => ApiError::Conflict {
+            field: None,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// Opens a task with the deadlines of the colour's policy for the street.
+pub async fn open_task_for(
+    db: &impl ConnectionTrait,
+    event: Uuid,
+    kind: &str,
+    code: &str,
+    colour: Colour,
+    street: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<Uuid> {
+    let (_, limits) = catalogue::limits_for(db, street, colour).await?;
+    let dues = limits.dues_from(now);
+    let id = Uuid::now_v7();
+    tasks::ActiveModel {
+        id: Set(id),
+        event_id: Set(event),
+        assignee_kind: Set(kind.to_owned()),
+        assignee_code: Set(code.to_owned()),
+        open: Set(true),
+        colour: Set(colour.as_str().to_owned()),
+        sign_due: Set(dues.sign),
+        arrive_due: Set(dues.arrive),
+        handle_due: Set(dues.handle),
+        signed_at: Set(None),
+        arrived_at: Set(None),
+        handled_at: Set(None),
+        light: Set("none".to_owned()),
+        escalated_to: Set(None),
+        feedback: Set(None),
+        created_at: Set(now),
+        closed_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+async fn check_assignee(db: &impl ConnectionTrait, a: &Assignee) -> ApiResult<()> {
+    let known = match a.kind.as_str() {
+        "grid" => crate::entities::areas::Entity::find()
+            .filter(crate::entities::areas::Column::Code.eq(&a.code))
+            .filter(crate::entities::areas::Column::Level.is_in(["grid", "micro_grid"]))
+            .one(db)
+            .await?
+            .is_some(),
+        "team" => crate::entities::teams::Entity::find()
+            .filter(crate::entities::teams::Column::Code.eq(&a.code))
+            .one(db)
+            .await?
+            .is_some(),
+        _ => {
+            return Err(ApiError::invalid(
+                "assignee.kind",
+                "invalid_value",
+                "grid or team",
+            ));
+        }
+    };
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "assignee.code",
+            "unknown_assignee",
+            format!("no {} {}", a.kind, a.code),
+        ))
+    }
+}
+
+async fn close(
+    db: &impl ConnectionTrait,
+    task: &tasks::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let mut t: tasks::ActiveModel = task.clone().into();
+    t.open = Set(false);
+    t.closed_at = Set(Some(now));
+    t.update(db).await?;
+    Ok(())
+}
+
+async fn attach_feedback_photos(
+    db: &DatabaseTransaction,
+    event: Uuid,
+    user: Uuid,
+    shas: &[String],
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    for (i, sha) in shas.iter().enumerate() {
+        let mine = photos::Entity::find_by_id(sha.clone())
+            .one(db)
+            .await?
+            .is_some_and(|p| p.uploaded_by == user);
+        if !mine {
+            return Err(ApiError::invalid(
+                format!("photos[{i}]"),
+                "unknown_photo",
+                "upload the photo first (POST /api/v1/photos)",
+            ));
+        }
+        event_photos::Entity::insert(event_photos::ActiveModel {
+            event_id: Set(event),
+            sha256: Set(sha.clone()),
+            role: Set("feedback".to_owned()),
+            created_at: Set(now),
+        })
+        .on_conflict_do_nothing_on([
+            event_photos::Column::EventId,
+            event_photos::Column::Sha256,
+            event_photos::Column::Role,
+        ])
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Makes a move on an event for a user. 404 when the user may not see the event; 403 when they
+/// may see it but the move is not theirs; 409 when the event is not where the move starts.
+pub async fn apply(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    req: MoveRequest,
+) -> ApiResult<EventView> {
+    req.check()?;
+    let mv = req.kind();
+    let tx = crate::db::begin_write(&state.db).await?;
+    // Read inside the write transaction so two moves on one event serialise on its row.
+    let (event, task, areas) = access::visible_event(state, user, id).await?;
+    let event = events::Entity::find_by_id(event.id)
+        .one(&tx)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    let task = match task {
+        Some(t) => tasks::Entity::find_by_id(t.id).one(&tx).await?,
+        None => None,
+    };
+    let from = Status::parse(&event.status).unwrap_or(Status::Reported);
+    let actor = access::actor_for(state, user, &areas, &event, task.as_ref(), mv);
+    let to = flow::check(from, mv, actor).map_err(flow_error)?;
+    let now = Utc::now();
+    let mut detail = serde_json::json!({});
+    let mut task_id = task.as_ref().map(|t| t.id);
+    let mut active: events::ActiveModel = event.clone().into();
+    match &req {
+        MoveRequest::Dispatch { assignee } | MoveRequest::Redispatch { assignee, .. } => {
+            check_assignee(&tx, assignee).await?;
+            if let Some(t) = &task {
+                close(&tx, t, now).await?;
+            }
+            let colour = Colour::parse(&event.colour).unwrap_or(Colour::Blue);
+            task_id = Some(
+                open_task_for(
+                    &tx,
+                    id,
+                    &assignee.kind,
+                    &assignee.code,
+                    colour,
+                    event.street_code.as_deref(),
+                    now,
+                )
+                .await?,
+            );
+            detail =
+                serde_json::json!({"assignee_kind": assignee.kind, "assignee_code": assignee.code});
+            if let MoveRequest::Redispatch { reason, .. } = &req {
+                detail["reason"] = reason.clone().into();
+            }
+        }
+        MoveRequest::Sign | MoveRequest::Arrive | MoveRequest::Handle { .. } => {
+            let t = task.clone().ok_or(ApiError::Conflict {
+                field: None,
+                detail: "the event has no open task".into(),
+            })?;
+            let mut at: tasks::ActiveModel = t.into();
+            match &req {
+                MoveRequest::Sign => at.signed_at = Set(Some(now)),
+                MoveRequest::Arrive => at.arrived_at = Set(Some(now)),
+                MoveRequest::Handle { feedback, photos } => {
+                    at.handled_at = Set(Some(now));
+                    at.feedback = Set(Some(feedback.trim().to_owned()));
+                    attach_feedback_photos(&tx, id, user.id, photos, now).await?;
+                    detail = serde_json::json!({"feedback": feedback.trim(), "photos": photos});
+                }
+                _ => {}
+            }
+            at.update(&tx).await?;
+        }
+        MoveRequest::Complete => {
+            if let Some(t) = &task {
+                close(&tx, t, now).await?;
+            }
+            if let Some(reporter) = event.reporter_id {
+                let c = catalogue::category(&tx, &event.category, "category").await?;
+                if c.points > 0 {
+                    points::award(
+                        &tx,
+                        reporter,
+                        "report",
+                        &id.to_string(),
+                        c.points,
+                        Some(&format!("上报办结：{}", c.name_zh)),
+                    )
+                    .await?;
+                    detail = serde_json::json!({"points": c.points});
+                }
+            }
+        }
+        MoveRequest::Return { reason } => detail = serde_json::json!({"reason": reason}),
+        MoveRequest::Reject { reason } => {
+            if let Some(t) = &task {
+                close(&tx, t, now).await?;
+            }
+            detail = serde_json::json!({"reason": reason});
+        }
+        MoveRequest::Evaluate { rating, comment } => {
+            active.rating = Set(Some(*rating));
+            active.rating_comment = Set(comment.clone());
+            detail = serde_json::json!({"rating": rating, "comment": comment});
+        }
+        MoveRequest::Merge { into } => {
+            if *into == id {
+                return Err(ApiError::invalid(
+                    "into",
+                    "self",
+                    "an event cannot merge into itself",
+                ));
+            }
+            let target = events::Entity::find_by_id(*into).one(&tx).await?;
+            if !target.is_some_and(|t| !Status::parse(&t.status).is_some_and(Status::is_final)) {
+                return Err(ApiError::invalid(
+                    "into",
+                    "unknown_event",
+                    "no open event with this id",
+                ));
+            }
+            if let Some(t) = &task {
+                close(&tx, t, now).await?;
+            }
+            active.merged_into = Set(Some(*into));
+            detail = serde_json::json!({"into": into});
+        }
+        MoveRequest::Accept => {}
+    }
+    active.status = Set(to.as_str().to_owned());
+    active.updated_at = Set(now);
+    active.update(&tx).await?;
+    let mut step = Step::new(id, ActorRef::user(user.id), mv.as_str())
+        .from(from)
+        .to(to)
+        .detail(detail);
+    if let Some(t) = task_id {
+        step = step.task(t);
+    }
+    step.append(&tx).await?;
+    announce(&tx, id, "event.moved").await?;
+    tx.commit().await?;
+    state.live.poke();
+    views::event(&state.db, id).await
+}
+
+/// Writes an outbox row for the event's current state, to its current grid or team, its reporter
+/// and the command centre.
+pub async fn announce(db: &impl ConnectionTrait, id: Uuid, kind: &'static str) -> ApiResult<()> {
+    let view = views::event(db, id).await?;
+    let reporter = events::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .and_then(|e| e.reporter_id);
+    let assignee = view
+        .task
+        .as_ref()
+        .filter(|t| t.open)
+        .map(|t| (t.assignee_kind.clone(), t.assignee_code.clone()));
+    let (grid_code, team_code) = views::audience(assignee.as_ref());
+    outbox::record(
+        db,
+        Entry {
+            event_id: id,
+            kind,
+            grid_code: grid_code.or(view.grid_code.clone()),
+            team_code,
+            user_id: reporter,
+            street_code: view.street_code.clone(),
+            payload: serde_json::to_value(&view).unwrap_or_default(),
+        },
+    )
+    .await
+}
+
+/// A command-centre change of colour or category, with its reason; the open task's deadlines
+/// follow the new colour.
+pub async fn recolour(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    colour: Option<Colour>,
+    category: Option<String>,
+    reason: String,
+) -> ApiResult<EventView> {
+    if !access::is_command_centre(user) {
+        return Err(ApiError::Forbidden);
+    }
+    if reason.trim().is_empty() {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "reason", "required", "say why",
+        )]));
+    }
+    let tx = crate::db::begin_write(&state.db).await?;
+    let event = events::Entity::find_by_id(id)
+        .one(&tx)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    let category = match category {
+        Some(c) => Some(catalogue::category(&tx, &c, "category").await?.code),
+        None => None,
+    };
+    let now = Utc::now();
+    let detail = serde_json::json!({
+        "reason": reason.trim(),
+        "colour": colour.map(|c| [event.colour.clone(), c.as_str().to_owned()]),
+        "category": category.as_ref().map(|c| [event.category.clone(), c.clone()]),
+    });
+    let mut active: events::ActiveModel = event.clone().into();
+    if let Some(c) = colour {
+        active.colour = Set(c.as_str().to_owned());
+        if let Some(t) = access::open_task(&tx, id).await? {
+            let (_, limits) = catalogue::limits_for(&tx, event.street_code.as_deref(), c).await?;
+            let dues = limits.dues_from(t.created_at);
+            let mut at: tasks::ActiveModel = t.into();
+            at.colour = Set(c.as_str().to_owned());
+            at.sign_due = Set(dues.sign);
+            at.arrive_due = Set(dues.arrive);
+            at.handle_due = Set(dues.handle);
+            at.update(&tx).await?;
+        }
+    }
+    if let Some(c) = &category {
+        active.category = Set(c.clone());
+    }
+    active.updated_at = Set(now);
+    active.update(&tx).await?;
+    Step::new(id, ActorRef::user(user.id), "recolour")
+        .detail(detail)
+        .append(&tx)
+        .await?;
+    announce(&tx, id, "event.changed").await?;
+    tx.commit().await?;
+    state.live.poke();
+    views::event(&state.db, id).await
+}

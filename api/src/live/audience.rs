@@ -1,0 +1,206 @@
+//! Who hears an outbox row. One rule, rendered twice: as a predicate for the websocket hub
+//! ([`Audience::hears`]) and as a query condition for the feed ([`Audience::condition`]), so a
+//! client reads by cursor exactly what it would have heard live.
+//!
+//! Admins and dispatchers hear everything. A grid worker hears rows of the grids they serve: a
+//! grid is served when any area on its chain (itself, its community, its street …) is one the
+//! worker serves. A team member hears rows of their teams. Everyone hears rows addressed to them
+//! (a citizen, the updates of their own reports).
+
+use std::collections::{BTreeSet, HashSet};
+
+use places::locate::LocateIndex;
+use sea_orm::{ColumnTrait, Condition};
+use uuid::Uuid;
+
+use crate::accounts::{self, AreaKind, AreaRef};
+use crate::auth::principal::CurrentUser;
+use crate::auth::roles::Role;
+use crate::entities::outbox;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// What one signed-in user hears.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    user: Uuid,
+    everything: bool,
+    /// Every area code whose rows the user hears as a grid worker, already expanded through the
+    /// area tree.
+    grids: HashSet<String>,
+    /// Team codes whose rows the user hears as a team member.
+    teams: HashSet<String>,
+}
+
+impl Audience {
+    /// The audience of a signed-in user, from their roles, the areas they serve and the tree.
+    pub async fn of(state: &AppState, user: &CurrentUser) -> ApiResult<Self> {
+        let needs_areas = !Self::hears_everything(user)
+            && (user.has(Role::GridWorker) || user.has(Role::TeamMember));
+        let areas = if needs_areas {
+            accounts::areas_of(&state.db, user.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Self::from_areas(user, &areas, &state.places.get()))
+    }
+
+    fn hears_everything(user: &CurrentUser) -> bool {
+        user.has(Role::Admin) || user.has(Role::Dispatcher)
+    }
+
+    /// The audience of a user serving `areas`, expanded through `index`.
+    pub fn from_areas(user: &CurrentUser, areas: &[AreaRef], index: &LocateIndex) -> Self {
+        let everything = Self::hears_everything(user);
+        let mut grids = HashSet::new();
+        let mut teams = HashSet::new();
+        if !everything && user.has(Role::GridWorker) {
+            let served: BTreeSet<&str> = areas
+                .iter()
+                .filter(|a| a.kind != AreaKind::Team)
+                .map(|a| a.code.as_str())
+                .collect();
+            // The served codes themselves count even when the tree does not (yet) hold them.
+            grids.extend(served.iter().map(|c| (*c).to_owned()));
+            if !served.is_empty() {
+                grids.extend(
+                    index
+                        .nodes()
+                        .filter(|n| {
+                            index
+                                .chain(&n.code)
+                                .iter()
+                                .any(|a| served.contains(a.code.as_str()))
+                        })
+                        .map(|n| n.code.clone()),
+                );
+            }
+        }
+        if !everything && user.has(Role::TeamMember) {
+            teams.extend(
+                areas
+                    .iter()
+                    .filter(|a| a.kind == AreaKind::Team)
+                    .map(|a| a.code.clone()),
+            );
+        }
+        Self {
+            user: user.id,
+            everything,
+            grids,
+            teams,
+        }
+    }
+
+    /// Whether a row for this grid, team and user reaches this audience.
+    pub fn hears(&self, grid: Option<&str>, team: Option<&str>, user: Option<Uuid>) -> bool {
+        self.everything
+            || user == Some(self.user)
+            || grid.is_some_and(|g| self.grids.contains(g))
+            || team.is_some_and(|t| self.teams.contains(t))
+    }
+
+    /// The same rule over the outbox table; `None` when the audience hears everything.
+    pub fn condition(&self) -> Option<Condition> {
+        if self.everything {
+            return None;
+        }
+        let mut c = Condition::any().add(outbox::Column::UserId.eq(self.user));
+        if !self.grids.is_empty() {
+            c = c.add(outbox::Column::GridCode.is_in(self.grids.iter().cloned()));
+        }
+        if !self.teams.is_empty() {
+            c = c.add(outbox::Column::TeamCode.is_in(self.teams.iter().cloned()));
+        }
+        Some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use places::locate::Node;
+    use places::tree::Level;
+
+    use super::*;
+
+    fn node(
+        code: &str,
+        level: Level,
+        parent: Option<&str>,
+    ) -> (Node, Option<places::geometry::Shape>) {
+        (
+            Node {
+                code: code.to_owned(),
+                name: code.to_owned(),
+                level,
+                parent: parent.map(str::to_owned),
+            },
+            None,
+        )
+    }
+
+    fn tree() -> LocateIndex {
+        LocateIndex::build(vec![
+            node("S", Level::Street, None),
+            node("S-C1", Level::Community, Some("S")),
+            node("S-C2", Level::Community, Some("S")),
+            node("S-G1", Level::Grid, Some("S-C1")),
+            node("S-G1-M1", Level::MicroGrid, Some("S-G1")),
+            node("S-G2", Level::Grid, Some("S-C1")),
+            node("S-G3", Level::Grid, Some("S-C2")),
+        ])
+    }
+
+    fn user(roles: &[Role]) -> CurrentUser {
+        CurrentUser {
+            id: Uuid::now_v7(),
+            session: Uuid::now_v7(),
+            roles: roles.to_vec(),
+        }
+    }
+
+    fn area(kind: AreaKind, code: &str) -> AreaRef {
+        AreaRef {
+            kind,
+            code: code.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_community_worker_hears_its_grids_and_their_micro_grids_only() {
+        let u = user(&[Role::GridWorker]);
+        let a = Audience::from_areas(&u, &[area(AreaKind::Community, "S-C1")], &tree());
+        for g in ["S-G1", "S-G2", "S-G1-M1", "S-C1"] {
+            assert!(a.hears(Some(g), None, None), "{g}");
+        }
+        for g in ["S-G3", "S-C2", "S"] {
+            assert!(!a.hears(Some(g), None, None), "{g}");
+        }
+        assert!(a.hears(None, None, Some(u.id)));
+        assert!(!a.hears(None, Some("TEAM"), Some(Uuid::now_v7())));
+    }
+
+    #[test]
+    fn roles_decide_which_areas_count() {
+        let areas = [area(AreaKind::Grid, "S-G1"), area(AreaKind::Team, "MED")];
+        let worker = Audience::from_areas(&user(&[Role::GridWorker]), &areas, &tree());
+        assert!(worker.hears(Some("S-G1"), None, None));
+        assert!(!worker.hears(None, Some("MED"), None));
+        let member = Audience::from_areas(&user(&[Role::TeamMember]), &areas, &tree());
+        assert!(member.hears(None, Some("MED"), None));
+        assert!(!member.hears(Some("S-G1"), None, None));
+        let citizen = Audience::from_areas(&user(&[Role::Citizen]), &areas, &tree());
+        assert!(!citizen.hears(Some("S-G1"), Some("MED"), None));
+        assert!(citizen.condition().is_some());
+        let dispatcher = Audience::from_areas(&user(&[Role::Dispatcher]), &[], &tree());
+        assert!(dispatcher.hears(None, None, None));
+        assert!(dispatcher.condition().is_none());
+    }
+
+    #[test]
+    fn served_codes_count_even_outside_the_tree() {
+        let u = user(&[Role::GridWorker]);
+        let a = Audience::from_areas(&u, &[area(AreaKind::Grid, "X-G9")], &LocateIndex::empty());
+        assert!(a.hears(Some("X-G9"), None, None));
+    }
+}

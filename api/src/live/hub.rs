@@ -1,0 +1,161 @@
+//! One websocket client: replay what it missed, then the live rows it may hear, until it goes
+//! away, falls too far behind, goes quiet, or its token or session ends. A connection holds its
+//! audience, a receiver on the instance's stream and two timers, and nothing per row: frames are
+//! serialised once per row for every client.
+
+use std::time::Duration;
+
+use actix_web::web;
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::audience::Audience;
+use super::feed;
+use crate::auth::principal::CurrentUser;
+use crate::state::AppState;
+
+/// How often the server pings each client.
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+/// A client not heard from (not even a pong) for this long is closed.
+pub const IDLE_AFTER: Duration = Duration::from_secs(50);
+/// Every this many pings, the login session is checked again, so a logout elsewhere ends the
+/// connection within a minute.
+const SESSION_CHECK_PINGS: u32 = 3;
+/// Rows per replay read.
+const REPLAY_PAGE: u64 = feed::MAX_LIMIT;
+/// The largest frame a client may send; clients only ever send control frames.
+pub const MAX_CLIENT_FRAME: usize = 4096;
+
+/// What the connection learnt when it was opened.
+pub struct Client {
+    pub user: CurrentUser,
+    /// When the access token expires (Unix seconds): the connection ends then, and the client
+    /// reconnects with a fresh token and its cursor.
+    pub expires_at: i64,
+    pub audience: Audience,
+    /// The cursor the client holds, if any: replay starts after it.
+    pub after: Option<i64>,
+}
+
+fn reason(code: CloseCode, why: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code,
+        description: Some(why.to_owned()),
+    })
+}
+
+/// Serves one client until it ends; never fails, it closes.
+pub async fn serve(
+    state: web::Data<AppState>,
+    client: Client,
+    mut session: Session,
+    stream: MessageStream,
+) {
+    let mut stream = stream.max_frame_size(MAX_CLIENT_FRAME);
+    // Subscribe before reading the replay: a row positioned meanwhile is either in the replay
+    // or on the stream, and the stream's copies of replayed rows are skipped below.
+    let mut rows = state.live.subscribe();
+    let mut skip = 0;
+    if let Some(after) = client.after {
+        match replay(&state, &client.audience, after, &mut session).await {
+            Ok(Some(last)) => skip = last,
+            Ok(None) => return,
+            Err(()) => {
+                let _ = session
+                    .close(reason(
+                        CloseCode::Error,
+                        "could not read what you missed; retry",
+                    ))
+                    .await;
+                return;
+            }
+        }
+    }
+    let expiry = Duration::from_secs(
+        u64::try_from(client.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
+    );
+    let expires = tokio::time::sleep(expiry);
+    tokio::pin!(expires);
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pings = 0u32;
+    let mut heard = Instant::now();
+    let close = loop {
+        tokio::select! {
+            msg = stream.recv() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) => break reason(CloseCode::Protocol, "protocol error"),
+                }
+            }
+            row = rows.recv() => match row {
+                Ok(row) => {
+                    if row.pos > skip
+                        && client.audience.hears(row.grid_code.as_deref(), row.team_code.as_deref(), row.user_id)
+                        && session.text(&*row.text).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    break reason(CloseCode::Again, "too far behind; reconnect with after=<your last cursor>");
+                }
+                Err(RecvError::Closed) => break reason(CloseCode::Restart, "server stopping; reconnect with your cursor"),
+            },
+            () = &mut expires => {
+                break reason(CloseCode::Policy, "access token expired; reconnect with a fresh token and your cursor");
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > IDLE_AFTER {
+                    break reason(CloseCode::Away, "no answer to pings");
+                }
+                pings += 1;
+                if pings.is_multiple_of(SESSION_CHECK_PINGS)
+                    && let Err(crate::error::ApiError::Unauthorized(why)) =
+                        state.sessions.ensure_active(&state.db, client.user.session).await
+                {
+                    break reason(CloseCode::Policy, why);
+                }
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = session.close(close).await;
+}
+
+/// Sends the audience's rows after `after`; the last position sent (or `after`), `None` when
+/// the client went away, `Err` when the database failed.
+async fn replay(
+    state: &AppState,
+    audience: &Audience,
+    after: i64,
+    session: &mut Session,
+) -> Result<Option<i64>, ()> {
+    let mut last = after;
+    loop {
+        let rows = feed::read(&state.db, audience, last, REPLAY_PAGE)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "live: replay failed"))?;
+        let full = rows.len() as u64 == REPLAY_PAGE;
+        for row in &rows {
+            let text = serde_json::to_string(&feed::FeedItem::of(row)).unwrap_or_default();
+            if session.text(text).await.is_err() {
+                return Ok(None);
+            }
+            last = row.pos;
+        }
+        if !full {
+            return Ok(Some(last));
+        }
+    }
+}

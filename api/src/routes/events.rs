@@ -1,0 +1,528 @@
+//! Events: reports in from every source, the closed loop's moves, the citizen's own reports, the
+//! category catalogue, deadline policies and the points a citizen earned.
+
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::PROBLEM;
+use crate::auth::Auth;
+use crate::auth::api_keys::Scope;
+use crate::auth::principal::Principal;
+use crate::auth::roles::{AdminOnly, AnyRole, CommandCentre, Role, Staff};
+use crate::domain::check_code;
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::events::access;
+use crate::events::catalogue::{self, Category, Colour, Limits, Policy};
+use crate::events::flow::Status;
+use crate::events::intake::{self, NewEvent, Reporter, Source};
+use crate::events::moves::{self, MoveRequest};
+use crate::events::views::{self, EventDetail, EventFilter, EventView};
+use crate::extract::{Json, Query};
+use crate::pagination::{Page, PageRequest};
+use crate::places::coords::{self, Crs};
+use crate::points::{self, LedgerRow};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_event)
+        .service(list_events)
+        .service(get_event)
+        .service(move_event)
+        .service(change_event)
+        .service(list_categories)
+        .service(put_category)
+        .service(list_policies)
+        .service(put_policy)
+        .service(my_points);
+}
+
+/// The header that carries a create's idempotency key when the body has no `id`.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A report.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEventRequest {
+    /// A client-generated id for this report (or send an `Idempotency-Key` header): a retry with
+    /// the same id and body returns the first answer; with another body it is refused.
+    pub id: Option<Uuid>,
+    #[schema(example = "environment.garbage")]
+    pub category: String,
+    #[schema(example = "小区东门垃圾堆放三天无人清运")]
+    pub description: String,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    /// Datum of lat/lng: wgs84 (default) or gcj02.
+    pub crs: Option<Crs>,
+    /// A scanned building code instead of (or beside) a point.
+    pub building_code: Option<String>,
+    /// Up to 9 photos uploaded first with POST /api/v1/photos.
+    #[serde(default)]
+    pub photos: Vec<String>,
+    /// The command centre may set the colour; others get the category's.
+    pub colour: Option<Colour>,
+}
+
+fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<String> {
+    if let Some(id) = body.id {
+        return Ok(id.to_string());
+    }
+    let header = req
+        .headers()
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match header {
+        Some(k) if (1..=100).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(k.to_owned())
+        }
+        Some(_) => Err(ApiError::invalid(
+            "Idempotency-Key",
+            "format",
+            "1–100 visible ASCII characters",
+        )),
+        None => Err(ApiError::invalid(
+            "id",
+            "required",
+            "send a client-generated id or an Idempotency-Key header, so a retry never makes a second event",
+        )),
+    }
+}
+
+/// Report a problem: a citizen's report, a worker's finding, a hotline entry, or a machine alert.
+///
+/// The event is placed (point, GCJ-02 point or building), routed to its grid or team, and a task
+/// is created in the same transaction; events outside every area wait in the dispatchers' queue.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id")),
+    request_body = CreateEventRequest,
+    responses(
+        (status = 201, description = "Created, or the first answer to a retry (header Idempotent-Replayed: true)", body = EventView),
+        (status = 422, description = "Invalid, or the key was used for another report", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/events")]
+pub async fn create_event(
+    state: web::Data<AppState>,
+    who: Principal,
+    req: HttpRequest,
+    Json(body): Json<CreateEventRequest>,
+) -> ApiResult<HttpResponse> {
+    let reporter = match &who {
+        Principal::Machine(client) => {
+            client.require(Scope::EventsWrite)?;
+            Reporter::Machine {
+                key_id: client.key_id,
+            }
+        }
+        Principal::User(u) => {
+            let source = if access::is_command_centre(u) {
+                Source::Hotline
+            } else if u.has(Role::GridWorker) || u.has(Role::TeamMember) {
+                Source::Patrol
+            } else {
+                Source::Citizen
+            };
+            if body.colour.is_some() && source != Source::Hotline {
+                return Err(ApiError::invalid(
+                    "colour",
+                    "not_allowed",
+                    "only the command centre sets the colour",
+                ));
+            }
+            Reporter::User { id: u.id, source }
+        }
+    };
+    let key = idempotency_key(&req, &body)?;
+    let mut errors = Vec::new();
+    let n = body.description.trim().chars().count();
+    if n == 0 || n > 2000 {
+        errors.push(FieldError::new(
+            "description",
+            "length",
+            "1–2000 characters",
+        ));
+    }
+    if body.photos.len() > 9 {
+        errors.push(FieldError::new("photos", "max_items", "at most 9 photos"));
+    }
+    if let Some(b) = &body.building_code
+        && let Err(ApiError::Validation(e)) = check_code("building_code", b)
+    {
+        errors.extend(e);
+    }
+    let point = if body.lat.is_none() && body.lng.is_none() {
+        if body.building_code.is_none() {
+            errors.push(FieldError::new(
+                "lat",
+                "required",
+                "give a point (lat, lng) or a building_code",
+            ));
+        }
+        None
+    } else {
+        match coords::to_wgs84(body.lat, body.lng, body.crs.unwrap_or_default()) {
+            Ok(p) => Some(p),
+            Err(ApiError::Validation(e)) => {
+                errors.extend(e);
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let category = match catalogue::category(&state.db, &body.category, "category").await {
+        Ok(c) => Some(c),
+        Err(ApiError::Validation(e)) => {
+            errors.extend(e);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(category) = category.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let new = NewEvent {
+        reporter,
+        key,
+        request_hash: intake::digest(&body),
+        category,
+        colour: body.colour,
+        description: body.description.trim().to_owned(),
+        point,
+        building_code: body.building_code.clone(),
+        photos: body.photos.clone(),
+    };
+    let (view, replayed) = intake::create(&state, new).await?;
+    let mut res = HttpResponse::Created();
+    if replayed {
+        res.insert_header(("idempotent-replayed", "true"));
+    }
+    Ok(res.json(view))
+}
+
+/// Filters and paging for the event list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListEventsQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    /// Only the caller's own reports (我的上报).
+    pub mine: Option<bool>,
+    pub status: Option<Status>,
+    pub grid: Option<String>,
+    /// Only events whose task is lit (亮灯).
+    pub lit: Option<bool>,
+}
+
+/// Events the caller may see, newest first: the command centre all, workers their grids' and
+/// teams', everyone their own reports.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(ListEventsQuery),
+    responses(
+        (status = 200, body = Page<EventView>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/events")]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+    Query(q): Query<ListEventsQuery>,
+) -> ApiResult<web::Json<Page<EventView>>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let areas = crate::accounts::areas_of(&state.db, auth.user.id).await?;
+    let filter = EventFilter {
+        mine: q.mine.unwrap_or(false),
+        status: q.status,
+        grid: q.grid,
+        lit: q.lit.unwrap_or(false),
+    };
+    Ok(web::Json(
+        views::list(&state, &auth.user, &areas, page, filter).await?,
+    ))
+}
+
+/// One event with its tasks and full timeline.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Event id")),
+    responses(
+        (status = 200, body = EventDetail),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/events/{id}")]
+pub async fn get_event(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<EventDetail>> {
+    let (event, ..) = access::visible_event(&state, &auth.user, id.into_inner()).await?;
+    Ok(web::Json(views::detail(&state.db, event.id).await?))
+}
+
+/// Move an event through the loop: accept, dispatch, sign, arrive, handle, complete, return,
+/// redispatch, reject, evaluate, merge. Who may make each move is checked here: 403 when the
+/// move is not the caller's, 409 when the event is not where the move starts.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Event id")),
+    request_body = MoveRequest,
+    responses(
+        (status = 200, body = EventView),
+        (status = 403, description = "Not your move", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Not possible from the event's status", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/events/{id}/moves")]
+pub async fn move_event(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+    id: web::Path<Uuid>,
+    Json(body): Json<MoveRequest>,
+) -> ApiResult<web::Json<EventView>> {
+    Ok(web::Json(
+        moves::apply(&state, &auth.user, id.into_inner(), body).await?,
+    ))
+}
+
+/// A command-centre change of colour or category.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEventRequest {
+    pub colour: Option<Colour>,
+    pub category: Option<String>,
+    /// Why; kept in the timeline.
+    pub reason: String,
+}
+
+/// Recolour or recategorise an event; the open task's deadlines follow the new colour.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Event id")),
+    request_body = ChangeEventRequest,
+    responses(
+        (status = 200, body = EventView),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[patch("/events/{id}")]
+pub async fn change_event(
+    state: web::Data<AppState>,
+    auth: Auth<CommandCentre>,
+    id: web::Path<Uuid>,
+    Json(body): Json<ChangeEventRequest>,
+) -> ApiResult<web::Json<EventView>> {
+    Ok(web::Json(
+        moves::recolour(
+            &state,
+            &auth.user,
+            id.into_inner(),
+            body.colour,
+            body.category,
+            body.reason,
+        )
+        .await?,
+    ))
+}
+
+/// The category catalogue.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Category>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/categories")]
+pub async fn list_categories(
+    state: web::Data<AppState>,
+    _auth: Auth<AnyRole>,
+) -> ApiResult<web::Json<Vec<Category>>> {
+    Ok(web::Json(catalogue::categories(&state.db).await?))
+}
+
+/// A category as an admin writes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryBody {
+    pub name_zh: String,
+    pub name_en: String,
+    pub colour: Colour,
+    /// `grid`, `mediation`, `enforcement`, `fire_station` or `other`.
+    pub handler: String,
+    /// 0–1000.
+    pub points: i32,
+}
+
+/// Add or change a category.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Category code, e.g. dispute.neighbour")),
+    request_body = CategoryBody,
+    responses(
+        (status = 200, body = Category),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[put("/categories/{code}")]
+pub async fn put_category(
+    state: web::Data<AppState>,
+    _auth: Auth<AdminOnly>,
+    code: web::Path<String>,
+    Json(body): Json<CategoryBody>,
+) -> ApiResult<web::Json<Category>> {
+    let code = code.into_inner();
+    let mut errors = Vec::new();
+    if !(1..=64).contains(&code.len())
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.'))
+    {
+        errors.push(FieldError::new(
+            "code",
+            "category_code",
+            "1–64 characters of a–z, 0–9, '_' or '.'",
+        ));
+    }
+    for (field, v) in [("name_zh", &body.name_zh), ("name_en", &body.name_en)] {
+        if !(1..=64).contains(&v.trim().chars().count()) {
+            errors.push(FieldError::new(field, "length", "1–64 characters"));
+        }
+    }
+    if !["grid", "mediation", "enforcement", "fire_station", "other"]
+        .contains(&body.handler.as_str())
+    {
+        errors.push(FieldError::new(
+            "handler",
+            "invalid_value",
+            "grid, mediation, enforcement, fire_station or other",
+        ));
+    }
+    if !(0..=1000).contains(&body.points) {
+        errors.push(FieldError::new("points", "range", "0 to 1000"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let c = Category {
+        code,
+        name_zh: body.name_zh.trim().to_owned(),
+        name_en: body.name_en.trim().to_owned(),
+        colour: body.colour,
+        handler: body.handler,
+        points: body.points,
+    };
+    Ok(web::Json(catalogue::put_category(&state.db, &c).await?))
+}
+
+/// Deadline policies: per street and colour (street `*`: the defaults).
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Policy>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/deadline-policies")]
+pub async fn list_policies(
+    state: web::Data<AppState>,
+    _auth: Auth<Staff>,
+) -> ApiResult<web::Json<Vec<Policy>>> {
+    Ok(web::Json(catalogue::policies(&state.db).await?))
+}
+
+/// Set a street's deadlines for a colour, e.g. "1510" (sign 60 s, arrive 300 s, handle 600 s) or
+/// "135" (accept 60 s, dispatch 180 s, arrive 300 s). New tasks take them at once.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(
+        ("street" = String, Path, description = "Street code, or * for the defaults"),
+        ("colour" = Colour, Path, description = "blue, yellow, orange or red"),
+    ),
+    request_body = Limits,
+    responses(
+        (status = 200, body = Policy),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[put("/deadline-policies/{street}/{colour}")]
+pub async fn put_policy(
+    state: web::Data<AppState>,
+    _auth: Auth<AdminOnly>,
+    path: web::Path<(String, String)>,
+    Json(body): Json<Limits>,
+) -> ApiResult<web::Json<Policy>> {
+    let (street, colour) = path.into_inner();
+    if street != catalogue::DEFAULT_STREET {
+        check_code("street", &street)?;
+    }
+    let colour = Colour::parse(&colour).ok_or_else(|| {
+        ApiError::invalid("colour", "invalid_value", "blue, yellow, orange or red")
+    })?;
+    let mut errors = Vec::new();
+    for (field, v) in [
+        ("accept_secs", body.accept_secs),
+        ("dispatch_secs", body.dispatch_secs),
+        ("sign_secs", body.sign_secs),
+        ("arrive_secs", body.arrive_secs),
+        ("handle_secs", body.handle_secs),
+    ] {
+        if v.is_some_and(|s| !(1..=30 * 24 * 3600).contains(&s)) {
+            errors.push(FieldError::new(field, "range", "1 second to 30 days"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(web::Json(
+        catalogue::put_policy(&state.db, &street, colour, body).await?,
+    ))
+}
+
+/// A balance and its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointsView {
+    /// The sum of every row.
+    pub balance: i64,
+    pub history: Page<LedgerRow>,
+}
+
+/// The caller's points: balance and history, newest first.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(("limit" = Option<u64>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, body = PointsView),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/points/me")]
+pub async fn my_points(
+    state: web::Data<AppState>,
+    auth: Auth<AnyRole>,
+    Query(q): Query<crate::routes::buildings::PageQuery>,
+) -> ApiResult<web::Json<PointsView>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    Ok(web::Json(PointsView {
+        balance: points::balance(&state.db, auth.user.id).await?,
+        history: points::history(&state.db, auth.user.id, page).await?,
+    }))
+}

@@ -1,0 +1,595 @@
+//! Live delivery and catch-up: outbox rows reach the users they concern, by the feed and by
+//! websocket, in commit order, across instances, with cursors that never skip or repeat a row.
+//! There is no event intake here yet, so rows are written straight to the outbox, as the event
+//! code does inside its transactions.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gridwing_api::entities::outbox as outbox_rows;
+use gridwing_api::live::outbox::{self, Entry};
+use places::tree::Level;
+use reqwest::StatusCode;
+use sea_orm::{ActiveModelTrait, DbBackend, Set, TransactionTrait};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use uuid::Uuid;
+
+use crate::support::*;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a row may take to reach a connected client.
+const LIVE: Duration = Duration::from_secs(2);
+
+/// A row for the outbox: whom it concerns, and a payload naming it.
+struct Row {
+    kind: &'static str,
+    grid: Option<String>,
+    team: Option<&'static str>,
+    user: Option<Uuid>,
+}
+
+impl Row {
+    fn grid(code: &str) -> Self {
+        Row {
+            kind: "event.created",
+            grid: Some(code.to_owned()),
+            team: None,
+            user: None,
+        }
+    }
+
+    fn entry(&self, event_id: Uuid) -> Entry {
+        Entry {
+            event_id,
+            kind: self.kind,
+            grid_code: self.grid.clone(),
+            team_code: self.team.map(str::to_owned),
+            user_id: self.user,
+            street_code: Some("QSH".to_owned()),
+            payload: payload(event_id),
+        }
+    }
+}
+
+fn payload(event_id: Uuid) -> Value {
+    json!({"event_id": event_id, "title": "井盖缺失", "colour": "red"})
+}
+
+/// Records one row in its own transaction (as the event code does) and returns its event id.
+async fn record(app: &TestApp, row: Row) -> TestResult<Uuid> {
+    let event_id = Uuid::now_v7();
+    outbox::record(&app.state.db, row.entry(event_id)).await?;
+    Ok(event_id)
+}
+
+fn event_of(item: &Value) -> TestResult<Uuid> {
+    Ok(str_field(item, "event_id")?.parse()?)
+}
+
+fn cursor_of(item: &Value) -> TestResult<i64> {
+    Ok(str_field(item, "cursor")?.parse()?)
+}
+
+/// One page of the caller's feed.
+async fn feed(app: &TestApp, token: &str, query: &str) -> TestResult<Value> {
+    let (status, body) = app
+        .get(&format!("/api/v1/feed{query}"), Some(token))
+        .await?;
+    if status != StatusCode::OK {
+        return Err(format!("feed{query}: {status} {body}").into());
+    }
+    Ok(body)
+}
+
+/// The caller's whole feed after `after`, page by page.
+async fn feed_all(app: &TestApp, token: &str, after: &str) -> TestResult<Vec<Value>> {
+    let mut after = after.to_owned();
+    let mut all = Vec::new();
+    loop {
+        let page = feed(app, token, &format!("?limit=500&after={after}")).await?;
+        let items = page["items"].as_array().ok_or("items")?.clone();
+        if items.is_empty() {
+            return Ok(all);
+        }
+        after = str_field(&page, "next_cursor")?;
+        all.extend(items);
+    }
+}
+
+/// The items among `items` for these events, in feed order.
+fn only(items: &[Value], events: &[Uuid]) -> TestResult<Vec<Uuid>> {
+    let mut out = Vec::new();
+    for item in items {
+        let e = event_of(item)?;
+        if events.contains(&e) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until the caller's feed holds every one of `events` (they are sequenced).
+async fn wait_feed(app: &TestApp, token: &str, events: &[Uuid]) -> TestResult<Vec<Value>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let items = feed_all(app, token, "0").await?;
+        if only(&items, events)?.len() == events.len() {
+            return Ok(items);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("events not in the feed within 5 s: {events:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ws_url(app: &TestApp, query: &str) -> String {
+    format!(
+        "{}/api/v1/live{query}",
+        app.base.replacen("http://", "ws://", 1)
+    )
+}
+
+/// Opens the live connection with the token in the query string.
+async fn connect(app: &TestApp, token: &str, after: Option<&str>) -> TestResult<Ws> {
+    let mut query = format!("?token={token}");
+    if let Some(a) = after {
+        query.push_str(&format!("&after={a}"));
+    }
+    let (ws, res) = connect_async(ws_url(app, &query)).await?;
+    assert_eq!(res.status().as_u16(), 101);
+    Ok(ws)
+}
+
+/// The next item on the connection, within `within`.
+async fn next_item(ws: &mut Ws, within: Duration) -> TestResult<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .map_err(|_| format!("no item within {within:?}"))?
+            .ok_or("connection ended")??;
+        match msg {
+            Message::Text(text) => return Ok(serde_json::from_str(text.as_str())?),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => return Err(format!("unexpected frame {other:?}").into()),
+        }
+    }
+}
+
+/// Asserts nothing but control frames arrive for `quiet`.
+async fn assert_quiet(ws: &mut Ws, quiet: Duration) -> TestResult {
+    match next_item(ws, quiet).await {
+        Ok(item) => Err(format!("unexpected item {item}").into()),
+        Err(e) if e.to_string().starts_with("no item within") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The status of a refused websocket upgrade.
+async fn refused(request: impl IntoClientRequest + Unpin) -> TestResult<u16> {
+    match connect_async(request).await {
+        Err(tungstenite::Error::Http(res)) => Ok(res.status().as_u16()),
+        Err(e) => Err(format!("unexpected error {e}").into()),
+        Ok(_) => Err("the upgrade was accepted".into()),
+    }
+}
+
+#[tokio::test]
+async fn the_feed_orders_rows_and_gives_each_user_only_theirs() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let other = app.token(OTHER_GRID_WORKER).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let member = app.token(TEAM_MEMBER).await?;
+    let (_, me) = app.get("/api/v1/me", Some(&citizen)).await?;
+    let citizen_id: Uuid = str_field(&me, "id")?.parse()?;
+    let micro = app
+        .state
+        .places
+        .get()
+        .nodes()
+        .find(|n| n.level == Level::MicroGrid && n.parent.as_deref() == Some("QSH-G001"))
+        .map(|n| n.code.clone())
+        .ok_or("QSH-G001 has no micro-grid")?;
+
+    let a = record(&app, Row::grid("QSH-G001")).await?;
+    let b = record(&app, Row::grid("QSH-G002")).await?;
+    // A citizen's own report, in a grid neither grid worker serves.
+    let c = record(
+        &app,
+        Row {
+            kind: "event.changed",
+            grid: Some("QSH-G003".to_owned()),
+            team: None,
+            user: Some(citizen_id),
+        },
+    )
+    .await?;
+    let d = record(
+        &app,
+        Row {
+            kind: "task.lit",
+            grid: None,
+            team: Some("QSH-MED-01"),
+            user: None,
+        },
+    )
+    .await?;
+    // A micro-grid's row reaches the workers of the grid above it.
+    let e = record(&app, Row::grid(&micro)).await?;
+    let f = record(&app, Row::grid("QSH-G001")).await?;
+    app.state.live.poke();
+    let mine = [a, b, c, d, e, f];
+    let all = wait_feed(&app, &dispatcher, &mine).await?;
+
+    // The dispatcher hears everything, in the order written, with increasing cursors.
+    assert_eq!(only(&all, &mine)?, mine);
+    let cursors: Vec<i64> = all.iter().map(cursor_of).collect::<TestResult<_>>()?;
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    // Each item has exactly the documented shape, the payload as written.
+    let first = all
+        .iter()
+        .find(|i| event_of(i).ok() == Some(a))
+        .ok_or("a")?;
+    let keys: BTreeSet<&str> = first
+        .as_object()
+        .ok_or("item")?
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["cursor", "kind", "event_id", "payload"])
+    );
+    assert_eq!(first["kind"], "event.created");
+    assert_eq!(first["payload"], payload(a));
+
+    // Each of the others hears exactly their rows, under the same cursors.
+    for (who, token, expected) in [
+        ("grid worker of QSH-G001", &worker, vec![a, e, f]),
+        ("grid worker of QSH-G002", &other, vec![b]),
+        ("citizen", &citizen, vec![c]),
+        ("team member", &member, vec![d]),
+    ] {
+        let items = feed_all(&app, token, "0").await?;
+        assert_eq!(only(&items, &mine)?, expected, "{who}");
+        assert_eq!(items.len(), expected.len(), "{who} hears nothing else");
+        for item in &items {
+            assert!(
+                all.contains(item),
+                "{who}: {item} differs from the dispatcher's"
+            );
+        }
+    }
+
+    // Paging with a small limit walks every row exactly once, for the dispatcher and for a
+    // worker whose rows are spread among others'.
+    for (token, limit) in [(&dispatcher, 2), (&worker, 1)] {
+        let whole = feed_all(&app, token, "0").await?;
+        let mut walked = Vec::new();
+        let mut query = format!("?limit={limit}");
+        loop {
+            let page = feed(&app, token, &query).await?;
+            let items = page["items"].as_array().ok_or("items")?;
+            assert!(items.len() <= limit);
+            if items.is_empty() {
+                assert!(page.get("next_cursor").is_none(), "{page}");
+                break;
+            }
+            let next = str_field(&page, "next_cursor")?;
+            assert_eq!(items.last().map(|i| i["cursor"].clone()), Some(json!(next)));
+            walked.extend(items.iter().cloned());
+            query = format!("?limit={limit}&after={next}");
+        }
+        assert_eq!(walked, whole);
+    }
+    // Missing `after` is the beginning, as `after=0` is.
+    let from_start = feed(&app, &worker, "").await?;
+    assert_eq!(from_start, feed(&app, &worker, "?after=0").await?);
+
+    // Bad cursors and limits name the parameter at fault.
+    for (query, field) in [
+        ("?after=abc", "after"),
+        ("?after=-1", "after"),
+        ("?after=1.5", "after"),
+        ("?limit=0", "limit"),
+        ("?limit=501", "limit"),
+        ("?since=3", "since"),
+    ] {
+        let res = app
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/v1/feed{query}"),
+                Some(&worker),
+            )
+            .send()
+            .await?;
+        let p = assert_problem(res, 422, "validation-failed").await?;
+        assert_eq!(p["errors"][0]["field"], field, "{query}: {p}");
+    }
+    let res = app
+        .request(reqwest::Method::GET, "/api/v1/feed", None)
+        .send()
+        .await?;
+    assert_problem(res, 401, "unauthorized").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_websocket_sends_live_rows_and_replays_missed_ones_without_gap_or_repeat() -> TestResult
+{
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let mut live = connect(&app, &worker, None).await?;
+
+    // A row of another grid is not sent; the worker's own arrives with its cursor.
+    let other = record(&app, Row::grid("QSH-G002")).await?;
+    let b = record(&app, Row::grid("QSH-G001")).await?;
+    app.state.live.poke();
+    let item_b = next_item(&mut live, LIVE).await?;
+    assert_eq!(event_of(&item_b)?, b);
+    assert_eq!(item_b["kind"], "event.created");
+    assert_eq!(item_b["payload"], payload(b));
+    let fed = feed_all(&app, &worker, "0").await?;
+    assert_eq!(
+        fed,
+        vec![item_b.clone()],
+        "the feed and the websocket agree"
+    );
+    assert!(!only(&fed, &[other])?.contains(&other));
+
+    let c = record(&app, Row::grid("QSH-G001")).await?;
+    app.state.live.poke();
+    let item_c = next_item(&mut live, LIVE).await?;
+    assert_eq!(event_of(&item_c)?, c);
+    assert!(cursor_of(&item_c)? > cursor_of(&item_b)?);
+
+    // A client that held B's cursor gets C from the replay, then D live, and nothing twice. It
+    // authenticates by header this time.
+    let mut request =
+        ws_url(&app, &format!("?after={}", str_field(&item_b, "cursor")?)).into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {worker}").parse()?);
+    let (mut back, _) = connect_async(request).await?;
+    assert_eq!(next_item(&mut back, LIVE).await?, item_c);
+    // And one from the beginning gets B and C, in order.
+    let mut fresh = connect(&app, &worker, Some("0")).await?;
+    assert_eq!(next_item(&mut fresh, LIVE).await?, item_b);
+    assert_eq!(next_item(&mut fresh, LIVE).await?, item_c);
+    let d = record(&app, Row::grid("QSH-G001")).await?;
+    app.state.live.poke();
+    for ws in [&mut live, &mut back, &mut fresh] {
+        let item = next_item(ws, LIVE).await?;
+        assert_eq!(event_of(&item)?, d);
+    }
+    for ws in [&mut live, &mut back, &mut fresh] {
+        assert_quiet(ws, Duration::from_millis(600)).await?;
+    }
+
+    // Rows written while a client connects with its cursor: every one arrives once, in order,
+    // whether it came by the replay or live.
+    let last_d = feed_all(&app, &worker, "0").await?;
+    let cursor_d = str_field(last_d.last().ok_or("d")?, "cursor")?;
+    let writer = {
+        let state = app.state.clone();
+        tokio::spawn(async move {
+            let mut events = Vec::new();
+            for i in 0..40 {
+                let event_id = Uuid::now_v7();
+                let row = Row::grid(if i % 3 == 0 { "QSH-G002" } else { "QSH-G001" });
+                outbox::record(&state.db, row.entry(event_id)).await?;
+                state.live.poke();
+                if i % 3 != 0 {
+                    events.push(event_id);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok::<_, gridwing_api::error::ApiError>(events)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let mut racing = connect(&app, &worker, Some(&cursor_d)).await?;
+    let expected = writer.await??;
+    let mut got = Vec::new();
+    let mut last: i64 = cursor_d.parse()?;
+    while got.len() < expected.len() {
+        let item = next_item(&mut racing, LIVE).await?;
+        let cursor = cursor_of(&item)?;
+        assert!(cursor > last, "cursor {cursor} after {last}");
+        last = cursor;
+        got.push(event_of(&item)?);
+    }
+    assert_eq!(got, expected);
+    assert_quiet(&mut racing, Duration::from_millis(600)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_row_committed_later_gets_a_later_cursor_even_if_written_first() -> TestResult {
+    let app = TestApp::spawn().await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let postgres = app.state.db.get_database_backend() == DbBackend::Postgres;
+    let first = Uuid::now_v7();
+    let second = Uuid::now_v7();
+    let written_first;
+    let mut reader;
+    if postgres {
+        // The first row's transaction is written first and stays open while the second row is
+        // written, committed and sequenced.
+        let tx = app.state.db.begin().await?;
+        outbox::record(&tx, Row::grid("QSH-G001").entry(first)).await?;
+        outbox::record(&app.state.db, Row::grid("QSH-G001").entry(second)).await?;
+        app.state.live.poke();
+        let seen = wait_feed(&app, &dispatcher, &[second]).await?;
+        let cursor = str_field(seen.last().ok_or("second")?, "cursor")?;
+        // A reader holding the second row's cursor, by websocket and by feed.
+        reader = connect(&app, &dispatcher, Some(&cursor)).await?;
+        assert_quiet(&mut reader, Duration::from_millis(400)).await?;
+        assert!(feed_all(&app, &dispatcher, &cursor).await?.is_empty());
+        tx.commit().await?;
+        written_first = cursor;
+    } else {
+        // SQLite runs one writer at a time, so a transaction cannot stay open beside another
+        // writer; what such a transaction leaves is a row whose id is older than rows already
+        // positioned, committed after them. Write exactly that.
+        let early_id = Uuid::now_v7();
+        outbox::record(&app.state.db, Row::grid("QSH-G001").entry(second)).await?;
+        app.state.live.poke();
+        let seen = wait_feed(&app, &dispatcher, &[second]).await?;
+        let cursor = str_field(seen.last().ok_or("second")?, "cursor")?;
+        reader = connect(&app, &dispatcher, Some(&cursor)).await?;
+        assert_quiet(&mut reader, Duration::from_millis(400)).await?;
+        let entry = Row::grid("QSH-G001").entry(first);
+        outbox_rows::ActiveModel {
+            id: Set(early_id),
+            pos: Set(None),
+            event_id: Set(entry.event_id),
+            kind: Set(entry.kind.to_owned()),
+            grid_code: Set(entry.grid_code),
+            team_code: Set(entry.team_code),
+            user_id: Set(entry.user_id),
+            street_code: Set(entry.street_code),
+            payload: Set(entry.payload.to_string()),
+            created_at: Set(chrono::Utc::now()),
+        }
+        .insert(&app.state.db)
+        .await?;
+        written_first = cursor;
+    }
+    app.state.live.poke();
+    // The row written first (older id) but committed last comes after the cursor already held.
+    let item = next_item(&mut reader, LIVE).await?;
+    assert_eq!(event_of(&item)?, first);
+    assert!(cursor_of(&item)? > written_first.parse::<i64>()?);
+    let after = feed_all(&app, &dispatcher, &written_first).await?;
+    assert_eq!(after, vec![item]);
+    // Its id is indeed older than the second row's.
+    let ids = only(&feed_all(&app, &dispatcher, "0").await?, &[first, second])?;
+    assert_eq!(ids, vec![second, first], "cursor order is commit order");
+    let id_of = |event: Uuid| {
+        let db = app.state.db.clone();
+        async move {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            outbox_rows::Entity::find()
+                .filter(outbox_rows::Column::EventId.eq(event))
+                .one(&db)
+                .await
+                .map(|r| r.map(|r| r.id))
+        }
+    };
+    let (id_first, id_second) = (id_of(first).await?, id_of(second).await?);
+    assert!(id_first.ok_or("first")? < id_second.ok_or("second")?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_row_sequenced_on_one_instance_reaches_the_clients_of_another() -> TestResult {
+    let first = TestApp::spawn().await?;
+    let second = first.second_instance(&[]).await?;
+    let worker = second.token(GRID_WORKER).await?;
+    let mut client = connect(&second, &worker, None).await?;
+    let redis_url = std::env::var("REDIS_URL").ok();
+    // With Redis, watch the channel too: the row must travel through it.
+    let mut channel = match &redis_url {
+        Some(url) => {
+            let mut pubsub = redis::Client::open(url.as_str())?
+                .get_async_pubsub()
+                .await?;
+            pubsub
+                .subscribe(gridwing_api::live::bus::channel(&first.redis_prefix))
+                .await?;
+            Some(pubsub)
+        }
+        None => None,
+    };
+
+    let event = record(&first, Row::grid("QSH-G001")).await?;
+    first.state.live.poke();
+    let item = next_item(&mut client, LIVE).await?;
+    assert_eq!(event_of(&item)?, event);
+    match channel.as_mut() {
+        Some(pubsub) => {
+            let msg = tokio::time::timeout(LIVE, pubsub.on_message().next())
+                .await?
+                .ok_or("channel closed")?;
+            let rows: Value = serde_json::from_slice(msg.get_payload_bytes())?;
+            assert_eq!(rows[0]["event_id"], event.to_string());
+            assert_eq!(rows[0]["pos"].to_string(), str_field(&item, "cursor")?);
+        }
+        None => {
+            // No Redis: the second instance's feed has the row under the same cursor, and
+            // its hub found it in the table.
+            let fed = feed_all(&second, &worker, "0").await?;
+            assert_eq!(fed, vec![item.clone()]);
+        }
+    }
+    // Either way the feed of both instances agrees with what was sent live.
+    assert_eq!(feed_all(&first, &worker, "0").await?, vec![item.clone()]);
+    assert_eq!(feed_all(&second, &worker, "0").await?, vec![item]);
+    assert_quiet(&mut client, Duration::from_millis(600)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_websocket_refuses_missing_bad_and_ended_tokens() -> TestResult {
+    let app = TestApp::spawn().await?;
+    assert_eq!(refused(ws_url(&app, "")).await?, 401);
+    assert_eq!(refused(ws_url(&app, "?token=not.a.jwt")).await?, 401);
+    let mut request = ws_url(&app, "").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer nope".parse()?);
+    assert_eq!(refused(request).await?, 401);
+    // A token whose session ended by logout.
+    let pair = app
+        .login_pair(GRID_WORKER, gridwing_api::demo::DEMO_PASSWORD)
+        .await?;
+    let token = str_field(&pair, "access_token")?;
+    let res = app
+        .request(reqwest::Method::POST, "/api/v1/auth/logout", Some(&token))
+        .send()
+        .await?;
+    assert!(res.status().is_success(), "logout: {}", res.status());
+    assert_eq!(
+        refused(ws_url(&app, &format!("?token={token}"))).await?,
+        401
+    );
+
+    // The refusal is a problem, before any upgrade.
+    let res = app
+        .request(reqwest::Method::GET, "/api/v1/live", None)
+        .send()
+        .await?;
+    assert_problem(res, 401, "unauthorized").await?;
+    // A good token with a bad cursor names it; a good token without an upgrade says so.
+    let good = app.token(GRID_WORKER).await?;
+    assert_eq!(
+        refused(ws_url(&app, &format!("?token={good}&after=x"))).await?,
+        422
+    );
+    let res = app
+        .request(reqwest::Method::GET, "/api/v1/live?after=-5", Some(&good))
+        .send()
+        .await?;
+    let p = assert_problem(res, 422, "validation-failed").await?;
+    assert_eq!(p["errors"][0]["field"], "after");
+    let res = app
+        .request(reqwest::Method::GET, "/api/v1/live", Some(&good))
+        .send()
+        .await?;
+    let p = assert_problem(res, 422, "validation-failed").await?;
+    assert_eq!(p["errors"][0]["field"], "upgrade");
+    // And the good token is let in.
+    connect(&app, &good, None).await?;
+    Ok(())
+}
