@@ -3,7 +3,7 @@
 //! escalated when late, and paid in points once.
 
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -620,5 +620,124 @@ async fn the_command_centre_recolours_and_the_deadlines_follow() -> TestResult {
     assert_eq!(last["action"], "recolour");
     assert_eq!(last["detail"]["colour"], json!(["blue", "red"]));
     assert_eq!(last["detail"]["reason"], "现场有明火");
+    Ok(())
+}
+
+/// Starts the real `gridwing` binary on `url` and returns it with its base URL.
+async fn start_binary(url: &str) -> TestResult<(tokio::process::Child, String)> {
+    use tokio::io::AsyncBufReadExt;
+    let photos = std::env::temp_dir().join(format!("gw-photos-{}", Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--database-url", url, "--workers", "2", "--demo"])
+        .args(["--login-limit-per-addr", "10000", "--photo-dir", &photos.display().to_string()])
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
+    let base = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("gridwing listening on ") {
+                return Ok::<_, std::io::Error>(Some(url.to_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .await??
+    .ok_or("the server never said where it listens")?;
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, base))
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestResult {
+    let db = TestDb::new().await?;
+    let (mut child, base) = start_binary(db.url()).await?;
+    let client = reqwest::Client::new();
+    let login = |base: String| {
+        let client = client.clone();
+        async move {
+            let res = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"phone": CITIZEN, "password": "gridwing2026"}))
+                .send()
+                .await?;
+            str_field(&res.json().await?, "access_token")
+        }
+    };
+    let token = login(base.clone()).await?;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let (client, base, token, acked) = (client.clone(), base.clone(), token.clone(), acked.clone());
+        load.push(tokio::spawn(async move {
+            loop {
+                let id = Uuid::new_v4();
+                let sent = client
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&token)
+                    .json(&json!({"id": id, "category": "environment.garbage", "description": "压测上报", "lat": 30.25, "lng": 119.72}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(res) if res.status() == StatusCode::CREATED => {
+                        if let Ok(mut a) = acked.lock() {
+                            a.push(id.to_string());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    // Let the load run, then pull the plug without warning.
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if acked.lock().map(|a| a.len()).unwrap_or(0) >= 40 {
+            break;
+        }
+    }
+    child.start_kill()?;
+    child.wait().await?;
+    for l in load {
+        l.await?;
+    }
+    let acked = acked.lock().map(|a| a.clone()).unwrap_or_default();
+    assert!(acked.len() >= 10, "the load never got going: {} acknowledged", acked.len());
+
+    // Restart on the same database: every acknowledged report is there, with its task and deadlines.
+    let (_child, base) = start_binary(db.url()).await?;
+    let token = login(base.clone()).await?;
+    let mut mine = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{base}/api/v1/events?mine=true&limit=200&cursor={c}"),
+            None => format!("{base}/api/v1/events?mine=true&limit=200"),
+        };
+        let page: Value = client.get(url).bearer_auth(&token).send().await?.json().await?;
+        for e in page["items"].as_array().ok_or("items")? {
+            assert!(e["task"]["sign_due"].is_string() && e["task"]["handle_due"].is_string(), "{e}");
+            mine.insert(str_field(e, "id")?);
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let stored = gridwing_api::entities::events::Entity::find()
+        .filter(gridwing_api::entities::events::Column::Source.eq("citizen"))
+        .all(&Database::connect(db.url()).await?)
+        .await?;
+    let keys: std::collections::BTreeSet<String> = stored
+        .iter()
+        .filter_map(|e| e.idem_key.as_deref().and_then(|k| k.rsplit(':').next()).map(str::to_owned))
+        .collect();
+    for id in &acked {
+        assert!(keys.contains(id), "acknowledged report {id} was lost");
+    }
+    assert_eq!(mine.len(), stored.len(), "every stored report is served, with its task");
     Ok(())
 }
