@@ -49,8 +49,9 @@ struct Sink {
 }
 
 impl Sink {
-    /// Starts the server on `port` and returns once it accepts connections.
-    async fn start(port: u16, reject_domain: Option<&str>) -> TestResult<Self> {
+    /// Starts the server on `port` and returns once it accepts connections; `extra` are more
+    /// flags of tests/smtp_sink.py (`--reject-domain D`, `--delay-ms N`).
+    async fn start(port: u16, extra: &[&str]) -> TestResult<Self> {
         let py = python();
         let probe = Command::new(&py)
             .args(["-c", "import aiosmtpd"])
@@ -81,9 +82,7 @@ impl Sink {
             .stderr(std::fs::File::create(&errors)?)
             // A failing test must not leave a server behind.
             .kill_on_drop(true);
-        if let Some(domain) = reject_domain {
-            cmd.arg("--reject-domain").arg(domain);
-        }
+        cmd.args(extra);
         let mut child = cmd.spawn()?;
         let mut stdout = BufReader::new(child.stdout.take().ok_or("sink has no stdout")?);
         let mut line = String::new();
@@ -209,7 +208,7 @@ fn text<'a>(m: &'a Value, field: &str) -> TestResult<&'a str> {
 
 #[tokio::test]
 async fn chinese_mail_arrives_intact_with_the_configured_from() -> TestResult {
-    let sink = Sink::start(free_port()?, None).await?;
+    let sink = Sink::start(free_port()?, &[]).await?;
     let smtp = sink.url();
     let from = "网格通知 <notify@gridwing.test>";
     let app = TestApp::spawn_with(&["--smtp-url", &smtp, "--mail-from", from]).await?;
@@ -267,7 +266,10 @@ async fn chinese_mail_arrives_intact_with_the_configured_from() -> TestResult {
 
 #[tokio::test]
 async fn two_instances_send_each_row_exactly_once() -> TestResult {
-    let sink = Sink::start(free_port()?, None).await?;
+    // A slow server stretches the twenty sends over two seconds, so both instances are polling
+    // while the other is mid-batch: a claim that did not keep the other off would show up as a
+    // duplicate here.
+    let sink = Sink::start(free_port()?, &["--delay-ms", "100"]).await?;
     let smtp = sink.url();
     let a = TestApp::spawn_with(&["--smtp-url", &smtp]).await?;
     let b = a.second_instance(&["--smtp-url", &smtp]).await?;
@@ -336,7 +338,7 @@ async fn failed_send_is_retried_once_the_server_is_up() -> TestResult {
     let reason = failed.last_error.clone().unwrap_or_default();
     assert!(reason.to_lowercase().contains("connection"), "{reason}");
 
-    let sink = Sink::start(port, None).await?;
+    let sink = Sink::start(port, &[]).await?;
     let got = sink.wait_for(1, Duration::from_secs(20)).await?;
     let m = addressed_to(&got, "wang.wu@example.cn")?;
     assert_eq!(text(m, "subject")?, "重试测试：服务器稍后上线");
@@ -351,7 +353,7 @@ async fn failed_send_is_retried_once_the_server_is_up() -> TestResult {
 
 #[tokio::test]
 async fn a_refused_recipient_is_not_retried_and_others_still_go_out() -> TestResult {
-    let sink = Sink::start(free_port()?, Some("reject.invalid")).await?;
+    let sink = Sink::start(free_port()?, &["--reject-domain", "reject.invalid"]).await?;
     let smtp = sink.url();
     let app = TestApp::spawn_with(&["--smtp-url", &smtp]).await?;
     enqueue(&app.state.db, "nobody@reject.invalid", "退信测试", "收不到").await?;

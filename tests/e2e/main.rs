@@ -11,6 +11,7 @@ mod lifecycle;
 mod live;
 mod mail;
 mod openapi;
+mod photos;
 mod roles;
 mod support;
 mod teams;

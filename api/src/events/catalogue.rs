@@ -373,7 +373,7 @@ pub async fn put_policy(
         )
         .exec(db)
         .await?;
-    Ok(limits_for(db, Some(street), colour).await.map(|(p, _)| p)?)
+    limits_for(db, Some(street), colour).await.map(|(p, _)| p)
 }
 
 /// The limits that apply to a street and colour: the street's own, else the defaults.

@@ -151,10 +151,10 @@ pub async fn route(
         .find(|n| n.level == places::tree::Level::Street)
         .map(|n| n.code.clone());
     r.assignee = Some(("grid".to_owned(), grid));
-    if category.handler != "grid" {
-        if let Some(team) = team_for(db, &category.handler, &category.code, &chain).await? {
-            r.assignee = Some(("team".to_owned(), team));
-        }
+    if category.handler != "grid"
+        && let Some(team) = team_for(db, &category.handler, &category.code, &chain).await?
+    {
+        r.assignee = Some(("team".to_owned(), team));
     }
     Ok(r)
 }

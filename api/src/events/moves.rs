@@ -367,7 +367,9 @@ pub async fn apply(
                 ));
             }
             let target = events::Entity::find_by_id(*into).one(&tx).await?;
-            if !target.is_some_and(|t| !Status::parse(&t.status).is_some_and(Status::is_final)) {
+            let open =
+                target.is_some_and(|t| !Status::parse(&t.status).is_some_and(Status::is_final));
+            if !open {
                 return Err(ApiError::invalid(
                     "into",
                     "unknown_event",

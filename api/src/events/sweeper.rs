@@ -259,10 +259,10 @@ async fn supervisors(
         let over = areas
             .iter()
             .any(|a| a.kind != AreaKind::Team && above.contains(&a.code));
-        if over || areas.is_empty() {
-            if let Some(e) = u.email {
-                out.insert(e);
-            }
+        if (over || areas.is_empty())
+            && let Some(e) = u.email
+        {
+            out.insert(e);
         }
     }
     Ok(out)
