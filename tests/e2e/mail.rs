@@ -433,3 +433,58 @@ async fn bad_mail_settings_stop_the_start_with_a_clear_message() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_late_task_reaches_its_supervisor_by_mail() -> TestResult {
+    use gridwing_api::entities::tasks;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    let sink = Sink::start(free_port()?, &[]).await?;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with(&[
+        "--demo-street",
+        "true",
+        "--smtp-url",
+        &smtp,
+        "--sweep-secs",
+        "3600",
+    ])
+    .await?;
+    let citizen = app.token(crate::support::CITIZEN).await?;
+    let dispatcher = app.token(crate::support::DISPATCHER).await?;
+    let (_, b) = app
+        .get("/api/v1/buildings/QSH-B0001", Some(&dispatcher))
+        .await?;
+    let (status, e) = app
+        .post(
+            "/api/v1/events",
+            Some(&citizen),
+            serde_json::json!({"id": uuid::Uuid::new_v4(), "category": "safety.hazard", "description": "楼道堆放杂物堵塞消防通道", "lat": b["lat"], "lng": b["lng"]}),
+        )
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{e}");
+    let id = crate::support::str_field(&e, "id")?;
+    // A minute later nobody has signed it.
+    tasks::Entity::update_many()
+        .col_expr(
+            tasks::Column::SignDue,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .filter(tasks::Column::EventId.eq(id.parse::<uuid::Uuid>()?))
+        .exec(&app.state.db)
+        .await?;
+    assert_eq!(gridwing_api::events::sweeper::sweep(&app.state).await?, 1);
+    let got = sink.wait_for(1, Duration::from_secs(15)).await?;
+    let m = addressed_to(&got, "zhihui@qsh.example.cn")?;
+    assert!(
+        text(m, "subject")?.contains("亮灯督办") && text(m, "subject")?.contains("黄灯"),
+        "{m}"
+    );
+    let body = text(m, "body")?;
+    assert!(
+        body.contains(&id) && body.contains("QSH-G001") && body.contains("QSH-C01"),
+        "{body}"
+    );
+    sink.stop().await
+}
