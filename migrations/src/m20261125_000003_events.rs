@@ -401,6 +401,14 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
+        // Photo access asks which events show a photo.
+        m.create_index(index(
+            "idx_event_photos_sha",
+            EventPhotos::Table,
+            [EventPhotos::Sha256],
+        ))
+        .await?;
+
         // Rows get `pos` only from the sequencer, in commit order, so a cursor never skips a
         // row that committed late.
         m.create_table(

@@ -96,7 +96,7 @@ pub struct TestApp {
     pub db: TestDb,
     pub redis_prefix: String,
     /// Where this server keeps photos; removed with the app.
-    pub _files: tempfile::TempDir,
+    pub files: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -157,7 +157,7 @@ impl TestApp {
             state,
             db,
             redis_prefix,
-            _files: files,
+            files,
         })
     }
 

@@ -20,7 +20,7 @@ use super::catalogue::{Category, Colour};
 use super::flow::Status;
 use super::timeline::{ActorRef, Step};
 use super::views::{self, EventView};
-use crate::entities::{event_photos, events, photos, team_areas, team_categories, teams};
+use crate::entities::{event_photos, events, team_areas, team_categories, teams};
 use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};
 use crate::places::areas::placement;
@@ -286,27 +286,16 @@ async fn check_photos(db: &impl ConnectionTrait, new: &NewEvent) -> ApiResult<()
             "machine sources cannot attach photos",
         ));
     };
-    let known: BTreeSet<String> = photos::Entity::find()
-        .filter(photos::Column::Sha256.is_in(new.photos.iter().cloned()))
-        .filter(photos::Column::UploadedBy.eq(uploader))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| p.sha256)
-        .collect();
-    let errors: Vec<_> = new
-        .photos
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !known.contains(*p))
-        .map(|(i, _)| {
-            crate::error::FieldError::new(
+    let mut errors = Vec::new();
+    for (i, sha) in new.photos.iter().enumerate() {
+        if !crate::photos::store::exists_for(db, sha, uploader).await? {
+            errors.push(crate::error::FieldError::new(
                 format!("photos[{i}]"),
                 "unknown_photo",
                 "upload the photo first (POST /api/v1/photos)",
-            )
-        })
-        .collect();
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

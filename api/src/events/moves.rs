@@ -17,7 +17,7 @@ use super::flow::{self, FlowError, Move, Status};
 use super::timeline::{ActorRef, Step};
 use super::views::{self, EventView};
 use crate::auth::principal::CurrentUser;
-use crate::entities::{event_photos, events, photos, tasks};
+use crate::entities::{event_photos, events, tasks};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::live::outbox::{self, Entry};
 use crate::points;
@@ -226,11 +226,7 @@ async fn attach_feedback_photos(
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
     for (i, sha) in shas.iter().enumerate() {
-        let mine = photos::Entity::find_by_id(sha.clone())
-            .one(db)
-            .await?
-            .is_some_and(|p| p.uploaded_by == user);
-        if !mine {
+        if !crate::photos::store::exists_for(db, sha, user).await? {
             return Err(ApiError::invalid(
                 format!("photos[{i}]"),
                 "unknown_photo",

@@ -37,7 +37,9 @@ const FILE_FIELD: &str = "file";
 
 /// Mounts the photo routes.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(upload).service(thumb).service(photo);
+    cfg.service(upload_photo)
+        .service(get_photo_thumb)
+        .service(get_photo);
 }
 
 /// Bounds how many photos decode at once: a 40-megapixel image takes a few hundred megabytes and
@@ -216,7 +218,7 @@ fn rejected(r: Rejection) -> ApiError {
     )
 )]
 #[post("/photos")]
-pub async fn upload(
+pub async fn upload_photo(
     state: web::Data<AppState>,
     auth: Auth<AnyRole>,
     req: HttpRequest,
@@ -301,7 +303,7 @@ async fn serve(
     )
 )]
 #[get("/photos/{sha256}")]
-pub async fn photo(
+pub async fn get_photo(
     state: web::Data<AppState>,
     auth: Auth<AnyRole>,
     req: HttpRequest,
@@ -324,7 +326,7 @@ pub async fn photo(
     )
 )]
 #[get("/photos/{sha256}/thumb")]
-pub async fn thumb(
+pub async fn get_photo_thumb(
     state: web::Data<AppState>,
     auth: Auth<AnyRole>,
     req: HttpRequest,

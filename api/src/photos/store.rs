@@ -162,17 +162,10 @@ pub async fn may_see_row(
         .all(&state.db)
         .await?;
     for event_id in events {
-        if may_see_event(state, user, event_id).await? {
+        if crate::events::access::may_see_event(state, user, event_id).await? {
             return Ok(true);
         }
     }
-    Ok(false)
-}
-
-// TODO(events): use events::access::may_see_event
-/// Stand-in until the event code provides `crate::events::access::may_see_event`: an attachment
-/// grants nothing yet, so only the uploader and staff with a global view see a photo.
-async fn may_see_event(_state: &AppState, _user: &CurrentUser, _event_id: Uuid) -> ApiResult<bool> {
     Ok(false)
 }
 
