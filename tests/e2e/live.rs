@@ -376,15 +376,16 @@ async fn the_websocket_sends_live_rows_and_replays_missed_ones_without_gap_or_re
         assert_quiet(ws, Duration::from_millis(600)).await?;
     }
 
-    // Rows written while a client connects with its cursor: every one arrives once, in order,
-    // whether it came by the replay or live.
+    // Rows written while clients connect with their cursor: every one arrives once, in order,
+    // whether it came by the replay or live. Several clients connect while the rows flow, so
+    // some connect while a row is both on its way live and already readable by the replay.
     let last_d = feed_all(&app, &worker, "0").await?;
     let cursor_d = str_field(last_d.last().ok_or("d")?, "cursor")?;
     let writer = {
         let state = app.state.clone();
         tokio::spawn(async move {
             let mut events = Vec::new();
-            for i in 0..40 {
+            for i in 0..90 {
                 let event_id = Uuid::now_v7();
                 let row = Row::grid(if i % 3 == 0 { "QSH-G002" } else { "QSH-G001" });
                 outbox::record(&state.db, row.entry(event_id)).await?;
@@ -392,25 +393,33 @@ async fn the_websocket_sends_live_rows_and_replays_missed_ones_without_gap_or_re
                 if i % 3 != 0 {
                     events.push(event_id);
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
             Ok::<_, gridwing_api::error::ApiError>(events)
         })
     };
-    tokio::time::sleep(Duration::from_millis(60)).await;
-    let mut racing = connect(&app, &worker, Some(&cursor_d)).await?;
-    let expected = writer.await??;
-    let mut got = Vec::new();
-    let mut last: i64 = cursor_d.parse()?;
-    while got.len() < expected.len() {
-        let item = next_item(&mut racing, LIVE).await?;
-        let cursor = cursor_of(&item)?;
-        assert!(cursor > last, "cursor {cursor} after {last}");
-        last = cursor;
-        got.push(event_of(&item)?);
+    let mut racing = Vec::new();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        racing.push(connect(&app, &worker, Some(&cursor_d)).await?);
     }
-    assert_eq!(got, expected);
-    assert_quiet(&mut racing, Duration::from_millis(600)).await?;
+    let expected = writer.await??;
+    for client in &mut racing {
+        let mut got = Vec::new();
+        let mut last: i64 = cursor_d.parse()?;
+        while got.len() < expected.len() {
+            let item = next_item(client, LIVE).await?;
+            let cursor = cursor_of(&item)?;
+            assert!(
+                cursor > last,
+                "cursor {cursor} after {last}: a row sent twice"
+            );
+            last = cursor;
+            got.push(event_of(&item)?);
+        }
+        assert_eq!(got, expected);
+        assert_quiet(client, Duration::from_millis(200)).await?;
+    }
     Ok(())
 }
 
@@ -591,5 +600,70 @@ async fn the_websocket_refuses_missing_bad_and_ended_tokens() -> TestResult {
     assert_eq!(p["errors"][0]["field"], "upgrade");
     // And the good token is let in.
     connect(&app, &good, None).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_too_far_behind_is_closed_and_catches_up_with_its_cursor() -> TestResult {
+    let app = TestApp::spawn().await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let mut slow = connect(&app, &dispatcher, None).await?;
+    // Far more than the instance's stream holds, with payloads big enough to fill the socket
+    // buffers while the client reads nothing.
+    let rows = 2 * gridwing_api::live::BUS_CAPACITY;
+    let filler = "网".repeat(1500);
+    let tx = gridwing_api::db::begin_write(&app.state.db).await?;
+    let mut events = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let event_id = Uuid::now_v7();
+        let mut entry = Row::grid("QSH-G001").entry(event_id);
+        entry.payload = json!({"event_id": event_id, "filler": filler});
+        outbox::record(&tx, entry).await?;
+        events.push(event_id);
+    }
+    tx.commit().await?;
+    app.state.live.poke();
+    // The client reads nothing until every row is sequenced and sent on: by then the hub,
+    // stuck behind full socket buffers, has been overrun by the stream.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gridwing_api::live::sequencer::max_pos(&app.state.db).await? < rows as i64 {
+        if Instant::now() > deadline {
+            return Err("the rows were not sequenced within 20 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // What arrived is a gapless prefix, then a close saying to reconnect with the cursor.
+    let mut got = Vec::new();
+    let mut last = String::from("0");
+    let close = loop {
+        let msg = tokio::time::timeout(LIVE, slow.next())
+            .await?
+            .ok_or("ended without a close frame")??;
+        match msg {
+            Message::Text(text) => {
+                let item: Value = serde_json::from_str(text.as_str())?;
+                got.push(event_of(&item)?);
+                last = str_field(&item, "cursor")?;
+            }
+            Message::Close(frame) => break frame.ok_or("close without a reason")?,
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => return Err(format!("unexpected frame {other:?}").into()),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    assert!(close.reason.contains("after="), "{close:?}");
+    assert!(got.len() < rows, "the client was closed before the end");
+    assert_eq!(got[..], events[..got.len()]);
+
+    // Reconnecting with the last cursor delivers the rest, once each.
+    let mut back = connect(&app, &dispatcher, Some(&last)).await?;
+    while got.len() < rows {
+        let item = next_item(&mut back, LIVE).await?;
+        got.push(event_of(&item)?);
+    }
+    assert_eq!(got, events);
+    assert_quiet(&mut back, Duration::from_millis(300)).await?;
     Ok(())
 }

@@ -55,9 +55,25 @@ pub fn spawn(state: web::Data<AppState>) {
 struct Stream {
     state: web::Data<AppState>,
     delivered: i64,
+    /// Whether the database is failing, so an outage is logged once, not on every tick.
+    failing: bool,
 }
 
 impl Stream {
+    fn database_failed(&mut self, what: &str, e: &sea_orm::DbErr) {
+        if !self.failing {
+            tracing::warn!(error = %e, "live: {what} failed; retrying every tick");
+        }
+        self.failing = true;
+    }
+
+    fn database_answered(&mut self) {
+        if self.failing {
+            tracing::info!("live: the database answers again");
+        }
+        self.failing = false;
+    }
+
     fn emit(&mut self, row: WireRow) {
         self.delivered = row.pos;
         // No receiver is not an error: nobody is connected to this instance.
@@ -85,6 +101,7 @@ impl Stream {
         loop {
             match sequencer::after(&self.state.db, self.delivered, below, BATCH as u64).await {
                 Ok(rows) => {
+                    self.database_answered();
                     let full = rows.len() == BATCH;
                     for row in rows.into_iter().filter_map(WireRow::of) {
                         self.emit(row);
@@ -94,7 +111,7 @@ impl Stream {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "live: reading the outbox failed");
+                    self.database_failed("reading the outbox", &e);
                     return false;
                 }
             }
@@ -117,6 +134,7 @@ async fn run(state: web::Data<AppState>, mut inbox: mpsc::Receiver<Vec<WireRow>>
     let mut stream = Stream {
         state: state.clone(),
         delivered,
+        failing: false,
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -142,9 +160,12 @@ async fn run(state: web::Data<AppState>, mut inbox: mpsc::Receiver<Vec<WireRow>>
 async fn sequence_all(state: &AppState, stream: &mut Stream) {
     loop {
         let rows = match sequencer::sequence(&state.db).await {
-            Ok(rows) => rows,
+            Ok(rows) => {
+                stream.database_answered();
+                rows
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "live: sequencing the outbox failed; retrying");
+                stream.database_failed("sequencing the outbox", &e);
                 return;
             }
         };

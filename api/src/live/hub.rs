@@ -3,15 +3,17 @@
 //! audience, a receiver on the instance's stream and two timers, and nothing per row: frames are
 //! serialised once per row for every client.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::audience::Audience;
-use super::feed;
+use super::{Delivery, feed};
 use crate::auth::principal::CurrentUser;
 use crate::state::AppState;
 
@@ -24,6 +26,9 @@ pub const IDLE_AFTER: Duration = Duration::from_secs(50);
 const SESSION_CHECK_PINGS: u32 = 3;
 /// Rows per replay read.
 const REPLAY_PAGE: u64 = feed::MAX_LIMIT;
+/// A client that has not taken a frame for this long is dead or stuck: its connection is
+/// dropped without further ado (a frame waits only when the socket's buffers are full).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest frame a client may send; clients only ever send control frames.
 pub const MAX_CLIENT_FRAME: usize = 4096;
 
@@ -36,6 +41,18 @@ pub struct Client {
     pub audience: Audience,
     /// The cursor the client holds, if any: replay starts after it.
     pub after: Option<i64>,
+    /// The instance's stream, subscribed before the upgrade was answered: a client that holds
+    /// no cursor gets every row positioned after its 101, and a replay meets the stream without
+    /// a gap.
+    pub rows: broadcast::Receiver<Arc<Delivery>>,
+}
+
+/// Sends a text frame; false when the client is gone or stopped reading.
+async fn send(session: &mut Session, text: &str) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await,
+        Ok(Ok(()))
+    )
 }
 
 fn reason(code: CloseCode, why: &str) -> Option<CloseReason> {
@@ -53,27 +70,29 @@ pub async fn serve(
     stream: MessageStream,
 ) {
     let mut stream = stream.max_frame_size(MAX_CLIENT_FRAME);
-    // Subscribe before reading the replay: a row positioned meanwhile is either in the replay
+    // Subscribed before the replay is read: a row positioned meanwhile is either in the replay
     // or on the stream, and the stream's copies of replayed rows are skipped below.
-    let mut rows = state.live.subscribe();
+    let Client {
+        user,
+        expires_at,
+        audience,
+        after,
+        mut rows,
+    } = client;
     let mut skip = 0;
-    if let Some(after) = client.after {
-        match replay(&state, &client.audience, after, &mut session).await {
+    if let Some(after) = after {
+        match replay(&state, &audience, after, &mut session).await {
             Ok(Some(last)) => skip = last,
             Ok(None) => return,
             Err(()) => {
-                let _ = session
-                    .close(reason(
-                        CloseCode::Error,
-                        "could not read what you missed; retry",
-                    ))
-                    .await;
+                let why = reason(CloseCode::Error, "could not read what you missed; retry");
+                let _ = tokio::time::timeout(SEND_TIMEOUT, session.close(why)).await;
                 return;
             }
         }
     }
     let expiry = Duration::from_secs(
-        u64::try_from(client.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
+        u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
     );
     let expires = tokio::time::sleep(expiry);
     tokio::pin!(expires);
@@ -87,7 +106,7 @@ pub async fn serve(
                 heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
+                        if !matches!(tokio::time::timeout(SEND_TIMEOUT, session.pong(&bytes)).await, Ok(Ok(()))) {
                             return;
                         }
                     }
@@ -99,8 +118,8 @@ pub async fn serve(
             row = rows.recv() => match row {
                 Ok(row) => {
                     if row.pos > skip
-                        && client.audience.hears(row.grid_code.as_deref(), row.team_code.as_deref(), row.user_id)
-                        && session.text(&*row.text).await.is_err()
+                        && audience.hears(row.grid_code.as_deref(), row.team_code.as_deref(), row.user_id)
+                        && !send(&mut session, &row.text).await
                     {
                         return;
                     }
@@ -120,17 +139,17 @@ pub async fn serve(
                 pings += 1;
                 if pings.is_multiple_of(SESSION_CHECK_PINGS)
                     && let Err(crate::error::ApiError::Unauthorized(why)) =
-                        state.sessions.ensure_active(&state.db, client.user.session).await
+                        state.sessions.ensure_active(&state.db, user.session).await
                 {
                     break reason(CloseCode::Policy, why);
                 }
-                if session.ping(b"").await.is_err() {
+                if !matches!(tokio::time::timeout(SEND_TIMEOUT, session.ping(b"")).await, Ok(Ok(()))) {
                     return;
                 }
             }
         }
     };
-    let _ = session.close(close).await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, session.close(close)).await;
 }
 
 /// Sends the audience's rows after `after`; the last position sent (or `after`), `None` when
@@ -149,7 +168,7 @@ async fn replay(
         let full = rows.len() as u64 == REPLAY_PAGE;
         for row in &rows {
             let text = serde_json::to_string(&feed::FeedItem::of(row)).unwrap_or_default();
-            if session.text(text).await.is_err() {
+            if !send(session, &text).await {
                 return Ok(None);
             }
             last = row.pos;

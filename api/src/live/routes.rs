@@ -103,6 +103,7 @@ pub async fn live(
         .map(|a| feed::parse_cursor("after", a))
         .transpose()?;
     let audience = Audience::of(&state, &user).await?;
+    let rows = state.live.subscribe();
     let (res, session, stream) = actix_ws::handle(&req, body).map_err(|_| {
         ApiError::invalid(
             "upgrade",
@@ -115,6 +116,7 @@ pub async fn live(
         expires_at,
         audience,
         after,
+        rows,
     };
     actix_web::rt::spawn(hub::serve(state, client, session, stream));
     Ok(res)

@@ -37,6 +37,7 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "areas", description = "The area tree (street → community → grid → micro-grid), overlays, locating a point"),
         (name = "teams", description = "Enforcement squads, mediation teams, micro fire stations"),
         (name = "events", description = "Reports from every source, the closed loop, categories, deadlines, points"),
+        (name = "live", description = "Live pushes over a websocket and catch-up by cursor"),
         (name = "buildings", description = "Buildings (楼幢), units, residents and businesses; QR codes (屋联码) and scanning"),
         (name = "photos", description = "Photos of reports and feedback: upload (re-encoded, metadata removed), photo and thumbnail"),
     ),
