@@ -1,7 +1,7 @@
 //! Live delivery and catch-up: outbox rows reach the users they concern, by the feed and by
 //! websocket, in commit order, across instances, with cursors that never skip or repeat a row.
-//! There is no event intake here yet, so rows are written straight to the outbox, as the event
-//! code does inside its transactions.
+//! Most tests write rows straight to the outbox, as the event code does inside its
+//! transactions; the last ones drive real reports through the event loop.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -666,4 +666,133 @@ async fn a_client_too_far_behind_is_closed_and_catches_up_with_its_cursor() -> T
     assert_eq!(got, events);
     assert_quiet(&mut back, Duration::from_millis(300)).await?;
     Ok(())
+}
+
+async fn report_in_g001(app: &TestApp, token: &str, worker: &str) -> TestResult<Uuid> {
+    let (_, b) = app.get("/api/v1/buildings/QSH-B0001", Some(worker)).await?;
+    let (status, e) = app
+        .post(
+            "/api/v1/events",
+            Some(token),
+            json!({"id": Uuid::new_v4(), "category": "environment.garbage", "description": "单元门口垃圾", "lat": b["lat"], "lng": b["lng"]}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{e}");
+    Ok(str_field(&e, "id")?.parse()?)
+}
+
+/// The next item about `event` of `kind`, skipping others.
+async fn next_about(ws: &mut Ws, event: Uuid, kind: &str) -> TestResult<Value> {
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let item = next_item(ws, deadline.saturating_duration_since(Instant::now())).await?;
+        if event_of(&item)? == event && item["kind"] == kind {
+            return Ok(item);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_report_reaches_its_grid_live_and_the_reporter_hears_each_move() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let other = app.token(OTHER_GRID_WORKER).await?;
+    let mut at_worker = connect(&app, &worker, None).await?;
+    let mut at_other = connect(&app, &other, None).await?;
+    let mut at_citizen = connect(&app, &citizen, None).await?;
+
+    let id = report_in_g001(&app, &citizen, &worker).await?;
+    let pushed = next_about(&mut at_worker, id, "event.created").await?;
+    assert_eq!(pushed["payload"]["task"]["assignee_code"], "QSH-G001");
+    next_about(&mut at_citizen, id, "event.created").await?;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/events/{id}/moves"),
+            Some(&worker),
+            json!({"move": "sign"}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    let moved = next_about(&mut at_citizen, id, "event.moved").await?;
+    assert_eq!(moved["payload"]["status"], "signed");
+    assert!(cursor_of(&moved)? > cursor_of(&pushed)?);
+    assert_quiet(&mut at_other, Duration::from_millis(500)).await?;
+    Ok(())
+}
+
+/// A Redis server of the test's own, so it can be stopped without touching anyone else's.
+struct PrivateRedis {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    async fn start(port: u16) -> TestResult<Self> {
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("redis-server (the machine's Redis) could not start: {e}"))?;
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Ok(Self { child, port });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err("redis-server did not start listening".into())
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn stop(mut self) -> TestResult {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn with_redis_down_reports_are_taken_and_delivered_and_live_returns_with_it() -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let redis = PrivateRedis::start(port).await?;
+    let url = redis.url();
+    let first = TestApp::spawn_with(&["--demo-street", "true", "--redis-url", &url]).await?;
+    let second = first.second_instance(&["--redis-url", &url]).await?;
+    let citizen = first.token(CITIZEN).await?;
+    let worker = second.token(GRID_WORKER).await?;
+    let mut at_worker = connect(&second, &worker, None).await?;
+    let id = report_in_g001(&first, &citizen, &worker).await?;
+    next_about(&mut at_worker, id, "event.created").await?;
+
+    // Redis goes away: reports are still taken, and reach the other instance's worker anyway
+    // (every instance also reads the outbox itself), and the feed has them.
+    redis.stop().await?;
+    let down = report_in_g001(&first, &citizen, &worker).await?;
+    next_about(&mut at_worker, down, "event.created").await?;
+    let (_, feed) = second.get("/api/v1/feed?limit=500", Some(&worker)).await?;
+    let items = feed["items"].as_array().ok_or("items")?;
+    assert!(
+        items.iter().any(|i| i["event_id"] == down.to_string()),
+        "{feed}"
+    );
+
+    // Redis comes back on the same port: live delivery carries on.
+    let redis = PrivateRedis::start(port).await?;
+    let back = report_in_g001(&first, &citizen, &worker).await?;
+    next_about(&mut at_worker, back, "event.created").await?;
+    redis.stop().await
 }
