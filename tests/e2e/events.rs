@@ -628,8 +628,22 @@ async fn start_binary(url: &str) -> TestResult<(tokio::process::Child, String)> 
     use tokio::io::AsyncBufReadExt;
     let photos = std::env::temp_dir().join(format!("gw-photos-{}", Uuid::new_v4().simple()));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--database-url", url, "--workers", "2", "--demo"])
-        .args(["--login-limit-per-addr", "10000", "--photo-dir", &photos.display().to_string()])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--workers",
+            "2",
+            "--demo",
+        ])
+        .args([
+            "--login-limit-per-addr",
+            "10000",
+            "--photo-dir",
+            &photos.display().to_string(),
+        ])
         .env_remove("REDIS_URL")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -670,7 +684,8 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut load = Vec::new();
     for _ in 0..8 {
-        let (client, base, token, acked) = (client.clone(), base.clone(), token.clone(), acked.clone());
+        let (client, base, token, acked) =
+            (client.clone(), base.clone(), token.clone(), acked.clone());
         load.push(tokio::spawn(async move {
             loop {
                 let id = Uuid::new_v4();
@@ -705,7 +720,11 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
         l.await?;
     }
     let acked = acked.lock().map(|a| a.clone()).unwrap_or_default();
-    assert!(acked.len() >= 10, "the load never got going: {} acknowledged", acked.len());
+    assert!(
+        acked.len() >= 10,
+        "the load never got going: {} acknowledged",
+        acked.len()
+    );
 
     // Restart on the same database: every acknowledged report is there, with its task and deadlines.
     let (_child, base) = start_binary(db.url()).await?;
@@ -717,9 +736,18 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
             Some(c) => format!("{base}/api/v1/events?mine=true&limit=200&cursor={c}"),
             None => format!("{base}/api/v1/events?mine=true&limit=200"),
         };
-        let page: Value = client.get(url).bearer_auth(&token).send().await?.json().await?;
+        let page: Value = client
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
         for e in page["items"].as_array().ok_or("items")? {
-            assert!(e["task"]["sign_due"].is_string() && e["task"]["handle_due"].is_string(), "{e}");
+            assert!(
+                e["task"]["sign_due"].is_string() && e["task"]["handle_due"].is_string(),
+                "{e}"
+            );
             mine.insert(str_field(e, "id")?);
         }
         match page["next_cursor"].as_str() {
@@ -733,11 +761,20 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
         .await?;
     let keys: std::collections::BTreeSet<String> = stored
         .iter()
-        .filter_map(|e| e.idem_key.as_deref().and_then(|k| k.rsplit(':').next()).map(str::to_owned))
+        .filter_map(|e| {
+            e.idem_key
+                .as_deref()
+                .and_then(|k| k.rsplit(':').next())
+                .map(str::to_owned)
+        })
         .collect();
     for id in &acked {
         assert!(keys.contains(id), "acknowledged report {id} was lost");
     }
-    assert_eq!(mine.len(), stored.len(), "every stored report is served, with its task");
+    assert_eq!(
+        mine.len(),
+        stored.len(),
+        "every stored report is served, with its task"
+    );
     Ok(())
 }

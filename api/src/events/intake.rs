@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use places::geometry::Coord;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, SqlErr,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -212,20 +212,27 @@ async fn likely_duplicate(
     const RADIUS_M: f64 = 100.0;
     let dlat = RADIUS_M / 111_320.0;
     let dlng = dlat / p[1].to_radians().cos().max(0.01);
-    let rows = events::Entity::find()
+    let open: Vec<&str> = Status::ALL
+        .into_iter()
+        .filter(|s| !s.is_final())
+        .map(Status::as_str)
+        .collect();
+    // The earliest original only: a burst of alarms at one spot must not make every report
+    // read all the earlier ones.
+    let first: Option<Uuid> = events::Entity::find()
+        .select_only()
+        .column(events::Column::Id)
         .filter(events::Column::Category.eq(category))
         .filter(events::Column::CreatedAt.gt(Utc::now() - Duration::hours(1)))
         .filter(events::Column::Lat.between(p[1] - dlat, p[1] + dlat))
         .filter(events::Column::Lng.between(p[0] - dlng, p[0] + dlng))
-        .filter(events::Column::MergedInto.is_null())
+        .filter(events::Column::DuplicateOf.is_null())
+        .filter(events::Column::Status.is_in(open))
         .order_by_asc(events::Column::Id)
-        .all(db)
+        .into_tuple()
+        .one(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|e| Status::parse(&e.status).is_some_and(|s| !s.is_final()))
-        .find(|e| e.duplicate_of.is_none())
-        .map(|e| e.id))
+    Ok(first)
 }
 
 fn key_conflict(e: &DbErr) -> bool {
@@ -235,18 +242,17 @@ fn key_conflict(e: &DbErr) -> bool {
 /// Takes a report in. Returns the event and whether this was a replay of an earlier create.
 pub async fn create(state: &AppState, new: NewEvent) -> ApiResult<(EventView, bool)> {
     let idem_key = format!("{}:{}", new.reporter.principal(), new.key);
-    if let Some(done) = replay(state, &idem_key, &new.request_hash).await? {
-        return Ok((done, true));
-    }
+    // No read before the write: the unique key on the idempotency key tells a retry, and a
+    // retry is answered from the stored event.
     let tx = crate::db::begin_write(&state.db).await?;
     match insert(state, &tx, &new, &idem_key).await {
-        Ok(id) => {
+        Ok(view) => {
             tx.commit().await?;
             state.live.poke();
-            Ok((views::event(&state.db, id).await?, false))
+            Ok((view, false))
         }
         Err(ApiError::Database(e)) if key_conflict(&e) => {
-            // A retry raced the first attempt and lost: answer as the replay it is.
+            // A retry (or one that raced the first attempt): answer as the replay it is.
             drop(tx);
             match replay(state, &idem_key, &new.request_hash).await? {
                 Some(done) => Ok((done, true)),
@@ -308,7 +314,7 @@ async fn insert(
     tx: &DatabaseTransaction,
     new: &NewEvent,
     idem_key: &str,
-) -> ApiResult<Uuid> {
+) -> ApiResult<EventView> {
     check_photos(tx, new).await?;
     let routing = route(
         state,
@@ -334,7 +340,7 @@ async fn insert(
     } else {
         Status::Reported
     };
-    events::ActiveModel {
+    let event = events::ActiveModel {
         id: Set(id),
         idem_key: Set(Some(idem_key.to_owned())),
         request_hash: Set(new.request_hash.clone()),
@@ -374,29 +380,33 @@ async fn insert(
         Reporter::User { id, .. } => ActorRef::user(id),
         Reporter::Machine { key_id } => ActorRef::machine(key_id),
     };
-    Step::new(id, actor, "report")
-        .to(Status::Reported)
-        .detail(serde_json::json!({"source": source.as_str(), "duplicate_of": duplicate_of}))
-        .append(tx)
-        .await?;
+    let mut steps = vec![
+        Step::new(id, actor, "report")
+            .to(Status::Reported)
+            .detail(serde_json::json!({"source": source.as_str(), "duplicate_of": duplicate_of})),
+    ];
+    let mut task = None;
     if let Some((kind, code)) = &routing.assignee {
-        Step::new(id, ActorRef::system(), "accept")
-            .from(Status::Reported)
-            .to(Status::Accepted)
-            .append(tx)
-            .await?;
-        let task =
+        let t =
             super::moves::open_task_for(tx, id, kind, code, colour, routing.street.as_deref(), now)
                 .await?;
-        Step::new(id, ActorRef::system(), "dispatch")
-            .task(task)
-            .from(Status::Accepted)
-            .to(Status::Dispatched)
-            .detail(serde_json::json!({"assignee_kind": kind, "assignee_code": code}))
-            .append(tx)
-            .await?;
+        steps.push(
+            Step::new(id, ActorRef::system(), "accept")
+                .from(Status::Reported)
+                .to(Status::Accepted),
+        );
+        steps.push(
+            Step::new(id, ActorRef::system(), "dispatch")
+                .task(t.id)
+                .from(Status::Accepted)
+                .to(Status::Dispatched)
+                .detail(serde_json::json!({"assignee_kind": kind, "assignee_code": code})),
+        );
+        task = Some(t);
     }
-    let view = views::event(tx, id).await?;
+    Step::append_all(steps, tx).await?;
+    // Built from what was just written, rather than read back.
+    let view = views::assemble_one(event, task, new.photos.clone());
     let (grid_code, team_code) = views::audience(routing.assignee.as_ref());
     outbox::record(
         tx,
@@ -411,5 +421,5 @@ async fn insert(
         },
     )
     .await?;
-    Ok(id)
+    Ok(view)
 }

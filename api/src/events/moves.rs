@@ -146,11 +146,11 @@ pub async fn open_task_for(
     colour: Colour,
     street: Option<&str>,
     now: DateTime<Utc>,
-) -> ApiResult<Uuid> {
+) -> ApiResult<tasks::Model> {
     let (_, limits) = catalogue::limits_for(db, street, colour).await?;
     let dues = limits.dues_from(now);
     let id = Uuid::now_v7();
-    tasks::ActiveModel {
+    let task = tasks::ActiveModel {
         id: Set(id),
         event_id: Set(event),
         assignee_kind: Set(kind.to_owned()),
@@ -171,7 +171,7 @@ pub async fn open_task_for(
     }
     .insert(db)
     .await?;
-    Ok(id)
+    Ok(task)
 }
 
 async fn check_assignee(db: &impl ConnectionTrait, a: &Assignee) -> ApiResult<()> {
@@ -295,7 +295,8 @@ pub async fn apply(
                     event.street_code.as_deref(),
                     now,
                 )
-                .await?,
+                .await?
+                .id,
             );
             detail =
                 serde_json::json!({"assignee_kind": assignee.kind, "assignee_code": assignee.code});

@@ -83,6 +83,19 @@ impl Step {
 
     /// Writes the step inside the caller's transaction.
     pub async fn append(self, db: &impl ConnectionTrait) -> ApiResult<()> {
+        self.row().insert(db).await?;
+        Ok(())
+    }
+
+    /// Writes several steps in one statement, in order.
+    pub async fn append_all(steps: Vec<Step>, db: &impl ConnectionTrait) -> ApiResult<()> {
+        timeline::Entity::insert_many(steps.into_iter().map(Step::row))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+
+    fn row(self) -> timeline::ActiveModel {
         timeline::ActiveModel {
             id: Set(Uuid::now_v7()),
             event_id: Set(self.event),
@@ -95,9 +108,6 @@ impl Step {
             detail: Set(self.detail.to_string()),
             at: Set(Utc::now()),
         }
-        .insert(db)
-        .await?;
-        Ok(())
     }
 }
 

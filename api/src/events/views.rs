@@ -157,34 +157,51 @@ async fn assemble(
     }
     Ok(rows
         .into_iter()
-        .map(|e| EventView {
-            status: Status::parse(&e.status).unwrap_or(Status::Reported),
-            photos: photos
+        .map(|e| {
+            let report = photos
                 .remove(&(e.id, "report".to_owned()))
-                .unwrap_or_default(),
-            feedback_photos: photos
+                .unwrap_or_default();
+            let feedback = photos
                 .remove(&(e.id, "feedback".to_owned()))
-                .unwrap_or_default(),
-            task: tasks_by.remove(&e.id).map(TaskView::from),
-            id: e.id,
-            source: e.source,
-            category: e.category,
-            colour: e.colour,
-            description: e.description,
-            lat: e.lat,
-            lng: e.lng,
-            building_code: e.building_code,
-            micro_grid_code: e.micro_grid_code,
-            grid_code: e.grid_code,
-            street_code: e.street_code,
-            duplicate_of: e.duplicate_of,
-            merged_into: e.merged_into,
-            rating: e.rating,
-            rating_comment: e.rating_comment,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
+                .unwrap_or_default();
+            let task = tasks_by.remove(&e.id);
+            EventView {
+                feedback_photos: feedback,
+                ..assemble_one(e, task, report)
+            }
         })
         .collect())
+}
+
+/// The view of an event just written, from its rows (no read back).
+pub fn assemble_one(
+    e: events::Model,
+    task: Option<tasks::Model>,
+    photos: Vec<String>,
+) -> EventView {
+    EventView {
+        status: Status::parse(&e.status).unwrap_or(Status::Reported),
+        photos,
+        feedback_photos: Vec::new(),
+        task: task.map(TaskView::from),
+        id: e.id,
+        source: e.source,
+        category: e.category,
+        colour: e.colour,
+        description: e.description,
+        lat: e.lat,
+        lng: e.lng,
+        building_code: e.building_code,
+        micro_grid_code: e.micro_grid_code,
+        grid_code: e.grid_code,
+        street_code: e.street_code,
+        duplicate_of: e.duplicate_of,
+        merged_into: e.merged_into,
+        rating: e.rating,
+        rating_comment: e.rating_comment,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+    }
 }
 
 /// One event; callers check visibility first.
