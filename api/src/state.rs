@@ -23,6 +23,8 @@ pub struct AppState {
     pub places: SharedIndex,
     /// Keys signing building QR codes.
     pub qr: QrKeys,
+    /// Categories and deadline policies, for the hot path.
+    pub catalogue: crate::events::catalogue::Cached,
     /// Live delivery of outbox rows to websocket clients.
     pub live: crate::live::Live,
     pub settings: ServeArgs,
@@ -70,6 +72,7 @@ impl AppState {
             places,
             qr,
             live: crate::live::Live::default(),
+            catalogue: Default::default(),
             db,
             redis,
             jwt: JwtKeys::new(secret.as_bytes(), settings.access_ttl_secs),

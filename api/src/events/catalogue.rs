@@ -373,37 +373,108 @@ pub async fn put_policy(
         )
         .exec(db)
         .await?;
-    limits_for(db, Some(street), colour).await.map(|(p, _)| p)
+    limits_for(db, Some(street), colour).await
 }
 
-/// The limits that apply to a street and colour: the street's own, else the defaults.
-pub async fn limits_for(
-    db: &impl ConnectionTrait,
-    street: Option<&str>,
-    colour: Colour,
-) -> ApiResult<(Policy, Limits)> {
-    let mut streets = vec![DEFAULT_STREET];
-    if let Some(s) = street {
-        streets.insert(0, s);
-    }
-    let rows = deadline_policies::Entity::find()
-        .filter(deadline_policies::Column::StreetCode.is_in(streets.clone()))
-        .filter(deadline_policies::Column::Colour.eq(colour.as_str()))
-        .all(db)
-        .await?;
-    let row = streets
-        .iter()
-        .find_map(|s| rows.iter().find(|r| r.street_code == *s))
+/// The one rule for which deadlines apply: the street's own policy for the colour, else the
+/// stored defaults (`*`), else the built-in defaults.
+fn pick(policies: &[Policy], street: Option<&str>, colour: Colour) -> Policy {
+    let of = |s: &str| {
+        policies
+            .iter()
+            .find(|p| p.street_code == s && p.colour == colour)
+    };
+    street
+        .and_then(of)
+        .or_else(|| of(DEFAULT_STREET))
         .cloned()
-        .map(Policy::from)
         .unwrap_or(Policy {
             street_code: DEFAULT_STREET.to_owned(),
             colour,
             limits: default_limits(colour),
             updated_at: Utc::now(),
+        })
+}
+
+/// The policy that applies to a street and colour, read now.
+pub async fn limits_for(
+    db: &impl ConnectionTrait,
+    street: Option<&str>,
+    colour: Colour,
+) -> ApiResult<Policy> {
+    Ok(pick(&policies(db).await?, street, colour))
+}
+
+/// How long an instance trusts its copy of the catalogue and policies: the bound on how long an
+/// admin's change made through another instance takes to be seen here.
+pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Categories and policies as one instance last read them, for the hot path (every report reads
+/// its category and its deadlines).
+pub struct Snapshot {
+    categories: std::collections::HashMap<String, Category>,
+    policies: Vec<Policy>,
+}
+
+impl Snapshot {
+    /// One category; a 422 naming `field` when there is none.
+    pub fn category(&self, code: &str, field: &str) -> ApiResult<Category> {
+        self.categories.get(code).cloned().ok_or_else(|| {
+            ApiError::invalid(field, "unknown_category", format!("no category {code}"))
+        })
+    }
+
+    /// The deadlines for a street and colour.
+    pub fn limits(&self, street: Option<&str>, colour: Colour) -> Limits {
+        pick(&self.policies, street, colour).limits
+    }
+}
+
+/// The shared copy, refreshed when older than [`REFRESH`] or when this instance changed it.
+#[derive(Default)]
+pub struct Cached {
+    current: std::sync::RwLock<Option<(std::time::Instant, std::sync::Arc<Snapshot>)>>,
+}
+
+impl Cached {
+    pub async fn get(&self, db: &impl ConnectionTrait) -> ApiResult<std::sync::Arc<Snapshot>> {
+        let fresh = match self.current.read() {
+            Ok(g) => g
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < REFRESH)
+                .map(|(_, s)| s.clone()),
+            Err(p) => p
+                .into_inner()
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < REFRESH)
+                .map(|(_, s)| s.clone()),
+        };
+        if let Some(s) = fresh {
+            return Ok(s);
+        }
+        let snapshot = std::sync::Arc::new(Snapshot {
+            categories: categories(db)
+                .await?
+                .into_iter()
+                .map(|c| (c.code.clone(), c))
+                .collect(),
+            policies: policies(db).await?,
         });
-    let limits = row.limits;
-    Ok((row, limits))
+        let next = Some((std::time::Instant::now(), snapshot.clone()));
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(p) => *p.into_inner() = next,
+        }
+        Ok(snapshot)
+    }
+
+    /// Forgets the copy, after this instance changed a category or policy.
+    pub fn invalidate(&self) {
+        match self.current.write() {
+            Ok(mut g) => *g = None,
+            Err(p) => *p.into_inner() = None,
+        }
+    }
 }
 
 /// A task's deadlines, counted from its dispatch.

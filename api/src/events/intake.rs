@@ -387,9 +387,20 @@ async fn insert(
     ];
     let mut task = None;
     if let Some((kind, code)) = &routing.assignee {
-        let t =
-            super::moves::open_task_for(tx, id, kind, code, colour, routing.street.as_deref(), now)
-                .await?;
+        let t = super::moves::open_task_for(
+            tx,
+            id,
+            kind,
+            code,
+            colour,
+            state
+                .catalogue
+                .get(tx)
+                .await?
+                .limits(routing.street.as_deref(), colour),
+            now,
+        )
+        .await?;
         steps.push(
             Step::new(id, ActorRef::system(), "accept")
                 .from(Status::Reported)

@@ -144,10 +144,9 @@ pub async fn open_task_for(
     kind: &str,
     code: &str,
     colour: Colour,
-    street: Option<&str>,
+    limits: catalogue::Limits,
     now: DateTime<Utc>,
 ) -> ApiResult<tasks::Model> {
-    let (_, limits) = catalogue::limits_for(db, street, colour).await?;
     let dues = limits.dues_from(now);
     let id = Uuid::now_v7();
     let task = tasks::ActiveModel {
@@ -292,7 +291,11 @@ pub async fn apply(
                     &assignee.kind,
                     &assignee.code,
                     colour,
-                    event.street_code.as_deref(),
+                    state
+                        .catalogue
+                        .get(&tx)
+                        .await?
+                        .limits(event.street_code.as_deref(), colour),
                     now,
                 )
                 .await?
@@ -328,7 +331,11 @@ pub async fn apply(
                 close(&tx, t, now).await?;
             }
             if let Some(reporter) = event.reporter_id {
-                let c = catalogue::category(&tx, &event.category, "category").await?;
+                let c = state
+                    .catalogue
+                    .get(&tx)
+                    .await?
+                    .category(&event.category, "category")?;
                 if c.points > 0 {
                     points::award(
                         &tx,
@@ -451,7 +458,14 @@ pub async fn recolour(
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     let category = match category {
-        Some(c) => Some(catalogue::category(&tx, &c, "category").await?.code),
+        Some(c) => Some(
+            state
+                .catalogue
+                .get(&tx)
+                .await?
+                .category(&c, "category")?
+                .code,
+        ),
         None => None,
     };
     let now = Utc::now();
@@ -464,7 +478,11 @@ pub async fn recolour(
     if let Some(c) = colour {
         active.colour = Set(c.as_str().to_owned());
         if let Some(t) = access::open_task(&tx, id).await? {
-            let (_, limits) = catalogue::limits_for(&tx, event.street_code.as_deref(), c).await?;
+            let limits = state
+                .catalogue
+                .get(&tx)
+                .await?
+                .limits(event.street_code.as_deref(), c);
             let dues = limits.dues_from(t.created_at);
             let mut at: tasks::ActiveModel = t.into();
             at.colour = Set(c.as_str().to_owned());

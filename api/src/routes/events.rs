@@ -175,7 +175,12 @@ pub async fn create_event(
             Err(e) => return Err(e),
         }
     };
-    let category = match catalogue::category(&state.db, &body.category, "category").await {
+    let category = match state
+        .catalogue
+        .get(&state.db)
+        .await?
+        .category(&body.category, "category")
+    {
         Ok(c) => Some(c),
         Err(ApiError::Validation(e)) => {
             errors.extend(e);
@@ -427,7 +432,9 @@ pub async fn put_category(
         handler: body.handler,
         points: body.points,
     };
-    Ok(web::Json(catalogue::put_category(&state.db, &c).await?))
+    let saved = catalogue::put_category(&state.db, &c).await?;
+    state.catalogue.invalidate();
+    Ok(web::Json(saved))
 }
 
 /// Deadline policies: per street and colour (street `*`: the defaults).
@@ -491,9 +498,9 @@ pub async fn put_policy(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    Ok(web::Json(
-        catalogue::put_policy(&state.db, &street, colour, body).await?,
-    ))
+    let saved = catalogue::put_policy(&state.db, &street, colour, body).await?;
+    state.catalogue.invalidate();
+    Ok(web::Json(saved))
 }
 
 /// A balance and its history.
