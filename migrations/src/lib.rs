@@ -4,6 +4,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261125_000001_accounts;
 mod m20261125_000002_places;
 mod m20261125_000003_events;

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{ts, ts_null};
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -79,17 +81,6 @@ enum ServerSecrets {
     Name,
     Value,
     CreatedAt,
-}
-
-fn ts(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
-}
-
-fn ts_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().null().take()
 }
 
 #[async_trait::async_trait]

@@ -3,6 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{cascade, id, index, string, string_null, ts, ts_null};
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -115,52 +117,6 @@ enum BuildingVisits {
     Changes,
 }
 
-fn ts(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
-}
-
-fn ts_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().null().take()
-}
-
-fn id(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).uuid().not_null().primary_key().take()
-}
-
-fn code(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).string_len(64).not_null().take()
-}
-
-fn text_null(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).null().take()
-}
-
-fn index<T: IntoIden, C: IntoIden>(
-    name: &str,
-    table: T,
-    cols: impl IntoIterator<Item = C>,
-) -> IndexCreateStatement {
-    let mut i = Index::create().name(name).table(table).take();
-    for c in cols {
-        i.col(c);
-    }
-    i
-}
-
-fn cascade(
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(ForeignKeyAction::Cascade)
-        .take()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -170,13 +126,13 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Areas::Table)
                 .col(id(Areas::Id))
-                .col(code(Areas::Code).unique_key().take())
+                .col(string(Areas::Code, 64).unique_key().take())
                 .col(ColumnDef::new(Areas::Name).string_len(100).not_null())
                 .col(ColumnDef::new(Areas::Level).string_len(16).not_null())
-                .col(text_null(Areas::ParentCode, 64))
-                .col(code(Areas::StreetCode))
+                .col(string_null(Areas::ParentCode, 64))
+                .col(string(Areas::StreetCode, 64))
                 .col(ColumnDef::new(Areas::Geometry).text().null())
-                .col(text_null(Areas::HealthColour, 16))
+                .col(string_null(Areas::HealthColour, 16))
                 .col(ts(Areas::CreatedAt))
                 .col(ts(Areas::UpdatedAt))
                 .to_owned(),
@@ -195,7 +151,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Teams::Table)
                 .col(id(Teams::Id))
-                .col(code(Teams::Code).unique_key().take())
+                .col(string(Teams::Code, 64).unique_key().take())
                 .col(ColumnDef::new(Teams::Name).string_len(100).not_null())
                 .col(ColumnDef::new(Teams::Kind).string_len(32).not_null())
                 .col(ts(Teams::CreatedAt))
@@ -207,7 +163,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(TeamAreas::Table)
                 .col(ColumnDef::new(TeamAreas::TeamId).uuid().not_null())
-                .col(code(TeamAreas::AreaCode))
+                .col(string(TeamAreas::AreaCode, 64))
                 .primary_key(
                     Index::create()
                         .col(TeamAreas::TeamId)
@@ -230,7 +186,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(TeamCategories::Table)
                 .col(ColumnDef::new(TeamCategories::TeamId).uuid().not_null())
-                .col(code(TeamCategories::Category))
+                .col(string(TeamCategories::Category, 64))
                 .primary_key(
                     Index::create()
                         .col(TeamCategories::TeamId)
@@ -248,7 +204,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Buildings::Table)
                 .col(id(Buildings::Id))
-                .col(code(Buildings::Code).unique_key().take())
+                .col(string(Buildings::Code, 64).unique_key().take())
                 .col(ColumnDef::new(Buildings::Name).string_len(100).not_null())
                 .col(
                     ColumnDef::new(Buildings::Address)
@@ -257,10 +213,10 @@ impl MigrationTrait for Migration {
                 )
                 .col(ColumnDef::new(Buildings::Lng).double().not_null())
                 .col(ColumnDef::new(Buildings::Lat).double().not_null())
-                .col(text_null(Buildings::MicroGridCode, 64))
-                .col(text_null(Buildings::GridCode, 64))
+                .col(string_null(Buildings::MicroGridCode, 64))
+                .col(string_null(Buildings::GridCode, 64))
                 .col(ColumnDef::new(Buildings::Floors).integer().null())
-                .col(text_null(Buildings::Notes, 1000))
+                .col(string_null(Buildings::Notes, 1000))
                 .col(ts_null(Buildings::VerifiedAt))
                 .col(ts(Buildings::CreatedAt))
                 .col(ts(Buildings::UpdatedAt))
@@ -291,7 +247,7 @@ impl MigrationTrait for Migration {
                         .not_null(),
                 )
                 .col(ColumnDef::new(BuildingUnits::Floor).integer().null())
-                .col(text_null(BuildingUnits::Notes, 1000))
+                .col(string_null(BuildingUnits::Notes, 1000))
                 .col(ts_null(BuildingUnits::VerifiedAt))
                 .foreign_key(&mut cascade(
                     (BuildingUnits::Table, BuildingUnits::BuildingId),
@@ -317,9 +273,9 @@ impl MigrationTrait for Migration {
                 .col(id(Residents::Id))
                 .col(ColumnDef::new(Residents::UnitId).uuid().not_null())
                 .col(ColumnDef::new(Residents::Name).string_len(64).not_null())
-                .col(text_null(Residents::Phone, 20))
-                .col(text_null(Residents::IdNumber, 18))
-                .col(text_null(Residents::Relation, 16))
+                .col(string_null(Residents::Phone, 20))
+                .col(string_null(Residents::IdNumber, 18))
+                .col(string_null(Residents::Relation, 16))
                 .foreign_key(&mut cascade(
                     (Residents::Table, Residents::UnitId),
                     (BuildingUnits::Table, BuildingUnits::Id),
@@ -341,10 +297,10 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Businesses::BuildingId).uuid().not_null())
                 .col(ColumnDef::new(Businesses::Kind).string_len(16).not_null())
                 .col(ColumnDef::new(Businesses::Name).string_len(100).not_null())
-                .col(text_null(Businesses::CreditCode, 18))
-                .col(text_null(Businesses::Contact, 64))
-                .col(text_null(Businesses::Phone, 20))
-                .col(text_null(Businesses::UnitNumber, 32))
+                .col(string_null(Businesses::CreditCode, 18))
+                .col(string_null(Businesses::Contact, 64))
+                .col(string_null(Businesses::Phone, 20))
+                .col(string_null(Businesses::UnitNumber, 32))
                 .foreign_key(&mut cascade(
                     (Businesses::Table, Businesses::BuildingId),
                     (Buildings::Table, Buildings::Id),
@@ -364,7 +320,7 @@ impl MigrationTrait for Migration {
                 .table(BuildingVisits::Table)
                 .col(id(BuildingVisits::Id))
                 .col(ColumnDef::new(BuildingVisits::BuildingId).uuid().not_null())
-                .col(text_null(BuildingVisits::UnitNumber, 32))
+                .col(string_null(BuildingVisits::UnitNumber, 32))
                 .col(ColumnDef::new(BuildingVisits::ActorId).uuid().not_null())
                 .col(ts(BuildingVisits::At))
                 .col(ColumnDef::new(BuildingVisits::Changes).text().not_null())

@@ -4,6 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{id, index, int_null, string, string_null, ts, ts_null};
+
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -168,45 +170,6 @@ enum PointsLedger {
     Amount,
     Note,
     CreatedAt,
-}
-
-fn ts(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
-}
-
-fn ts_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().null().take()
-}
-
-fn id(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).uuid().not_null().primary_key().take()
-}
-
-fn string(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).not_null().take()
-}
-
-fn string_null(col: impl IntoIden, len: u32) -> ColumnDef {
-    ColumnDef::new(col).string_len(len).null().take()
-}
-
-fn int_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).integer().null().take()
-}
-
-fn index<T: IntoIden, C: IntoIden>(
-    name: &str,
-    table: T,
-    cols: impl IntoIterator<Item = C>,
-) -> IndexCreateStatement {
-    let mut i = Index::create().name(name).table(table).take();
-    for c in cols {
-        i.col(c);
-    }
-    i
 }
 
 #[async_trait::async_trait]

@@ -45,7 +45,8 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("app state missing")))
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -58,13 +59,22 @@ async fn authenticate_user(
     token: Option<String>,
 ) -> Result<CurrentUser, ApiError> {
     let token = token.ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    let claims = state.jwt.verify(&token)?;
+    Ok(verify(state, &token).await?.0)
+}
+
+/// The user an access token names, if it verifies and its session is live, and when the token
+/// expires (Unix seconds): every way of presenting a token goes through here.
+pub async fn verify(state: &AppState, token: &str) -> Result<(CurrentUser, i64), ApiError> {
+    let claims = state.jwt.verify(token)?;
     state.sessions.ensure_active(&state.db, claims.sid).await?;
-    Ok(CurrentUser {
-        id: claims.sub,
-        session: claims.sid,
-        roles: claims.roles,
-    })
+    Ok((
+        CurrentUser {
+            id: claims.sub,
+            session: claims.sid,
+            roles: claims.roles,
+        },
+        claims.exp,
+    ))
 }
 
 impl<R: RoleSet + 'static> FromRequest for Auth<R> {

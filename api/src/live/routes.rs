@@ -1,6 +1,5 @@
 //! `GET /api/v1/live` (websocket) and `GET /api/v1/feed` (catch-up by cursor).
 
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -45,29 +44,12 @@ pub struct FeedQuery {
     pub limit: Option<u64>,
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
 /// The caller of a websocket upgrade, and when their token expires.
 async fn authenticate(state: &AppState, token: Option<String>) -> ApiResult<(CurrentUser, i64)> {
     let token = token.ok_or(ApiError::Unauthorized(
         "missing access token: pass ?token= or the Authorization header",
     ))?;
-    let claims = state.jwt.verify(&token)?;
-    state.sessions.ensure_active(&state.db, claims.sid).await?;
-    Ok((
-        CurrentUser {
-            id: claims.sub,
-            session: claims.sid,
-            roles: claims.roles,
-        },
-        claims.exp,
-    ))
+    crate::auth::principal::verify(state, &token).await
 }
 
 /// Live updates over a websocket.
@@ -96,7 +78,11 @@ pub async fn live(
 ) -> ApiResult<HttpResponse> {
     let Query(q) = Query::<LiveQuery>::extract(&req).await?;
     // Refused before the upgrade, so a client sees a plain 401 it can act on.
-    let (user, expires_at) = authenticate(&state, q.token.or_else(|| bearer(&req))).await?;
+    let (user, expires_at) = authenticate(
+        &state,
+        q.token.or_else(|| crate::auth::principal::bearer(&req)),
+    )
+    .await?;
     let after = q
         .after
         .as_deref()
