@@ -18,7 +18,7 @@ use crate::auth::roles::Role;
 use crate::entities::{event_photos, events, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
-use crate::places::areas::serves;
+use crate::places::areas::served_codes;
 use crate::state::AppState;
 
 /// A task: the event's assignment to a grid or team, with its deadlines.
@@ -263,16 +263,13 @@ pub async fn list(
     {
         q = q.filter(mine);
     } else if !super::access::is_command_centre(user) {
-        let index = state.places.get();
-        let grids: Vec<String> = index
-            .nodes()
-            .filter(|n| {
-                n.level == places::tree::Level::Grid
-                    && user.has(Role::GridWorker)
-                    && serves(&index, areas, &n.code)
-            })
-            .map(|n| n.code.clone())
-            .collect();
+        let grids: Vec<String> = if user.has(Role::GridWorker) {
+            served_codes(&state.places.get(), areas)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let teams: Vec<String> = if user.has(Role::TeamMember) {
             areas
                 .iter()

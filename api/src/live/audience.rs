@@ -7,7 +7,7 @@
 //! worker serves. A team member hears rows of their teams. Everyone hears rows addressed to them
 //! (a citizen, the updates of their own reports).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use places::locate::LocateIndex;
 use sea_orm::{ColumnTrait, Condition};
@@ -18,6 +18,7 @@ use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
 use crate::entities::outbox;
 use crate::error::ApiResult;
+use crate::places::areas::served_codes;
 use crate::state::AppState;
 
 /// What one signed-in user hears.
@@ -55,26 +56,7 @@ impl Audience {
         let mut grids = HashSet::new();
         let mut teams = HashSet::new();
         if !everything && user.has(Role::GridWorker) {
-            let served: BTreeSet<&str> = areas
-                .iter()
-                .filter(|a| a.kind != AreaKind::Team)
-                .map(|a| a.code.as_str())
-                .collect();
-            // The served codes themselves count even when the tree does not (yet) hold them.
-            grids.extend(served.iter().map(|c| (*c).to_owned()));
-            if !served.is_empty() {
-                grids.extend(
-                    index
-                        .nodes()
-                        .filter(|n| {
-                            index
-                                .chain(&n.code)
-                                .iter()
-                                .any(|a| served.contains(a.code.as_str()))
-                        })
-                        .map(|n| n.code.clone()),
-                );
-            }
+            grids.extend(served_codes(index, areas));
         }
         if !everything && user.has(Role::TeamMember) {
             teams.extend(

@@ -321,11 +321,39 @@ fn row_of(f: &AreaFeature, street: &str, now: chrono::DateTime<Utc>) -> areas::A
 /// Whether one of a user's areas (teams aside) is the area `code` or lies above it: the one rule
 /// for "a worker of this grid", used for buildings, events and live delivery.
 pub fn serves(index: &LocateIndex, areas: &[AreaRef], code: &str) -> bool {
-    index.chain(code).iter().any(|n| {
+    let mine = |c: &str| {
         areas
             .iter()
-            .any(|a| a.kind != AreaKind::Team && a.code == n.code)
-    })
+            .any(|a| a.kind != AreaKind::Team && a.code == c)
+    };
+    mine(code) || index.chain(code).iter().any(|n| mine(&n.code))
+}
+
+/// Every area code a user serves, with all the areas below them (teams aside): the same rule as
+/// [`serves`], expanded once for lists and live delivery. A served code counts even when the tree
+/// does not hold it (yet).
+pub fn served_codes(index: &LocateIndex, areas: &[AreaRef]) -> std::collections::BTreeSet<String> {
+    let direct: std::collections::BTreeSet<&str> = areas
+        .iter()
+        .filter(|a| a.kind != AreaKind::Team)
+        .map(|a| a.code.as_str())
+        .collect();
+    let mut all: std::collections::BTreeSet<String> =
+        direct.iter().map(|c| (*c).to_owned()).collect();
+    if !direct.is_empty() {
+        all.extend(
+            index
+                .nodes()
+                .filter(|n| {
+                    index
+                        .chain(&n.code)
+                        .iter()
+                        .any(|a| direct.contains(a.code.as_str()))
+                })
+                .map(|n| n.code.clone()),
+        );
+    }
+    all
 }
 
 /// The micro-grid and grid a point falls in, as stored on a building.

@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Months, Utc};
 use places::geometry::Coord;
 use places::locate::LocateIndex;
-use places::tree::Level;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
@@ -18,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::areas::{placement, serves};
-use crate::accounts::{AreaKind, AreaRef};
+use super::areas::{placement, served_codes, serves};
+use crate::accounts::AreaRef;
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
 use crate::entities::{building_units, building_visits, buildings, businesses, residents, users};
@@ -734,33 +733,11 @@ pub async fn list(
     .iter()
     .any(|r| user.has(*r));
     if !overseer {
-        // Served grids and micro-grids, including those under a served community or street.
-        let served: BTreeSet<&str> = areas
-            .iter()
-            .filter(|a| a.kind != AreaKind::Team)
-            .map(|a| a.code.as_str())
-            .collect();
-        let mut visible = Condition::any();
-        let grids = index
-            .nodes()
-            .filter(|n| n.level == Level::Grid)
-            .filter(|n| {
-                index
-                    .chain(&n.code)
-                    .iter()
-                    .any(|a| served.contains(a.code.as_str()))
-            })
-            .map(|n| n.code.clone());
-        visible = visible.add(buildings::Column::GridCode.is_in(grids));
-        // A worker may serve single micro-grids of a grid rather than the whole grid.
-        let micro: Vec<&str> = served
-            .iter()
-            .copied()
-            .filter(|c| index.node(c).is_some_and(|n| n.level == Level::MicroGrid))
-            .collect();
-        if !micro.is_empty() {
-            visible = visible.add(buildings::Column::MicroGridCode.is_in(micro));
-        }
+        // Buildings of the grids and micro-grids served, and of those under a served area.
+        let served = served_codes(index, areas);
+        let visible = Condition::any()
+            .add(buildings::Column::GridCode.is_in(served.clone()))
+            .add(buildings::Column::MicroGridCode.is_in(served));
         q = q.filter(visible);
     }
     if let Some(g) = filter.grid {
