@@ -82,33 +82,6 @@ fn is_masked_id(s: &str) -> bool {
         && (b[17].is_ascii_digit() || b[17] == b'X')
 }
 
-/// Sends a request and asserts a problem+json answer of this status and type.
-async fn problem(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-    status: u16,
-    kind: &str,
-) -> TestResult<Value> {
-    let mut rb = app.request(method, path, Some(token));
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    assert_problem(rb.send().await?, status, kind).await
-}
-
-/// The `field` of each error of a problem.
-fn error_fields(p: &Value) -> Vec<String> {
-    p["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["field"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test]
 async fn profiles_are_whole_for_their_grid_masked_for_other_staff_and_hidden_elsewhere()
 -> TestResult {

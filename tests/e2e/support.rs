@@ -277,3 +277,30 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, kind: &str) -> 
     );
     Ok(body)
 }
+
+/// Sends a request and asserts a problem+json answer of this status and type.
+pub async fn problem(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    status: u16,
+    kind: &str,
+) -> TestResult<Value> {
+    let mut rb = app.request(method, path, Some(token));
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    assert_problem(rb.send().await?, status, kind).await
+}
+
+/// The `field` of each error of a problem.
+pub fn error_fields(p: &Value) -> Vec<String> {
+    p["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+        .collect()
+}
