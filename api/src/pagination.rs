@@ -4,8 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -14,6 +14,17 @@ use crate::error::ApiError;
 pub const DEFAULT_LIMIT: u64 = 50;
 /// The largest page a request may ask for.
 pub const MAX_LIMIT: u64 = 200;
+
+/// Paging for lists without filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
 
 /// A validated page request: how many rows, and after which id.
 #[derive(Debug, Clone, Copy)]

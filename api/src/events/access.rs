@@ -73,12 +73,22 @@ pub async fn visible_event(
     user: &CurrentUser,
     id: Uuid,
 ) -> ApiResult<(events::Model, Option<tasks::Model>, Vec<AreaRef>)> {
+    visible_event_in(state, &state.db, user, id).await
+}
+
+/// [`visible_event`], read through `db` (a transaction that is about to change the event).
+pub async fn visible_event_in(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+    user: &CurrentUser,
+    id: Uuid,
+) -> ApiResult<(events::Model, Option<tasks::Model>, Vec<AreaRef>)> {
     let event = events::Entity::find_by_id(id)
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
-    let task = open_task(&state.db, id).await?;
-    let areas = accounts::areas_of(&state.db, user.id).await?;
+    let task = open_task(db, id).await?;
+    let areas = accounts::areas_of(db, user.id).await?;
     if sees(state, user, &areas, &event, task.as_ref()) {
         Ok((event, task, areas))
     } else {

@@ -261,15 +261,7 @@ pub async fn apply(
     let mv = req.kind();
     let tx = crate::db::begin_write(&state.db).await?;
     // Read inside the write transaction so two moves on one event serialise on its row.
-    let (event, task, areas) = access::visible_event(state, user, id).await?;
-    let event = events::Entity::find_by_id(event.id)
-        .one(&tx)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
-    let task = match task {
-        Some(t) => tasks::Entity::find_by_id(t.id).one(&tx).await?,
-        None => None,
-    };
+    let (event, task, areas) = access::visible_event_in(state, &tx, user, id).await?;
     let from = Status::parse(&event.status).unwrap_or(Status::Reported);
     let actor = access::actor_for(state, user, &areas, &event, task.as_ref(), mv);
     let to = flow::check(from, mv, actor).map_err(flow_error)?;

@@ -14,7 +14,6 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::catalogue;
 use super::moves::announce;
 use super::timeline::{ActorRef, Step};
 use crate::accounts::{self, AreaKind};
@@ -189,8 +188,11 @@ async fn light_one(
         .append(&tx)
         .await?;
     announce(&tx, t.event_id, "task.lit").await?;
-    let category = catalogue::category(&tx, &event.category, "category")
-        .await
+    let category = state
+        .catalogue
+        .get(&tx)
+        .await?
+        .category(&event.category, "category")
         .map(|c| c.name_zh)
         .unwrap_or(event.category.clone());
     let subject = format!(

@@ -15,7 +15,7 @@ use crate::domain::check_code;
 use crate::entities::buildings as building_rows;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Json, Query};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageQuery, PageRequest};
 use crate::places::buildings::{
     self, Access, BuildingFilter, BuildingProfile, BuildingSummary, Business, Change, Freshness,
     NewBuilding, ProfileChange, UnitUpdate, Visit,
@@ -375,15 +375,6 @@ pub async fn update_building(
     let b = buildings::find(&state.db, &code).await?;
     let profile = buildings::profile(&state.db, &b, access).await?;
     Ok(web::Json(UpdateResult { changes, profile }))
-}
-
-/// Paging for the history.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub limit: Option<u64>,
-    pub cursor: Option<String>,
 }
 
 /// A building's visits: who changed what, when; oldest first.

@@ -20,7 +20,7 @@ use crate::events::intake::{self, NewEvent, Reporter, Source};
 use crate::events::moves::{self, MoveRequest};
 use crate::events::views::{self, EventDetail, EventFilter, EventView};
 use crate::extract::{Json, Query};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{Page, PageQuery, PageRequest};
 use crate::places::coords::{self, Crs};
 use crate::points::{self, LedgerRow};
 use crate::state::AppState;
@@ -515,7 +515,7 @@ pub struct PointsView {
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
-    params(("limit" = Option<u64>, Query, description = "Page size"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(PageQuery),
     responses(
         (status = 200, body = PointsView),
         (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
@@ -525,7 +525,7 @@ pub struct PointsView {
 pub async fn my_points(
     state: web::Data<AppState>,
     auth: Auth<AnyRole>,
-    Query(q): Query<crate::routes::buildings::PageQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<web::Json<PointsView>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     Ok(web::Json(PointsView {
