@@ -129,6 +129,27 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// The header that carries a create's idempotency key when the body has no id of its own.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The caller's `Idempotency-Key`, if it sent one: 1–100 visible ASCII characters. Every create
+/// that a phone or a machine may retry reads it here.
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(raw) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match raw.to_str().map(str::trim) {
+        Ok(k) if (1..=100).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(ApiError::invalid(
+            "Idempotency-Key",
+            "format",
+            "1–100 visible ASCII characters",
+        )),
+    }
+}
+
 /// Query string parameters of type `T`, with the same field-naming errors as [`Json`].
 #[derive(Debug)]
 pub struct Query<T>(pub T);

@@ -88,6 +88,10 @@ role_set!(
     CommandCentre => [Dispatcher, Admin]
 );
 role_set!(
+    /// Volunteer coordinators: the registry, teams, patrols, activities, call-outs, rewards.
+    Coordinators => [Coordinator, Admin]
+);
+role_set!(
     /// Account and key management.
     AdminOnly => [Admin]
 );

@@ -38,9 +38,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(my_points);
 }
 
-/// The header that carries a create's idempotency key when the body has no `id`.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
 /// A report.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,26 +66,13 @@ fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<St
     if let Some(id) = body.id {
         return Ok(id.to_string());
     }
-    let header = req
-        .headers()
-        .get(IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    match header {
-        Some(k) if (1..=100).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(k.to_owned())
-        }
-        Some(_) => Err(ApiError::invalid(
-            "Idempotency-Key",
-            "format",
-            "1–100 visible ASCII characters",
-        )),
-        None => Err(ApiError::invalid(
+    crate::extract::idempotency_key(req)?.ok_or_else(|| {
+        ApiError::invalid(
             "id",
             "required",
             "send a client-generated id or an Idempotency-Key header, so a retry never makes a second event",
-        )),
-    }
+        )
+    })
 }
 
 /// Report a problem: a citizen's report, a worker's finding, a hotline entry, or a machine alert.
