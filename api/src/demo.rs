@@ -214,3 +214,62 @@ pub async fn seed_street(db: &DatabaseConnection, index: &SharedIndex) -> anyhow
     );
     Ok(())
 }
+
+/// `n` signed-in citizens at once, for load tests and benchmarks of a crowd (a recruitment
+/// drive's 25,000 signups): their rows and login sessions are written straight to the database,
+/// since argon2 for each would take minutes, and their access tokens issued as a login would.
+/// Phones are `prefix` (3 digits) and 8 more; each gets the email `<phone>@example.cn`. The
+/// accounts cannot log in with a password.
+pub async fn crowd(
+    db: &DatabaseConnection,
+    jwt: &crate::auth::jwt::JwtKeys,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<Vec<(uuid::Uuid, String)>> {
+    use crate::entities::{sessions, user_roles, users};
+    use sea_orm::Set;
+    use uuid::Uuid;
+    anyhow::ensure!(
+        prefix.len() == 3 && prefix.bytes().all(|b| b.is_ascii_digit()),
+        "a crowd's phone prefix is 3 digits"
+    );
+    let now = chrono::Utc::now();
+    let people: Vec<(Uuid, Uuid, String)> = (0..n)
+        .map(|i| (Uuid::now_v7(), Uuid::now_v7(), format!("{prefix}{i:08}")))
+        .collect();
+    for chunk in people.chunks(500) {
+        users::Entity::insert_many(chunk.iter().map(|(id, _, phone)| users::ActiveModel {
+            id: Set(*id),
+            phone: Set(phone.clone()),
+            name: Set(format!("居民{}", &phone[7..])),
+            // Not a hash of anything, so no password opens these accounts.
+            password_hash: Set("!".into()),
+            disabled: Set(false),
+            email: Set(Some(format!("{phone}@example.cn"))),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .exec(db)
+        .await?;
+        user_roles::Entity::insert_many(chunk.iter().map(|(id, _, _)| user_roles::ActiveModel {
+            user_id: Set(*id),
+            role: Set(Role::Citizen.as_str().to_owned()),
+        }))
+        .exec(db)
+        .await?;
+        sessions::Entity::insert_many(chunk.iter().map(|(id, sid, _)| sessions::ActiveModel {
+            id: Set(*sid),
+            user_id: Set(*id),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::days(1)),
+            revoked_at: Set(None),
+            revoked_reason: Set(None),
+        }))
+        .exec(db)
+        .await?;
+    }
+    people
+        .into_iter()
+        .map(|(id, sid, _)| Ok((id, jwt.issue(id, sid, &[Role::Citizen])?)))
+        .collect()
+}

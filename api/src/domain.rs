@@ -218,6 +218,49 @@ impl DisplayName {
     }
 }
 
+/// A free-text field: trimmed, `min`–`max` characters, no control characters but line breaks.
+/// Collects its failure into `errors` so a form hears of every bad field at once.
+pub fn text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> String {
+    let t = raw.trim();
+    let n = t.chars().count();
+    if n < min || n > max {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            format!("{min}–{max} characters"),
+        ));
+    } else if t.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+        errors.push(FieldError::new(
+            field,
+            "no_control_chars",
+            "must not contain control characters",
+        ));
+    }
+    t.to_owned()
+}
+
+/// Collects a code's shape error into `errors`.
+pub fn code_into(errors: &mut Vec<FieldError>, field: &str, code: &str) {
+    if let Err(ApiError::Validation(e)) = check_code(field, code) {
+        errors.extend(e);
+    }
+}
+
+/// `Ok(())` when no field failed, else every failure at once.
+pub fn verdict(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,10 @@ pub enum ApiError {
     /// Valid credentials without the role or scope the route needs.
     #[error("forbidden")]
     Forbidden,
+    /// Signed in with the right role, but this person does not meet a rule of the thing they
+    /// ask for (an activity's team, area or skill).
+    #[error("not eligible: {0}")]
+    NotEligible(String),
     /// The request collides with existing state (e.g. a phone number already registered).
     #[error("conflict: {detail}")]
     Conflict {
@@ -125,6 +129,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::NotEligible(_) => "not-eligible",
             Self::Conflict { .. } => "conflict",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "service-unavailable",
@@ -144,6 +149,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Unauthorized(_) => "Unauthorized",
             Self::Forbidden => "Forbidden",
+            Self::NotEligible(_) => "Not eligible",
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) => "Service unavailable",
@@ -161,7 +167,7 @@ impl ApiError {
             }
             Self::Conflict { detail, .. } => detail.clone(),
             Self::Unauthorized(why) => (*why).to_owned(),
-            Self::InvalidCode(why) => why.clone(),
+            Self::InvalidCode(why) | Self::NotEligible(why) => why.clone(),
             Self::NotFound(what) => format!("no such {what}, or not visible to you"),
             // Internal causes go to the log only.
             Self::Database(_) | Self::Unexpected(_) => {
@@ -203,7 +209,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::NotEligible(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

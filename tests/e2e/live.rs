@@ -138,7 +138,7 @@ fn ws_url(app: &TestApp, query: &str) -> String {
 }
 
 /// Opens the live connection with the token in the query string.
-async fn connect(app: &TestApp, token: &str, after: Option<&str>) -> TestResult<Ws> {
+pub(crate) async fn connect(app: &TestApp, token: &str, after: Option<&str>) -> TestResult<Ws> {
     let mut query = format!("?token={token}");
     if let Some(a) = after {
         query.push_str(&format!("&after={a}"));
@@ -149,7 +149,7 @@ async fn connect(app: &TestApp, token: &str, after: Option<&str>) -> TestResult<
 }
 
 /// The next item on the connection, within `within`.
-async fn next_item(ws: &mut Ws, within: Duration) -> TestResult<Value> {
+pub(crate) async fn next_item(ws: &mut Ws, within: Duration) -> TestResult<Value> {
     let deadline = Instant::now() + within;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())

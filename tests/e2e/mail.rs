@@ -33,14 +33,14 @@ fn python() -> String {
 }
 
 /// A port nobody listens on right now.
-fn free_port() -> TestResult<u16> {
+pub(crate) fn free_port() -> TestResult<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// A running SMTP server process and the file it writes received mail to.
-struct Sink {
+pub(crate) struct Sink {
     child: Child,
     _stdout: BufReader<ChildStdout>,
     port: u16,
@@ -51,7 +51,7 @@ struct Sink {
 impl Sink {
     /// Starts the server on `port` and returns once it accepts connections; `extra` are more
     /// flags of tests/smtp_sink.py (`--reject-domain D`, `--delay-ms N`).
-    async fn start(port: u16, extra: &[&str]) -> TestResult<Self> {
+    pub(crate) async fn start(port: u16, extra: &[&str]) -> TestResult<Self> {
         let py = python();
         let probe = Command::new(&py)
             .args(["-c", "import aiosmtpd"])
@@ -112,7 +112,7 @@ impl Sink {
         })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         smtp_url(self.port)
     }
 
@@ -132,7 +132,7 @@ impl Sink {
     }
 
     /// Waits until at least `n` messages have arrived.
-    async fn wait_for(&self, n: usize, within: Duration) -> TestResult<Vec<Value>> {
+    pub(crate) async fn wait_for(&self, n: usize, within: Duration) -> TestResult<Vec<Value>> {
         let deadline = Instant::now() + within;
         loop {
             let got = self.messages()?;
@@ -151,7 +151,7 @@ impl Sink {
     }
 
     /// Stops the server process.
-    async fn stop(mut self) -> TestResult {
+    pub(crate) async fn stop(mut self) -> TestResult {
         self.child.kill().await?;
         Ok(())
     }
@@ -187,7 +187,7 @@ async fn wait_all_sent(
 }
 
 /// The one received message addressed to `to`.
-fn addressed_to<'a>(got: &'a [Value], to: &str) -> TestResult<&'a Value> {
+pub(crate) fn addressed_to<'a>(got: &'a [Value], to: &str) -> TestResult<&'a Value> {
     let mut hits = got
         .iter()
         .filter(|m| m["rcpt_tos"] == serde_json::json!([to]));

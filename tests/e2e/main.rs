@@ -1,11 +1,13 @@
 //! End-to-end tests: each starts a real gridwing server on a random port with a database of its
 //! own and talks to it over HTTP, as a phone or a console would.
 
+mod activities;
 mod api_keys;
 mod api_style;
 mod areas;
 mod auth;
 mod buildings;
+mod callouts;
 mod events;
 mod lifecycle;
 mod live;
@@ -15,3 +17,4 @@ mod photos;
 mod roles;
 mod support;
 mod teams;
+mod volunteers;

@@ -106,7 +106,82 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("GET", "/api/v1/points/me", AnyUser, false),
+    ("POST", "/api/v1/volunteers/me", AnyUser, false),
+    ("GET", "/api/v1/volunteers/me", AnyUser, false),
+    ("GET", "/api/v1/volunteers/me/service", AnyUser, false),
+    ("GET", "/api/v1/volunteers", Roles(COORDINATORS), false),
+    ("GET", "/api/v1/volunteers/{id}", Roles(COORDINATORS), false),
+    (
+        "POST",
+        "/api/v1/volunteer-teams",
+        Roles(COORDINATORS),
+        false,
+    ),
+    ("GET", "/api/v1/volunteer-teams", AnyUser, false),
+    ("GET", "/api/v1/volunteer-teams/{code}", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/volunteer-teams/{code}/members",
+        AnyUser,
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/volunteer-teams/{code}/join",
+        AnyUser,
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/volunteer-teams/{code}/leave",
+        AnyUser,
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/volunteer-teams/{code}/decisions",
+        AnyUser,
+        false,
+    ),
+    ("POST", "/api/v1/activities", Roles(COORDINATORS), false),
+    ("GET", "/api/v1/activities", AnyUser, false),
+    ("GET", "/api/v1/activities/{id}", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/activities/{id}/attendance-code",
+        Roles(COORDINATORS),
+        false,
+    ),
+    ("POST", "/api/v1/shifts/{id}/signups", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/shifts/{id}/signups",
+        Roles(COORDINATORS),
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/shifts/{id}/attendance",
+        Roles(COORDINATORS),
+        false,
+    ),
+    ("GET", "/api/v1/signups/me", AnyUser, false),
+    ("POST", "/api/v1/signups/{id}/cancel", AnyUser, false),
+    ("POST", "/api/v1/attendance/scan", AnyUser, false),
+    ("POST", "/api/v1/callouts", Roles(COORDINATORS), false),
+    ("GET", "/api/v1/callouts/mine", AnyUser, false),
+    ("GET", "/api/v1/callouts/{id}", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/callouts/{id}/roll",
+        Roles(COORDINATORS),
+        false,
+    ),
+    ("POST", "/api/v1/callouts/{id}/answer", AnyUser, false),
 ];
+
+/// Volunteer coordinators and admins.
+const COORDINATORS: &[&str] = &["coordinator", "admin"];
 
 /// Everyone who works for the street: all roles but citizens.
 const STAFF: &[&str] = &[
@@ -189,6 +264,12 @@ fn body_for(method: &str, path: &str) -> Option<serde_json::Value> {
         ("POST", "/api/v1/scan") => Some(json!({"code": "x"})),
         ("POST", "/api/v1/events") => Some(json!({})),
         ("POST", "/api/v1/events/{id}/moves") => Some(json!({"move": "accept"})),
+        ("POST", "/api/v1/volunteer-teams/{code}/decisions") => {
+            Some(json!({"user_id": NIL, "approve": true}))
+        }
+        ("POST", "/api/v1/attendance/scan") => Some(json!({"code": "x"})),
+        ("POST", "/api/v1/callouts/{id}/answer") => Some(json!({"answer": "yes"})),
+        ("POST", "/api/v1/shifts/{id}/attendance") => Some(json!({"user_id": NIL})),
         _ => None,
     }
 }

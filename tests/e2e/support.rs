@@ -250,6 +250,14 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `n` signed-in citizens at once (see `demo::crowd`): ids and access tokens. Phones start
+    /// with `prefix` (3 digits); emails are `<phone>@example.cn`.
+    pub async fn crowd(&self, prefix: &str, n: usize) -> TestResult<Vec<(uuid::Uuid, String)>> {
+        Ok(gridwing_api::demo::crowd(&self.state.db, &self.state.jwt, prefix, n).await?)
+    }
+}
+
 /// A string field of a JSON object, or an error naming it.
 pub fn str_field(v: &Value, field: &str) -> TestResult<String> {
     v[field]

@@ -1,11 +1,14 @@
 //! sea-orm entities: one module per table, mirroring the migrations crate.
 
+pub mod activities;
 pub mod api_keys;
 pub mod areas;
 pub mod building_units;
 pub mod building_visits;
 pub mod buildings;
 pub mod businesses;
+pub mod callout_answers;
+pub mod callouts;
 pub mod categories;
 pub mod deadline_policies;
 pub mod email_outbox;
@@ -18,6 +21,8 @@ pub mod refresh_tokens;
 pub mod residents;
 pub mod server_secrets;
 pub mod sessions;
+pub mod shifts;
+pub mod signups;
 pub mod tasks;
 pub mod team_areas;
 pub mod team_categories;
@@ -26,3 +31,8 @@ pub mod timeline;
 pub mod user_areas;
 pub mod user_roles;
 pub mod users;
+pub mod volunteer_areas;
+pub mod volunteer_skills;
+pub mod volunteer_team_members;
+pub mod volunteer_teams;
+pub mod volunteers;

@@ -96,7 +96,7 @@ fn code_taken(e: DbErr) -> ApiError {
 }
 
 /// Refuses area codes that are not in the stored tree, naming each.
-async fn check_areas(db: &impl ConnectionTrait, wanted: &[String]) -> ApiResult<()> {
+pub(crate) async fn check_areas(db: &impl ConnectionTrait, wanted: &[String]) -> ApiResult<()> {
     let known: BTreeSet<String> = areas::Entity::find()
         .select_only()
         .column(areas::Column::Code)

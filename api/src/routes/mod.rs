@@ -8,14 +8,17 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+pub mod activities;
 pub mod api_keys;
 pub mod areas;
 pub mod auth;
 pub mod buildings;
+pub mod callouts;
 pub mod events;
 pub mod health;
 pub mod teams;
 pub mod users;
+pub mod volunteers;
 
 /// The description of a problem response, shared by every route's `responses(...)`.
 pub const PROBLEM: &str = "application/problem+json";
@@ -40,6 +43,9 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "live", description = "Live pushes over a websocket and catch-up by cursor"),
         (name = "buildings", description = "Buildings (楼幢), units, residents and businesses; QR codes (屋联码) and scanning"),
         (name = "photos", description = "Photos of reports and feedback: upload (re-encoded, metadata removed), photo and thumbnail"),
+        (name = "volunteers", description = "The volunteer registry (志愿者), volunteer teams with leaders, joining and approval, service records"),
+        (name = "activities", description = "Activities and shifts with capacity and waitlists, signups, cancellations, attendance"),
+        (name = "callouts", description = "Call-outs (紧急召集): all volunteers of an area or team at once, answers and the roll"),
     ),
     modifiers(&Security)
 )]
@@ -83,7 +89,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(buildings::configure)
                 .configure(events::configure)
                 .configure(crate::live::routes::configure)
-                .configure(crate::photos::configure),
+                .configure(crate::photos::configure)
+                .configure(volunteers::configure)
+                .configure(activities::configure)
+                .configure(callouts::configure),
         );
 }
 

@@ -1,0 +1,921 @@
+//! Activities (service, patrol, venue booking) with shifts of fixed capacity and optional
+//! waitlists; signups, cancellations, promotion from the waitlist, and attendance.
+//!
+//! A shift's `taken` counts its confirmed places and only moves by conditional updates
+//! (`taken < capacity` to take one), inside the transaction that writes the signup, so no rush
+//! can oversell it, on SQLite or on PostgreSQL with any number of instances. A person holds at
+//! most one signup per shift (a unique key), so retries and second phones answer with the first.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::volunteers;
+use crate::auth::principal::CurrentUser;
+use crate::auth::roles::{Coordinators, RoleSet};
+use crate::entities::{activities, shifts, signups};
+use crate::error::{ApiError, ApiResult};
+use crate::live::outbox::{self, Entry};
+use crate::pagination::{Page, PageRequest};
+use crate::state::AppState;
+
+/// What an activity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    /// 志愿服务: a service activity.
+    Service,
+    /// 巡防: a patrol turn.
+    Patrol,
+    /// 场馆预约: booking a slot at a venue.
+    Venue,
+}
+
+impl ActivityKind {
+    const ALL: [ActivityKind; 3] = [Self::Service, Self::Patrol, Self::Venue];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Patrol => "patrol",
+            Self::Venue => "venue",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .unwrap_or(Self::Service)
+    }
+}
+
+/// Where a signup stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupStatus {
+    /// Holds a place.
+    Confirmed,
+    /// Waits for a place; the first in line gets the next one that frees up.
+    Waitlisted,
+    Cancelled,
+}
+
+impl SignupStatus {
+    const ALL: [SignupStatus; 3] = [Self::Confirmed, Self::Waitlisted, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Waitlisted => "waitlisted",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .unwrap_or(Self::Cancelled)
+    }
+}
+
+/// A shift to create, validated.
+pub struct ShiftSpec {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: i32,
+    pub waitlist: bool,
+}
+
+/// An activity to create, validated.
+pub struct ActivitySpec {
+    pub title: String,
+    pub kind: ActivityKind,
+    pub description: String,
+    pub area: Option<String>,
+    pub team: Option<String>,
+    pub skill: Option<String>,
+    pub points_per_hour: i32,
+    pub shifts: Vec<ShiftSpec>,
+}
+
+/// A shift with its places.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShiftView {
+    pub id: Uuid,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: i32,
+    /// Confirmed places.
+    pub taken: i32,
+    /// Whether a signup beyond capacity waits in line (otherwise it is refused).
+    pub waitlist: bool,
+    /// People in line.
+    pub waitlisted: i64,
+}
+
+/// An activity with its shifts and who may sign up.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActivityView {
+    pub id: Uuid,
+    pub title: String,
+    pub kind: ActivityKind,
+    pub description: String,
+    /// Only volunteers serving this area (or one above or below it) may sign up.
+    pub area: Option<String>,
+    /// Only active members of this volunteer team may sign up.
+    pub team: Option<String>,
+    /// Only volunteers with this skill may sign up.
+    pub skill: Option<String>,
+    /// Points per attended hour.
+    pub points_per_hour: i32,
+    pub shifts: Vec<ShiftView>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signup.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignupView {
+    pub id: Uuid,
+    pub activity_id: Uuid,
+    pub shift_id: Uuid,
+    pub user_id: Uuid,
+    pub status: SignupStatus,
+    /// When attended: the minutes of service credited.
+    pub minutes: Option<i32>,
+    pub attended_at: Option<DateTime<Utc>>,
+    /// `scan` or `coordinator`.
+    pub attendance_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SignupView {
+    fn of(s: signups::Model) -> Self {
+        Self {
+            id: s.id,
+            activity_id: s.activity_id,
+            shift_id: s.shift_id,
+            user_id: s.user_id,
+            status: SignupStatus::parse(&s.status),
+            minutes: s.minutes,
+            attended_at: s.attended_at,
+            attendance_by: s.attendance_by,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+const OPEN: &str = "open";
+
+/// Publishes an activity with its shifts.
+pub async fn create(
+    state: &AppState,
+    creator: Uuid,
+    spec: ActivitySpec,
+) -> ApiResult<ActivityView> {
+    let db = &state.db;
+    if let Some(area) = &spec.area
+        && state.places.get().node(area).is_none()
+    {
+        return Err(ApiError::invalid(
+            "area",
+            "unknown_area",
+            format!("no area {area}"),
+        ));
+    }
+    if let Some(team) = &spec.team {
+        volunteers::find_team(db, team).await.map_err(|_| {
+            ApiError::invalid("team", "unknown_team", format!("no volunteer team {team}"))
+        })?;
+    }
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let tx = crate::db::begin_write(db).await?;
+    activities::ActiveModel {
+        id: Set(id),
+        title: Set(spec.title),
+        kind: Set(spec.kind.as_str().to_owned()),
+        description: Set(spec.description),
+        area_code: Set(spec.area),
+        team_code: Set(spec.team),
+        skill: Set(spec.skill),
+        points_per_hour: Set(spec.points_per_hour),
+        status: Set(OPEN.to_owned()),
+        created_by: Set(creator),
+        created_at: Set(now),
+    }
+    .insert(&tx)
+    .await?;
+    shifts::Entity::insert_many(spec.shifts.into_iter().map(|s| shifts::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        activity_id: Set(id),
+        starts_at: Set(s.starts_at),
+        ends_at: Set(s.ends_at),
+        capacity: Set(s.capacity),
+        waitlist: Set(s.waitlist),
+        taken: Set(0),
+        created_at: Set(now),
+    }))
+    .exec(&tx)
+    .await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
+async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<activities::Model> {
+    activities::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("activity"))
+}
+
+async fn find_shift(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<shifts::Model> {
+    shifts::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("shift"))
+}
+
+/// People in line per shift.
+async fn waitlisted(db: &impl ConnectionTrait, shifts: &[Uuid]) -> ApiResult<HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, i64)> = signups::Entity::find()
+        .select_only()
+        .column(signups::Column::ShiftId)
+        .column_as(signups::Column::Id.count(), "n")
+        .filter(signups::Column::ShiftId.is_in(shifts.iter().copied()))
+        .filter(signups::Column::Status.eq(SignupStatus::Waitlisted.as_str()))
+        .group_by(signups::Column::ShiftId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn views(
+    db: &impl ConnectionTrait,
+    rows: Vec<activities::Model>,
+) -> ApiResult<Vec<ActivityView>> {
+    let all_shifts = shifts::Entity::find()
+        .filter(shifts::Column::ActivityId.is_in(rows.iter().map(|a| a.id)))
+        .order_by_asc(shifts::Column::StartsAt)
+        .order_by_asc(shifts::Column::Id)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = all_shifts.iter().map(|s| s.id).collect();
+    let lines = waitlisted(db, &ids).await?;
+    let mut by_activity: HashMap<Uuid, Vec<ShiftView>> = HashMap::new();
+    for s in all_shifts {
+        by_activity
+            .entry(s.activity_id)
+            .or_default()
+            .push(ShiftView {
+                id: s.id,
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                capacity: s.capacity,
+                taken: s.taken,
+                waitlist: s.waitlist,
+                waitlisted: lines.get(&s.id).copied().unwrap_or(0),
+            });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|a| ActivityView {
+            shifts: by_activity.remove(&a.id).unwrap_or_default(),
+            id: a.id,
+            title: a.title,
+            kind: ActivityKind::parse(&a.kind),
+            description: a.description,
+            area: a.area_code,
+            team: a.team_code,
+            skill: a.skill,
+            points_per_hour: a.points_per_hour,
+            created_at: a.created_at,
+        })
+        .collect())
+}
+
+/// One activity.
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ActivityView> {
+    views(db, vec![find(db, id).await?])
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound("activity"))
+}
+
+/// Activities, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    page: PageRequest,
+    kind: Option<ActivityKind>,
+) -> ApiResult<Page<ActivityView>> {
+    let mut q = activities::Entity::find().order_by_desc(activities::Column::Id);
+    if let Some(k) = kind {
+        q = q.filter(activities::Column::Kind.eq(k.as_str()));
+    }
+    if let Some(after) = page.after {
+        q = q.filter(activities::Column::Id.lt(after));
+    }
+    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |a| a.id);
+    Ok(Page {
+        items: views(db, rows.items).await?,
+        next_cursor: rows.next_cursor,
+    })
+}
+
+/// The one eligibility rule: an activity open to all takes anyone signed in; one limited by
+/// team, area or skill takes registered volunteers who meet every limit it sets.
+async fn check_eligible(state: &AppState, a: &activities::Model, user: Uuid) -> ApiResult<()> {
+    if a.team_code.is_none() && a.area_code.is_none() && a.skill.is_none() {
+        return Ok(());
+    }
+    let db = &state.db;
+    if volunteers::find(db, user).await?.is_none() {
+        return Err(ApiError::NotEligible(
+            "this activity is for registered volunteers: register first".into(),
+        ));
+    }
+    if let Some(team) = &a.team_code
+        && !volunteers::is_active_member(db, team, user).await?
+    {
+        return Err(ApiError::NotEligible(format!(
+            "only active members of volunteer team {team} may sign up"
+        )));
+    }
+    if let Some(area) = &a.area_code
+        && !volunteers::serves_branch(db, &state.places.get(), user, area).await?
+    {
+        return Err(ApiError::NotEligible(format!(
+            "only volunteers serving {area} may sign up"
+        )));
+    }
+    if let Some(skill) = &a.skill
+        && !volunteers::has_skill(db, user, skill).await?
+    {
+        return Err(ApiError::NotEligible(format!(
+            "only volunteers with the skill {skill} may sign up"
+        )));
+    }
+    Ok(())
+}
+
+/// Takes a place if one is free; true when it did.
+async fn take_place(tx: &DatabaseTransaction, shift: Uuid) -> ApiResult<bool> {
+    let done = shifts::Entity::update_many()
+        .col_expr(
+            shifts::Column::Taken,
+            Expr::col(shifts::Column::Taken).add(1),
+        )
+        .filter(shifts::Column::Id.eq(shift))
+        .filter(Expr::col(shifts::Column::Taken).lt(Expr::col(shifts::Column::Capacity)))
+        .exec(tx)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+async fn free_place(tx: &DatabaseTransaction, shift: Uuid) -> ApiResult<()> {
+    shifts::Entity::update_many()
+        .col_expr(
+            shifts::Column::Taken,
+            Expr::col(shifts::Column::Taken).sub(1),
+        )
+        .filter(shifts::Column::Id.eq(shift))
+        .filter(shifts::Column::Taken.gt(0))
+        .exec(tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves a signup from one status to another if it still has the first; true when it did.
+async fn set_status(
+    tx: &DatabaseTransaction,
+    id: Uuid,
+    from: SignupStatus,
+    to: SignupStatus,
+) -> ApiResult<bool> {
+    let done = signups::Entity::update_many()
+        .col_expr(signups::Column::Status, Expr::value(to.as_str()))
+        .col_expr(signups::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(signups::Column::Id.eq(id))
+        .filter(signups::Column::Status.eq(from.as_str()))
+        .exec(tx)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+async fn existing(
+    db: &impl ConnectionTrait,
+    shift: Uuid,
+    user: Uuid,
+) -> ApiResult<Option<signups::Model>> {
+    Ok(signups::Entity::find()
+        .filter(signups::Column::ShiftId.eq(shift))
+        .filter(signups::Column::UserId.eq(user))
+        .one(db)
+        .await?)
+}
+
+/// Gives the first person in line a freed place, and tells them live. None when nobody waits.
+async fn promote_next(
+    tx: &DatabaseTransaction,
+    shift: &shifts::Model,
+) -> ApiResult<Option<signups::Model>> {
+    // Another transaction may take the same person first: then try the next in line.
+    loop {
+        let Some(first) = signups::Entity::find()
+            .filter(signups::Column::ShiftId.eq(shift.id))
+            .filter(signups::Column::Status.eq(SignupStatus::Waitlisted.as_str()))
+            .order_by_asc(signups::Column::Id)
+            .one(tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if set_status(
+            tx,
+            first.id,
+            SignupStatus::Waitlisted,
+            SignupStatus::Confirmed,
+        )
+        .await?
+        {
+            outbox::record(
+                tx,
+                Entry {
+                    event_id: first.id,
+                    kind: "signup.promoted",
+                    grid_code: None,
+                    team_code: None,
+                    user_id: Some(first.user_id),
+                    street_code: None,
+                    payload: serde_json::json!({
+                        "signup_id": first.id,
+                        "shift_id": shift.id,
+                        "activity_id": shift.activity_id,
+                        "starts_at": shift.starts_at,
+                        "status": SignupStatus::Confirmed.as_str(),
+                        "message": "候补转正：您已获得活动名额",
+                    }),
+                },
+            )
+            .await?;
+            return Ok(Some(first));
+        }
+    }
+}
+
+/// What one try at a signup found.
+enum Attempt {
+    Placed(signups::Model),
+    /// The person already holds a signup for the shift (maybe cancelled).
+    Exists,
+    /// No place and no waitlist.
+    Full,
+}
+
+async fn attempt(
+    tx: &DatabaseTransaction,
+    shift: &shifts::Model,
+    user: Uuid,
+) -> ApiResult<Attempt> {
+    let placed = take_place(tx, shift.id).await?;
+    let status = match (placed, shift.waitlist) {
+        (true, _) => SignupStatus::Confirmed,
+        (false, true) => SignupStatus::Waitlisted,
+        (false, false) => return Ok(Attempt::Full),
+    };
+    let placed = signups::Model {
+        id: Uuid::now_v7(),
+        shift_id: shift.id,
+        activity_id: shift.activity_id,
+        user_id: user,
+        status: status.as_str().to_owned(),
+        attended_at: None,
+        minutes: None,
+        attendance_by: None,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    };
+    let row = signups::ActiveModel {
+        id: Set(placed.id),
+        shift_id: Set(placed.shift_id),
+        activity_id: Set(placed.activity_id),
+        user_id: Set(placed.user_id),
+        status: Set(placed.status.clone()),
+        attended_at: Set(None),
+        minutes: Set(None),
+        attendance_by: Set(None),
+        created_at: Set(placed.created_at),
+        updated_at: Set(placed.updated_at),
+    };
+    // No read first: the unique key on (shift, user) tells a repeat, and the transaction is
+    // rolled back with the place it took.
+    let done = signups::Entity::insert(row)
+        .on_conflict_do_nothing_on([signups::Column::ShiftId, signups::Column::UserId])
+        .exec(tx)
+        .await?;
+    if !matches!(done, sea_orm::TryInsertResult::Inserted(_)) {
+        return Ok(Attempt::Exists);
+    }
+    Ok(Attempt::Placed(placed))
+}
+
+/// Signs a person up for a shift: a place if one is free, else a place in line if the shift
+/// keeps a waitlist, else a refusal. Signing up again answers with the signup already held
+/// (`false`: nothing new was made).
+pub async fn sign_up(
+    state: &AppState,
+    user: Uuid,
+    shift_id: Uuid,
+) -> ApiResult<(SignupView, bool)> {
+    let db = &state.db;
+    let shift = find_shift(db, shift_id).await?;
+    let activity = find(db, shift.activity_id).await?;
+    if activity.status != OPEN {
+        return Err(ApiError::Conflict {
+            field: None,
+            detail: "this activity is no longer open".into(),
+        });
+    }
+    if shift.ends_at <= Utc::now() {
+        return Err(ApiError::Conflict {
+            field: None,
+            detail: "this shift has ended".into(),
+        });
+    }
+    check_eligible(state, &activity, user).await?;
+    // Bounded: each round either answers or clears a cancelled signup of the person's own.
+    for _ in 0..3 {
+        let tx = crate::db::begin_write(db).await?;
+        let outcome = attempt(&tx, &shift, user).await?;
+        if let Attempt::Placed(s) = outcome {
+            tx.commit().await?;
+            if s.status == SignupStatus::Waitlisted.as_str() {
+                // A place freed while this one queued would otherwise wait for the next cancel.
+                fill(state, shift.id).await?;
+                let now = signups::Entity::find_by_id(s.id)
+                    .one(db)
+                    .await?
+                    .unwrap_or(s);
+                return Ok((SignupView::of(now), true));
+            }
+            return Ok((SignupView::of(s), true));
+        }
+        drop(tx);
+        match existing(db, shift.id, user).await? {
+            Some(e) if e.status != SignupStatus::Cancelled.as_str() => {
+                return Ok((SignupView::of(e), false));
+            }
+            Some(cancelled) => {
+                // Signing up again after cancelling: to the back of the line, with a new id.
+                signups::Entity::delete_many()
+                    .filter(signups::Column::Id.eq(cancelled.id))
+                    .filter(signups::Column::Status.eq(SignupStatus::Cancelled.as_str()))
+                    .exec(db)
+                    .await?;
+            }
+            None if matches!(outcome, Attempt::Full) => {
+                return Err(ApiError::Conflict {
+                    field: None,
+                    detail: "this shift is full and keeps no waitlist".into(),
+                });
+            }
+            None => {}
+        }
+    }
+    Err(ApiError::Unavailable(
+        "the signup kept changing under this request; try again".into(),
+    ))
+}
+
+/// Gives free places to those in line, first come first served.
+async fn fill(state: &AppState, shift_id: Uuid) -> ApiResult<()> {
+    let shift = find_shift(&state.db, shift_id).await?;
+    if shift.taken >= shift.capacity {
+        return Ok(());
+    }
+    let tx = crate::db::begin_write(&state.db).await?;
+    let mut promoted = false;
+    while take_place(&tx, shift.id).await? {
+        if promote_next(&tx, &shift).await?.is_some() {
+            promoted = true;
+        } else {
+            free_place(&tx, shift.id).await?;
+            break;
+        }
+    }
+    tx.commit().await?;
+    if promoted {
+        state.live.poke();
+    }
+    Ok(())
+}
+
+async fn find_signup(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<signups::Model> {
+    signups::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("signup"))
+}
+
+/// Cancels a signup: the person's own, or any for coordinators. A confirmed place goes to the
+/// first in line. Cancelling again answers with the cancelled signup.
+pub async fn cancel(state: &AppState, who: &CurrentUser, id: Uuid) -> ApiResult<SignupView> {
+    let db = &state.db;
+    for _ in 0..5 {
+        let s = find_signup(db, id).await?;
+        if s.user_id != who.id && !Coordinators::admits(&who.roles) {
+            return Err(ApiError::NotFound("signup"));
+        }
+        let from = SignupStatus::parse(&s.status);
+        if from == SignupStatus::Cancelled {
+            return Ok(SignupView::of(s));
+        }
+        if s.attended_at.is_some() {
+            return Err(ApiError::Conflict {
+                field: None,
+                detail: "this signup was attended and can no longer be cancelled".into(),
+            });
+        }
+        let tx = crate::db::begin_write(db).await?;
+        if !set_status(&tx, id, from, SignupStatus::Cancelled).await? {
+            // Promoted or cancelled meanwhile: look again.
+            continue;
+        }
+        if from == SignupStatus::Confirmed {
+            let shift = find_shift(&tx, s.shift_id).await?;
+            if promote_next(&tx, &shift).await?.is_none() {
+                free_place(&tx, shift.id).await?;
+            }
+        }
+        tx.commit().await?;
+        state.live.poke();
+        return Ok(SignupView::of(find_signup(db, id).await?));
+    }
+    Err(ApiError::Unavailable(
+        "the signup kept changing under this request; try again".into(),
+    ))
+}
+
+/// The person's signups, newest first.
+pub async fn mine(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    page: PageRequest,
+) -> ApiResult<Page<SignupView>> {
+    let mut q = signups::Entity::find()
+        .filter(signups::Column::UserId.eq(user))
+        .order_by_desc(signups::Column::Id);
+    if let Some(after) = page.after {
+        q = q.filter(signups::Column::Id.lt(after));
+    }
+    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
+    Ok(Page {
+        items: rows.items.into_iter().map(SignupView::of).collect(),
+        next_cursor: rows.next_cursor,
+    })
+}
+
+/// A shift's signups in order (the waitlist in line order), for coordinators.
+pub async fn roster(
+    db: &impl ConnectionTrait,
+    shift: Uuid,
+    status: Option<SignupStatus>,
+    page: PageRequest,
+) -> ApiResult<Page<SignupView>> {
+    find_shift(db, shift).await?;
+    let mut q = signups::Entity::find()
+        .filter(signups::Column::ShiftId.eq(shift))
+        .order_by_asc(signups::Column::Id);
+    if let Some(s) = status {
+        q = q.filter(signups::Column::Status.eq(s.as_str()));
+    }
+    if let Some(after) = page.after {
+        q = q.filter(signups::Column::Id.gt(after));
+    }
+    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
+    Ok(Page {
+        items: rows.items.into_iter().map(SignupView::of).collect(),
+        next_cursor: rows.next_cursor,
+    })
+}
+
+/// What an activity's attendance code signs: it can never pass for a building's code.
+fn code_of(activity: Uuid) -> String {
+    format!("act.{}", activity.simple())
+}
+
+/// The payload to print for an activity's attendance (scanned at the venue).
+pub async fn attendance_code(state: &AppState, activity: Uuid) -> ApiResult<String> {
+    find(&state.db, activity).await?;
+    Ok(state.qr.sign(&code_of(activity)))
+}
+
+/// How early before a shift starts a scan counts as attendance.
+const EARLY_SCAN: Duration = Duration::minutes(30);
+
+/// Credits attendance once: the minutes, and the activity's points for them.
+async fn credit(
+    state: &AppState,
+    s: signups::Model,
+    minutes: i32,
+    by: &'static str,
+) -> ApiResult<SignupView> {
+    if s.attended_at.is_some() {
+        return Ok(SignupView::of(s));
+    }
+    let activity = find(&state.db, s.activity_id).await?;
+    let tx = crate::db::begin_write(&state.db).await?;
+    let done = signups::Entity::update_many()
+        .col_expr(signups::Column::AttendedAt, Expr::value(Utc::now()))
+        .col_expr(signups::Column::Minutes, Expr::value(minutes))
+        .col_expr(signups::Column::AttendanceBy, Expr::value(by))
+        .col_expr(signups::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(signups::Column::Id.eq(s.id))
+        .filter(signups::Column::AttendedAt.is_null())
+        .filter(signups::Column::Status.eq(SignupStatus::Confirmed.as_str()))
+        .exec(&tx)
+        .await?;
+    if done.rows_affected == 1 {
+        let points = activity.points_per_hour * minutes / 60;
+        if points > 0 {
+            crate::points::award(
+                &tx,
+                s.user_id,
+                "volunteer",
+                &format!("signup:{}", s.id),
+                points,
+                Some(&format!("志愿服务 {minutes} 分钟：{}", activity.title)),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(SignupView::of(find_signup(&state.db, s.id).await?))
+}
+
+fn shift_minutes(shift: &shifts::Model) -> i32 {
+    (shift.ends_at - shift.starts_at)
+        .num_minutes()
+        .clamp(0, i32::MAX as i64) as i32
+}
+
+/// Attendance by scanning the activity's code at the venue, during the person's shift (or up to
+/// half an hour before it starts): the whole shift is credited. Scanning again changes nothing.
+pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiResult<SignupView> {
+    let code = match state.qr.verify(&state.db, scanned).await? {
+        Ok(code) => code,
+        Err(e) => return Err(ApiError::InvalidCode(e.to_string())),
+    };
+    let activity = code
+        .strip_prefix("act.")
+        .and_then(|hex| Uuid::try_parse(hex).ok())
+        .ok_or_else(|| ApiError::InvalidCode("this is not an activity's attendance code".into()))?;
+    let mine: Vec<signups::Model> = signups::Entity::find()
+        .filter(signups::Column::ActivityId.eq(activity))
+        .filter(signups::Column::UserId.eq(user))
+        .filter(signups::Column::Status.eq(SignupStatus::Confirmed.as_str()))
+        .all(&state.db)
+        .await?;
+    if mine.is_empty() {
+        return Err(ApiError::NotEligible(
+            "you hold no confirmed place in this activity".into(),
+        ));
+    }
+    let now = Utc::now();
+    for s in mine {
+        let shift = find_shift(&state.db, s.shift_id).await?;
+        if shift.starts_at - EARLY_SCAN <= now && now <= shift.ends_at {
+            let minutes = shift_minutes(&shift);
+            return credit(state, s, minutes, "scan").await;
+        }
+    }
+    Err(ApiError::invalid(
+        "code",
+        "outside_shift",
+        "none of your shifts of this activity is running now",
+    ))
+}
+
+/// Attendance taken by a coordinator: the minutes served (the whole shift when not given).
+pub async fn attend_by_coordinator(
+    state: &AppState,
+    shift_id: Uuid,
+    user: Uuid,
+    minutes: Option<i32>,
+) -> ApiResult<SignupView> {
+    let shift = find_shift(&state.db, shift_id).await?;
+    let whole = shift_minutes(&shift);
+    let minutes = minutes.unwrap_or(whole);
+    if !(1..=Ord::max(whole, 1)).contains(&minutes) {
+        return Err(ApiError::invalid(
+            "minutes",
+            "range",
+            format!("between 1 and the shift's {whole} minutes"),
+        ));
+    }
+    let s = existing(&state.db, shift.id, user)
+        .await?
+        .filter(|s| s.status == SignupStatus::Confirmed.as_str())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "user_id",
+                "no_place",
+                "this person holds no confirmed place in this shift",
+            )
+        })?;
+    credit(state, s, minutes, "coordinator").await
+}
+
+/// Attended minutes per person.
+pub async fn service_minutes(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+) -> ApiResult<HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, Option<i64>)> = signups::Entity::find()
+        .select_only()
+        .column(signups::Column::UserId)
+        .column_as(signups::Column::Minutes.sum(), "m")
+        .filter(signups::Column::UserId.is_in(users.iter().copied()))
+        .filter(signups::Column::AttendedAt.is_not_null())
+        .group_by(signups::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(u, m)| (u, m.unwrap_or(0))).collect())
+}
+
+/// One attended shift in a volunteer's service record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServiceEntry {
+    pub signup_id: Uuid,
+    pub activity_id: Uuid,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub minutes: i32,
+    pub attended_at: DateTime<Utc>,
+    /// `scan` or `coordinator`.
+    pub attendance_by: String,
+}
+
+/// The person's attended shifts, newest first.
+pub async fn service_record(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    page: PageRequest,
+) -> ApiResult<Page<ServiceEntry>> {
+    let mut q = signups::Entity::find()
+        .filter(signups::Column::UserId.eq(user))
+        .filter(signups::Column::AttendedAt.is_not_null())
+        .order_by_desc(signups::Column::Id);
+    if let Some(after) = page.after {
+        q = q.filter(signups::Column::Id.lt(after));
+    }
+    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
+    let shift_rows: HashMap<Uuid, shifts::Model> = shifts::Entity::find()
+        .filter(shifts::Column::Id.is_in(rows.items.iter().map(|s| s.shift_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let titles: HashMap<Uuid, String> = activities::Entity::find()
+        .filter(activities::Column::Id.is_in(rows.items.iter().map(|s| s.activity_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.title))
+        .collect();
+    Ok(Page {
+        items: rows
+            .items
+            .into_iter()
+            .filter_map(|s| {
+                let shift = shift_rows.get(&s.shift_id)?;
+                Some(ServiceEntry {
+                    signup_id: s.id,
+                    activity_id: s.activity_id,
+                    title: titles.get(&s.activity_id).cloned().unwrap_or_default(),
+                    starts_at: shift.starts_at,
+                    ends_at: shift.ends_at,
+                    minutes: s.minutes.unwrap_or(0),
+                    attended_at: s.attended_at?,
+                    attendance_by: s.attendance_by.unwrap_or_default(),
+                })
+            })
+            .collect(),
+        next_cursor: rows.next_cursor,
+    })
+}
