@@ -204,14 +204,103 @@ pub async fn seed_street(db: &DatabaseConnection, index: &SharedIndex) -> anyhow
     buildings::create_many(db, &index.get(), new)
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo buildings: {}", e.problem().detail))?;
+    seed_community(db, &index.get())
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo volunteers: {}", e.problem().detail))?;
     println!(
         "Demo street {} loaded in {:.1} s: {} areas, {} teams, {count} buildings with units \
-         (try GET /api/v1/areas/locate?lat=30.25&lng=119.72)",
+         (try GET /api/v1/areas/locate?lat=30.25&lng=119.72), a volunteer team and an activity \
+         (GET /api/v1/activities)",
         report.street,
         started.elapsed().as_secs_f64(),
         report.written,
         DEMO_TEAMS.len(),
     );
+    Ok(())
+}
+
+/// The demo citizen as a volunteer of grid QSH-G001 leading 红乔先锋, and an activity of
+/// next Saturday's morning with places and a waitlist, so signups can be tried at once.
+async fn seed_community(
+    db: &DatabaseConnection,
+    index: &places::locate::LocateIndex,
+) -> crate::error::ApiResult<()> {
+    use crate::community::{activities, volunteers};
+    use chrono::{Datelike, Duration, TimeZone};
+    let phone = |p: &str| Phone::parse("phone", p);
+    let (Some(citizen), Some(coordinator)) = (
+        accounts::find_by_phone(db, &phone("13800000006")?).await?,
+        accounts::find_by_phone(db, &phone("13800000005")?).await?,
+    ) else {
+        return Ok(());
+    };
+    volunteers::register(
+        db,
+        citizen.id,
+        volunteers::VolunteerSpec {
+            skills: BTreeSet::from(["急救".to_owned(), "垃圾分类".to_owned()]),
+            areas: vec!["QSH-G001".to_owned()],
+            bio: None,
+        },
+    )
+    .await?;
+    volunteers::create_team(
+        db,
+        coordinator.id,
+        volunteers::TeamSpec {
+            code: "HQXF".into(),
+            name: "红乔先锋".into(),
+            area: Some("QSH".into()),
+            requires_approval: false,
+            leaders: BTreeSet::from([citizen.id]),
+        },
+    )
+    .await?;
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600)
+        .ok_or_else(|| anyhow::anyhow!("UTC+8 is a valid offset"))?;
+    let today = chrono::Utc::now().with_timezone(&shanghai).date_naive();
+    // Next Saturday, a week ahead when today is one.
+    let ahead = match (6 + 7 - today.weekday().num_days_from_sunday()) % 7 {
+        0 => 7,
+        d => d,
+    };
+    let saturday = today + Duration::days(i64::from(ahead));
+    let at = |hour: u32| {
+        shanghai
+            .from_local_datetime(&saturday.and_hms_opt(hour, 0, 0).unwrap_or_default())
+            .single()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    };
+    activities::create(
+        db,
+        index,
+        coordinator.id,
+        activities::ActivitySpec {
+            title: "周末垃圾分类督导".into(),
+            kind: activities::ActivityKind::Service,
+            description: "在青山村各投放点督导分类投放，每班两小时。".into(),
+            area: Some("QSH-C01".into()),
+            team: None,
+            skill: None,
+            points_per_hour: 10,
+            shifts: vec![
+                activities::ShiftSpec {
+                    starts_at: at(8),
+                    ends_at: at(10),
+                    capacity: 20,
+                    waitlist: true,
+                },
+                activities::ShiftSpec {
+                    starts_at: at(10),
+                    ends_at: at(12),
+                    capacity: 20,
+                    waitlist: false,
+                },
+            ],
+        },
+    )
+    .await?;
     Ok(())
 }
 

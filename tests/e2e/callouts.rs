@@ -18,10 +18,21 @@ async fn a_callout_reaches_an_areas_volunteers_live_and_by_mail_and_the_roll_fil
     let app = TestApp::spawn_with(&["--demo-street", "true", "--smtp-url", &smtp]).await?;
     let coordinator = app.token(COORDINATOR).await?;
     let people = app.crowd("180", 4).await?;
-    // Three serve the village or places in it; one serves another community.
-    for ((_, token), area) in people
-        .iter()
-        .zip(["QSH-C01", "QSH-G001", "QSH-G001-01", "QSH-C06"])
+    // Three serve community C02 or places in it; one serves another community.
+    let index = app.state.places.get();
+    let below = |level: places::tree::Level| {
+        index
+            .nodes()
+            .find(|n| n.level == level && index.chain(&n.code).iter().any(|a| a.code == "QSH-C02"))
+            .map(|n| n.code.clone())
+            .ok_or("the demo street has grids and micro-grids in QSH-C02")
+    };
+    let grid = below(places::tree::Level::Grid)?;
+    let micro = below(places::tree::Level::MicroGrid)?;
+    for ((_, token), area) in
+        people
+            .iter()
+            .zip(["QSH-C02", grid.as_str(), micro.as_str(), "QSH-C06"])
     {
         let (s, v) = app
             .post(
@@ -42,7 +53,7 @@ async fn a_callout_reaches_an_areas_volunteers_live_and_by_mail_and_the_roll_fil
         .post(
             "/api/v1/callouts",
             Some(&coordinator),
-            json!({"title": "防汛紧急集结", "message": "请于30分钟内到村委会集合，携带雨具。", "area": "QSH-C01"}),
+            json!({"title": "防汛紧急集结", "message": "请于30分钟内到社区居委会集合，携带雨具。", "area": "QSH-C02"}),
         )
         .await?;
     assert_eq!(s.as_u16(), 201, "{c}");
@@ -160,7 +171,7 @@ async fn a_callout_names_one_target_that_has_volunteers() -> TestResult {
         Method::POST,
         "/api/v1/callouts",
         &coordinator,
-        Some(json!({"title": "集结", "message": "x", "area": "QSH-C02"})),
+        Some(json!({"title": "集结", "message": "x", "area": "QSH-C03"})),
         422,
         "validation-failed",
     )

@@ -14,7 +14,7 @@ async fn register(app: &TestApp, token: &str, body: Value) -> TestResult<(u16, V
 #[tokio::test]
 async fn a_citizen_registers_and_changes_their_volunteer_profile() -> TestResult {
     let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
-    let citizen = app.token(CITIZEN).await?;
+    let citizen = app.crowd("150", 1).await?.remove(0).1;
     let (_, none) = app.get("/api/v1/volunteers/me", Some(&citizen)).await?;
     assert_eq!(none["status"], 404, "{none}");
 
@@ -91,27 +91,37 @@ async fn coordinators_filter_the_registry_by_area_skill_and_team() -> TestResult
             .collect()
     };
     let id = |i: usize| people[i].0.to_string();
+    // The demo street comes with the demo citizen volunteering in QSH-G001 (first in the
+    // registry), with the skill 急救.
+    let (_, demo) = app
+        .get("/api/v1/volunteers/me", Some(&app.token(CITIZEN).await?))
+        .await?;
+    let demo = str_field(&demo, "user_id")?;
 
     let (_, v) = app
         .get("/api/v1/volunteers?area=QSH-C01", Some(&coordinator))
         .await?;
-    assert_eq!(ids(&v), [id(0), id(1)], "C01 and its grids: {v}");
+    assert_eq!(
+        ids(&v),
+        [demo.clone(), id(0), id(1)],
+        "C01 and its grids: {v}"
+    );
     let (_, v) = app
         .get("/api/v1/volunteers?skill=急救", Some(&coordinator))
         .await?;
-    assert_eq!(ids(&v), [id(0), id(2)], "{v}");
+    assert_eq!(ids(&v), [demo.clone(), id(0), id(2)], "{v}");
     let (_, v) = app
         .get(
-            "/api/v1/volunteers?area=QSH-C01&skill=急救&limit=1",
+            "/api/v1/volunteers?area=QSH-C01&skill=摄影&limit=1",
             Some(&coordinator),
         )
         .await?;
-    assert_eq!(ids(&v), [id(0)]);
+    assert_eq!(ids(&v), [id(1)]);
     assert!(v["next_cursor"].is_null(), "one match, one page: {v}");
     let (_, v) = app
-        .get("/api/v1/volunteers?limit=2", Some(&coordinator))
+        .get("/api/v1/volunteers?limit=3", Some(&coordinator))
         .await?;
-    assert_eq!(ids(&v), [id(0), id(1)]);
+    assert_eq!(ids(&v), [demo, id(0), id(1)]);
     let cursor = str_field(&v, "next_cursor")?;
     let (_, v) = app
         .get(
@@ -164,7 +174,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
         Method::POST,
         "/api/v1/volunteer-teams",
         &coordinator,
-        Some(json!({"code": "HQXF", "name": "红乔先锋", "leaders": [people[3].0]})),
+        Some(json!({"code": "QXZY", "name": "红乔先锋", "leaders": [people[3].0]})),
         422,
         "validation-failed",
     )
@@ -174,7 +184,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
         .post(
             "/api/v1/volunteer-teams",
             Some(&coordinator),
-            json!({"code": "HQXF", "name": "红乔先锋", "area": "QSH-C01",
+            json!({"code": "QXZY", "name": "红乔先锋", "area": "QSH-C01",
                    "requires_approval": true, "leaders": [leader_id]}),
         )
         .await?;
@@ -185,7 +195,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
         .post(
             "/api/v1/volunteer-teams",
             Some(&coordinator),
-            json!({"code": "HQXF", "name": "另一个"}),
+            json!({"code": "QXZY", "name": "另一个"}),
         )
         .await?;
     assert_eq!(
@@ -197,7 +207,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     problem(
         &app,
         Method::POST,
-        "/api/v1/volunteer-teams/HQXF/join",
+        "/api/v1/volunteer-teams/QXZY/join",
         stranger,
         None,
         403,
@@ -206,22 +216,22 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     .await?;
 
     let (s, m) = app
-        .post("/api/v1/volunteer-teams/HQXF/join", Some(joiner), json!({}))
+        .post("/api/v1/volunteer-teams/QXZY/join", Some(joiner), json!({}))
         .await?;
     assert_eq!((s.as_u16(), &m["status"]), (200, &json!("pending")), "{m}");
     let (_, m) = app
-        .post("/api/v1/volunteer-teams/HQXF/join", Some(joiner), json!({}))
+        .post("/api/v1/volunteer-teams/QXZY/join", Some(joiner), json!({}))
         .await?;
     assert_eq!(m["status"], "pending", "joining again is the same request");
     let (_, me) = app.get("/api/v1/volunteers/me", Some(joiner)).await?;
-    assert_eq!(me["teams"][0]["team"], "HQXF");
+    assert_eq!(me["teams"][0]["team"], "QXZY");
     assert_eq!(me["teams"][0]["status"], "pending");
 
     // Only a leader or a coordinator sees the roster and decides.
     problem(
         &app,
         Method::GET,
-        "/api/v1/volunteer-teams/HQXF/members?status=pending",
+        "/api/v1/volunteer-teams/QXZY/members?status=pending",
         bystander,
         None,
         403,
@@ -231,7 +241,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     problem(
         &app,
         Method::POST,
-        "/api/v1/volunteer-teams/HQXF/decisions",
+        "/api/v1/volunteer-teams/QXZY/decisions",
         bystander,
         Some(json!({"user_id": joiner_id, "approve": true})),
         403,
@@ -240,7 +250,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     .await?;
     let (_, pending) = app
         .get(
-            "/api/v1/volunteer-teams/HQXF/members?status=pending",
+            "/api/v1/volunteer-teams/QXZY/members?status=pending",
             Some(leader),
         )
         .await?;
@@ -251,28 +261,28 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     );
     let (s, m) = app
         .post(
-            "/api/v1/volunteer-teams/HQXF/decisions",
+            "/api/v1/volunteer-teams/QXZY/decisions",
             Some(leader),
             json!({"user_id": joiner_id, "approve": true}),
         )
         .await?;
     assert_eq!((s.as_u16(), &m["status"]), (200, &json!("active")), "{m}");
     let (_, team) = app
-        .get("/api/v1/volunteer-teams/HQXF", Some(bystander))
+        .get("/api/v1/volunteer-teams/QXZY", Some(bystander))
         .await?;
     assert_eq!(
         (team["members"].as_u64(), team["pending"].as_u64()),
         (Some(2), Some(0))
     );
     let (_, roster) = app
-        .get("/api/v1/volunteers?team=HQXF", Some(&coordinator))
+        .get("/api/v1/volunteers?team=QXZY", Some(&coordinator))
         .await?;
     assert_eq!(roster["items"].as_array().map(Vec::len), Some(2));
 
     // A request turned down is gone; leaving takes a member off the roster.
     let (_, m) = app
         .post(
-            "/api/v1/volunteer-teams/HQXF/join",
+            "/api/v1/volunteer-teams/QXZY/join",
             Some(bystander),
             json!({}),
         )
@@ -280,7 +290,7 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     assert_eq!(m["status"], "pending");
     let (s, _) = app
         .post(
-            "/api/v1/volunteer-teams/HQXF/decisions",
+            "/api/v1/volunteer-teams/QXZY/decisions",
             Some(&coordinator),
             json!({"user_id": people[2].0, "approve": false}),
         )
@@ -288,14 +298,14 @@ async fn joining_a_team_that_needs_approval_waits_for_a_leader() -> TestResult {
     assert_eq!(s.as_u16(), 204);
     let (s, _) = app
         .post(
-            "/api/v1/volunteer-teams/HQXF/leave",
+            "/api/v1/volunteer-teams/QXZY/leave",
             Some(joiner),
             json!({}),
         )
         .await?;
     assert_eq!(s.as_u16(), 204);
     let (_, team) = app
-        .get("/api/v1/volunteer-teams/HQXF", Some(leader))
+        .get("/api/v1/volunteer-teams/QXZY", Some(leader))
         .await?;
     assert_eq!(
         (team["members"].as_u64(), team["pending"].as_u64()),

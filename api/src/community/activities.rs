@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
+use places::locate::LocateIndex;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -180,13 +181,13 @@ const OPEN: &str = "open";
 
 /// Publishes an activity with its shifts.
 pub async fn create(
-    state: &AppState,
+    db: &DatabaseConnection,
+    index: &LocateIndex,
     creator: Uuid,
     spec: ActivitySpec,
 ) -> ApiResult<ActivityView> {
-    let db = &state.db;
     if let Some(area) = &spec.area
-        && state.places.get().node(area).is_none()
+        && index.node(area).is_none()
     {
         return Err(ApiError::invalid(
             "area",

@@ -189,10 +189,11 @@ pub async fn create(
         .exec(&tx)
         .await?;
     }
-    for u in &people {
-        outbox::record(
-            &tx,
-            Entry {
+    outbox::record_many(
+        &tx,
+        people
+            .iter()
+            .map(|u| Entry {
                 event_id: id,
                 kind: "callout.created",
                 grid_code: None,
@@ -200,21 +201,17 @@ pub async fn create(
                 user_id: Some(*u),
                 street_code: None,
                 payload: payload.clone(),
-            },
-        )
-        .await?;
-        if let Some(to) = emails.get(u) {
-            crate::mail::enqueue(
-                &tx,
-                to,
-                &format!("【紧急召集】{}", new.title),
-                &format!(
-                    "{}\n\n请在小程序中回复能否到场（是/否）。\n召集编号：{id}\n",
-                    new.message
-                ),
-            )
-            .await?;
-        }
+            })
+            .collect(),
+    )
+    .await?;
+    let subject = format!("【紧急召集】{}", new.title);
+    let body = format!(
+        "{}\n\n请在小程序中回复能否到场（是/否）。\n召集编号：{id}\n",
+        new.message
+    );
+    for to in people.iter().filter_map(|u| emails.get(u)) {
+        crate::mail::enqueue(&tx, to, &subject, &body).await?;
     }
     tx.commit().await?;
     state.live.poke();

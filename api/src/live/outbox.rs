@@ -3,7 +3,7 @@
 //! unannounced.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 use crate::entities::outbox;
@@ -27,8 +27,7 @@ pub struct Entry {
     pub payload: serde_json::Value,
 }
 
-/// Writes the entry inside the caller's transaction.
-pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<()> {
+fn row(e: Entry) -> outbox::ActiveModel {
     outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
         pos: Set(None),
@@ -41,7 +40,21 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<()> {
         payload: Set(e.payload.to_string()),
         created_at: Set(Utc::now()),
     }
-    .insert(db)
-    .await?;
+}
+
+/// Writes the entry inside the caller's transaction.
+pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<()> {
+    row(e).insert(db).await?;
+    Ok(())
+}
+
+/// Writes many entries inside the caller's transaction, a few hundred rows per statement (a
+/// call-out to a team of thousands).
+pub async fn record_many(db: &impl ConnectionTrait, entries: Vec<Entry>) -> ApiResult<()> {
+    let mut rows = entries.into_iter().map(row).peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<outbox::ActiveModel> = rows.by_ref().take(500).collect();
+        outbox::Entity::insert_many(chunk).exec(db).await?;
+    }
     Ok(())
 }

@@ -147,7 +147,7 @@ pub async fn create_activity(
             })
             .collect(),
     };
-    let view = activities::create(&state, auth.user.id, spec).await?;
+    let view = activities::create(&state.db, &state.places.get(), auth.user.id, spec).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
