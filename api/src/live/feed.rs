@@ -23,10 +23,11 @@ pub struct FeedItem {
     /// This item's position; pass it back as `after` to continue after it.
     #[schema(example = "1042")]
     pub cursor: String,
-    /// What happened: `event.created`, `event.moved`, `task.lit`, `event.changed` …
+    /// What happened: `event.created`, `event.moved`, `task.lit`, `event.changed`;
+    /// `signup.promoted`, `callout.created`, `callout.answered` …
     #[schema(example = "event.created")]
     pub kind: String,
-    /// The event it concerns.
+    /// The event it concerns; for `signup.*` the signup, for `callout.*` the call-out.
     pub event_id: Uuid,
     /// Details, by kind.
     #[schema(value_type = Object)]

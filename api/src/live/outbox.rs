@@ -12,6 +12,7 @@ use crate::error::ApiResult;
 /// What happened, and to whom it matters.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The event concerned; for community rows the signup or call-out.
     pub event_id: Uuid,
     /// `event.created`, `event.moved`, `task.lit`, `event.changed` …
     pub kind: &'static str,
