@@ -564,12 +564,13 @@ pub async fn sign_up(
             tx.commit().await?;
             if s.status == SignupStatus::Waitlisted.as_str() {
                 // A place freed while this one queued would otherwise wait for the next cancel.
-                fill(state, shift.id).await?;
-                let now = signups::Entity::find_by_id(s.id)
-                    .one(db)
-                    .await?
-                    .unwrap_or(s);
-                return Ok((SignupView::of(now), true));
+                if fill(state, shift.id).await? {
+                    let now = signups::Entity::find_by_id(s.id)
+                        .one(db)
+                        .await?
+                        .unwrap_or(s);
+                    return Ok((SignupView::of(now), true));
+                }
             }
             return Ok((SignupView::of(s), true));
         }
@@ -600,11 +601,11 @@ pub async fn sign_up(
     ))
 }
 
-/// Gives free places to those in line, first come first served.
-async fn fill(state: &AppState, shift_id: Uuid) -> ApiResult<()> {
+/// Gives free places to those in line, first come first served; true when someone moved up.
+async fn fill(state: &AppState, shift_id: Uuid) -> ApiResult<bool> {
     let shift = find_shift(&state.db, shift_id).await?;
     if shift.taken >= shift.capacity {
-        return Ok(());
+        return Ok(false);
     }
     let tx = crate::db::begin_write(&state.db).await?;
     let mut promoted = false;
@@ -620,7 +621,7 @@ async fn fill(state: &AppState, shift_id: Uuid) -> ApiResult<()> {
     if promoted {
         state.live.poke();
     }
-    Ok(())
+    Ok(promoted)
 }
 
 async fn find_signup(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<signups::Model> {
