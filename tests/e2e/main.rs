@@ -12,6 +12,8 @@ mod live;
 mod mail;
 mod openapi;
 mod photos;
+mod rewards;
 mod roles;
+mod sorting;
 mod support;
 mod teams;

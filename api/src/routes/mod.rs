@@ -14,6 +14,8 @@ pub mod auth;
 pub mod buildings;
 pub mod events;
 pub mod health;
+pub mod rewards;
+pub mod sorting;
 pub mod teams;
 pub mod users;
 
@@ -40,6 +42,8 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "live", description = "Live pushes over a websocket and catch-up by cursor"),
         (name = "buildings", description = "Buildings (楼幢), units, residents and businesses; QR codes (屋联码) and scanning"),
         (name = "photos", description = "Photos of reports and feedback: upload (re-encoded, metadata removed), photo and thumbnail"),
+        (name = "rewards", description = "Points adjustments and totals, the reward catalogue and redemptions (积分兑换)"),
+        (name = "sorting", description = "Garbage-sorting accounts of households and renters, records from staff and stations, points per result (垃圾分类)"),
     ),
     modifiers(&Security)
 )]
@@ -83,7 +87,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(buildings::configure)
                 .configure(events::configure)
                 .configure(crate::live::routes::configure)
-                .configure(crate::photos::configure),
+                .configure(crate::photos::configure)
+                .configure(rewards::configure)
+                .configure(sorting::configure),
         );
 }
 
