@@ -1,17 +1,23 @@
 //! The points ledger (积分): one append-only row per award, spend or correction; a balance is the
 //! sum, never a stored number that can drift. A unique key on (account, source kind, source id)
 //! makes every award idempotent: retries and replays never pay twice.
+//!
+//! Spending goes through [`debit`] (and admin corrections through [`adjust`]), which lock the
+//! account's `users` row before summing, so two spends of one account never both pass the
+//! balance check: on PostgreSQL the lock is `SELECT … FOR UPDATE`; on SQLite the write
+//! transaction of `db::begin_write` already serialises writers and the lock clause is omitted.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::entities::points_ledger;
-use crate::error::ApiResult;
+use crate::entities::{points_ledger, users};
+use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
 
 /// Records an award once; a second call for the same source does nothing. True when it paid.
@@ -58,7 +64,8 @@ pub async fn balance(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<i64> {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LedgerRow {
     pub id: Uuid,
-    /// `report`, later `patrol`, `volunteer`, `redemption`, `adjustment`.
+    /// `report`, `patrol`, `volunteer`, `adjustment`, `redemption`, `redemption_refund`,
+    /// `sorting`.
     pub source_kind: String,
     pub source_id: String,
     pub amount: i32,
@@ -81,18 +88,157 @@ pub async fn history(
     let rows = q.limit(page.fetch()).all(db).await?;
     let page_rows = Page::from_rows(rows, &page, |r| r.id);
     Ok(Page {
-        items: page_rows
-            .items
-            .into_iter()
-            .map(|r| LedgerRow {
-                id: r.id,
-                source_kind: r.source_kind,
-                source_id: r.source_id,
-                amount: r.amount,
-                note: r.note,
-                created_at: r.created_at,
-            })
-            .collect(),
+        items: page_rows.items.into_iter().map(LedgerRow::from).collect(),
         next_cursor: page_rows.next_cursor,
     })
+}
+
+impl From<points_ledger::Model> for LedgerRow {
+    fn from(r: points_ledger::Model) -> Self {
+        LedgerRow {
+            id: r.id,
+            source_kind: r.source_kind,
+            source_id: r.source_id,
+            amount: r.amount,
+            note: r.note,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Locks an account until the caller's transaction ends, so that a balance read after it stays
+/// true until the spend is written. Fails with 404 `user` when there is no such account.
+pub async fn lock_account(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<()> {
+    let found: Option<Uuid> = users::Entity::find_by_id(user)
+        .select_only()
+        .column(users::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .one(db)
+        .await?;
+    found.map(|_| ()).ok_or(ApiError::NotFound("user"))
+}
+
+async fn find_row(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    source_kind: &str,
+    source_id: &str,
+) -> ApiResult<Option<points_ledger::Model>> {
+    Ok(points_ledger::Entity::find()
+        .filter(points_ledger::Column::UserId.eq(user))
+        .filter(points_ledger::Column::SourceKind.eq(source_kind))
+        .filter(points_ledger::Column::SourceId.eq(source_id))
+        .one(db)
+        .await?)
+}
+
+fn insufficient(field: &str, balance: i64, wanted: i64) -> ApiError {
+    ApiError::invalid(
+        field,
+        "insufficient_points",
+        format!("the balance is {balance} points; {wanted} are needed"),
+    )
+}
+
+/// Spends `amount` (> 0) points once for a source, never taking the balance below zero: 422
+/// `insufficient_points` on `field`, naming the balance. Must run inside a write transaction
+/// (`db::begin_write`); the account stays locked until it ends. True when it debited, false when
+/// the source had already been debited.
+pub async fn debit(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    source_kind: &str,
+    source_id: &str,
+    amount: i32,
+    note: Option<&str>,
+    field: &str,
+) -> ApiResult<bool> {
+    if amount <= 0 {
+        return Err(ApiError::Unexpected(anyhow::anyhow!(
+            "debit of {amount} points: a debit is positive"
+        )));
+    }
+    lock_account(db, user).await?;
+    if find_row(db, user, source_kind, source_id).await?.is_some() {
+        return Ok(false);
+    }
+    let have = balance(db, user).await?;
+    if have < i64::from(amount) {
+        return Err(insufficient(field, have, i64::from(amount)));
+    }
+    award(db, user, source_kind, source_id, -amount, note).await
+}
+
+/// An admin's correction of an account, ±, with its reason.
+pub struct Adjustment<'a> {
+    pub user: Uuid,
+    /// The `Idempotency-Key` of the request: the row's source id.
+    pub key: &'a str,
+    pub amount: i32,
+    pub note: &'a str,
+}
+
+/// Writes an adjustment (`source_kind = "adjustment"`) once per key: a retry with the same
+/// amount and note returns the first row (and true); another body under the same key is refused.
+/// A negative adjustment never takes the balance below zero.
+pub async fn adjust(db: &DatabaseConnection, a: Adjustment<'_>) -> ApiResult<(LedgerRow, bool)> {
+    let tx = crate::db::begin_write(db).await?;
+    lock_account(&tx, a.user).await.map_err(|e| match e {
+        ApiError::NotFound(_) => ApiError::invalid("user_id", "unknown_user", "no such account"),
+        other => other,
+    })?;
+    if let Some(row) = find_row(&tx, a.user, "adjustment", a.key).await? {
+        if row.amount == a.amount && row.note.as_deref() == Some(a.note) {
+            return Ok((row.into(), true));
+        }
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "key_reused",
+            "this key was used for another adjustment of this account",
+        ));
+    }
+    if a.amount < 0 {
+        let have = balance(&tx, a.user).await?;
+        if have + i64::from(a.amount) < 0 {
+            return Err(insufficient("amount", have, -i64::from(a.amount)));
+        }
+    }
+    award(&tx, a.user, "adjustment", a.key, a.amount, Some(a.note)).await?;
+    let row = find_row(&tx, a.user, "adjustment", a.key)
+        .await?
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("adjustment row vanished")))?;
+    tx.commit().await?;
+    Ok((row.into(), false))
+}
+
+/// The ledger's rows of one source kind, summed and counted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KindTotal {
+    #[schema(example = "redemption")]
+    pub source_kind: String,
+    pub sum: i64,
+    pub count: i64,
+}
+
+/// Sum and count of rows per source kind, by kind name.
+pub async fn totals(db: &impl ConnectionTrait) -> ApiResult<Vec<KindTotal>> {
+    let rows: Vec<(String, Option<i64>, i64)> = points_ledger::Entity::find()
+        .select_only()
+        .column(points_ledger::Column::SourceKind)
+        .column_as(points_ledger::Column::Amount.sum(), "sum")
+        .column_as(points_ledger::Column::Id.count(), "count")
+        .group_by(points_ledger::Column::SourceKind)
+        .order_by_asc(points_ledger::Column::SourceKind)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(source_kind, sum, count)| KindTotal {
+            source_kind,
+            sum: sum.unwrap_or(0),
+            count,
+        })
+        .collect())
 }

@@ -178,6 +178,77 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("POST", "/api/v1/callouts/{id}/answer", AnyUser, false),
+    ("GET", "/api/v1/points/me/balance", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/points/adjustments",
+        Roles(&["admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/points/totals", Roles(&["admin"]), false),
+    ("GET", "/api/v1/rewards", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/rewards",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/rewards/{code}", AnyUser, false),
+    (
+        "PATCH",
+        "/api/v1/rewards/{code}",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("POST", "/api/v1/rewards/{code}/redeem", AnyUser, false),
+    ("GET", "/api/v1/redemptions/me", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/redemptions",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/redemptions/{id}", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/redemptions/{id}/fulfil",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("POST", "/api/v1/redemptions/{id}/cancel", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/sorting/accounts",
+        Roles(SORTING_STAFF),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/sorting/accounts",
+        Roles(SORTING_STAFF),
+        false,
+    ),
+    ("GET", "/api/v1/sorting/accounts/me", AnyUser, false),
+    ("GET", "/api/v1/sorting/accounts/{code}", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/sorting/accounts/{code}/records",
+        Roles(SORTING_STAFF),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/sorting/accounts/{code}/records",
+        AnyUser,
+        false,
+    ),
+    ("GET", "/api/v1/sorting/policy", AnyUser, false),
+    (
+        "PUT",
+        "/api/v1/sorting/policy/{code}",
+        Roles(&["admin"]),
+        false,
+    ),
 ];
 
 /// Volunteer coordinators and admins.
@@ -191,6 +262,9 @@ const STAFF: &[&str] = &[
     "coordinator",
     "admin",
 ];
+
+/// Who keeps sorting accounts and posts records on their rounds.
+const SORTING_STAFF: &[&str] = &["grid_worker", "coordinator", "admin"];
 
 const ROLES: &[(&str, &str)] = &[
     ("citizen", CITIZEN),

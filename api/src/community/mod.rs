@@ -1,6 +1,9 @@
-//! The community side: the volunteer registry and teams, activities with shifts and waitlists,
-//! attendance, and call-outs. Patrols, rewards and garbage-sorting accounts live beside them.
+//! Community work beside the event loop: the volunteer registry and teams, activities with
+//! shifts and waitlists, attendance, call-outs, rewards (积分兑换) and garbage sorting (垃圾分类).
+//! Each module holds its rules and queries; routes stay thin.
 
 pub mod activities;
 pub mod callouts;
+pub mod rewards;
+pub mod sorting;
 pub mod volunteers;

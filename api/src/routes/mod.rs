@@ -16,6 +16,8 @@ pub mod buildings;
 pub mod callouts;
 pub mod events;
 pub mod health;
+pub mod rewards;
+pub mod sorting;
 pub mod teams;
 pub mod users;
 pub mod volunteers;
@@ -46,6 +48,8 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "volunteers", description = "The volunteer registry (志愿者), volunteer teams with leaders, joining and approval, service records"),
         (name = "activities", description = "Activities and shifts with capacity and waitlists, signups, cancellations, attendance"),
         (name = "callouts", description = "Call-outs (紧急召集): all volunteers of an area or team at once, answers and the roll"),
+        (name = "rewards", description = "Points adjustments and totals, the reward catalogue and redemptions (积分兑换)"),
+        (name = "sorting", description = "Garbage-sorting accounts of households and renters, records from staff and stations, points per result (垃圾分类)"),
     ),
     modifiers(&Security)
 )]
@@ -92,7 +96,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(crate::photos::configure)
                 .configure(volunteers::configure)
                 .configure(activities::configure)
-                .configure(callouts::configure),
+                .configure(callouts::configure)
+                .configure(rewards::configure)
+                .configure(sorting::configure),
         );
 }
 
