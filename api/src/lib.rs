@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod commands;
+pub mod community;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -8,6 +8,7 @@ mod columns;
 mod m20261125_000001_accounts;
 mod m20261125_000002_places;
 mod m20261125_000003_events;
+mod m20261201_000005_patrols;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_accounts::Migration),
             Box::new(m20261125_000002_places::Migration),
             Box::new(m20261125_000003_events::Migration),
+            Box::new(m20261201_000005_patrols::Migration),
         ]
     }
 }

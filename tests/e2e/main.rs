@@ -11,6 +11,7 @@ mod lifecycle;
 mod live;
 mod mail;
 mod openapi;
+mod patrols;
 mod photos;
 mod roles;
 mod support;

@@ -106,6 +106,40 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("GET", "/api/v1/points/me", AnyUser, false),
+    ("GET", "/api/v1/patrol-routes", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/patrol-routes",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/patrol-routes/{code}", AnyUser, false),
+    (
+        "PUT",
+        "/api/v1/patrol-routes/{code}",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/patrol-checkpoints/{code}/qr.png",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/patrol-checkpoints/{code}/qr.svg",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("POST", "/api/v1/patrol-checkins", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/patrol-checkins/{id}/findings",
+        AnyUser,
+        false,
+    ),
+    ("GET", "/api/v1/patrol-walks", AnyUser, false),
 ];
 
 /// Everyone who works for the street: all roles but citizens.
@@ -189,6 +223,10 @@ fn body_for(method: &str, path: &str) -> Option<serde_json::Value> {
         ("POST", "/api/v1/scan") => Some(json!({"code": "x"})),
         ("POST", "/api/v1/events") => Some(json!({})),
         ("POST", "/api/v1/events/{id}/moves") => Some(json!({"move": "accept"})),
+        ("POST", "/api/v1/patrol-checkins") => Some(json!({"checkpoint": "NOPE"})),
+        ("POST", "/api/v1/patrol-checkins/{id}/findings") => {
+            Some(json!({"category": "other", "description": "x"}))
+        }
         _ => None,
     }
 }

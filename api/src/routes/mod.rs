@@ -14,6 +14,7 @@ pub mod auth;
 pub mod buildings;
 pub mod events;
 pub mod health;
+pub mod patrols;
 pub mod teams;
 pub mod users;
 
@@ -40,6 +41,7 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "live", description = "Live pushes over a websocket and catch-up by cursor"),
         (name = "buildings", description = "Buildings (楼幢), units, residents and businesses; QR codes (屋联码) and scanning"),
         (name = "photos", description = "Photos of reports and feedback: upload (re-encoded, metadata removed), photo and thumbnail"),
+        (name = "patrols", description = "Patrol routes (巡防) and their checkpoints, check-ins that pay once per window, walks, findings"),
     ),
     modifiers(&Security)
 )]
@@ -83,7 +85,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(buildings::configure)
                 .configure(events::configure)
                 .configure(crate::live::routes::configure)
-                .configure(crate::photos::configure),
+                .configure(crate::photos::configure)
+                .configure(patrols::configure),
         );
 }
 

@@ -1,0 +1,3 @@
+//! Community work beside the event loop: volunteers, patrols (巡防), activities, rewards.
+
+pub mod patrols;
