@@ -9,6 +9,7 @@ mod m20261125_000001_accounts;
 mod m20261125_000002_places;
 mod m20261125_000003_events;
 mod m20261201_000004_community;
+mod m20261201_000005_patrols;
 mod m20261201_000006_rewards;
 
 /// Every migration, oldest first.
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_places::Migration),
             Box::new(m20261125_000003_events::Migration),
             Box::new(m20261201_000004_community::Migration),
+            Box::new(m20261201_000005_patrols::Migration),
             Box::new(m20261201_000006_rewards::Migration),
         ]
     }

@@ -51,6 +51,18 @@ impl BBox {
     }
 }
 
+/// The great-circle distance in metres between two WGS84 positions (haversine on the mean
+/// Earth radius). Its error against the ellipsoid stays under 0.5 %, far below GPS accuracy, and
+/// it holds at any distance, unlike the local projection used for areas.
+pub fn distance_m(a: Coord, b: Coord) -> f64 {
+    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
+    let dlat = lat2 - lat1;
+    let dlng = (b[0] - a[0]).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlng / 2.0).sin().powi(2);
+    // Rounding can push h a hair above 1 for antipodal points; asin would then be NaN.
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
 /// Why a GeoJSON geometry is not a usable area.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GeometryError {
@@ -480,6 +492,38 @@ mod tests {
             .collect();
         ring.push(ring[0]);
         ring
+    }
+
+    #[test]
+    fn distance_matches_known_lengths() {
+        assert_eq!(distance_m([LNG, LAT], [LNG, LAT]), 0.0);
+        // One degree of latitude on the mean sphere: πR/180.
+        let one_degree = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
+        assert!((distance_m([LNG, 30.0], [LNG, 31.0]) - one_degree).abs() < 1e-6);
+        // Along the equator a degree of longitude is as long; at 60° it is half as long.
+        assert!((distance_m([0.0, 0.0], [1.0, 0.0]) - one_degree).abs() < 1e-6);
+        let at_60 = distance_m([0.0, 60.0], [1.0, 60.0]);
+        assert!((at_60 - one_degree / 2.0).abs() < 5.0, "{at_60}");
+        // Hangzhou to Shanghai (city centres) is about 165 km.
+        let d = distance_m([120.1551, 30.2741], [121.4737, 31.2304]);
+        assert!((160_000.0..170_000.0).contains(&d), "{d}");
+        // Antipodes: half the circumference, not NaN.
+        let half = distance_m([0.0, 0.0], [180.0, 0.0]);
+        assert!(
+            (half - EARTH_RADIUS_M * std::f64::consts::PI).abs() < 1e-3,
+            "{half}"
+        );
+    }
+
+    #[test]
+    fn short_distances_agree_with_the_local_projection() {
+        // 50 m east and 50 m north of a point in Hangzhou, measured both ways.
+        let (dlng, dlat) = degrees_for(50.0);
+        for to in [[LNG + dlng, LAT], [LNG, LAT + dlat]] {
+            let d = distance_m([LNG, LAT], to);
+            assert!((d - 50.0).abs() < 0.01, "{d}");
+            assert!((distance_m(to, [LNG, LAT]) - d).abs() < 1e-9, "symmetric");
+        }
     }
 
     #[test]

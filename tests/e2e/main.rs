@@ -13,6 +13,7 @@ mod lifecycle;
 mod live;
 mod mail;
 mod openapi;
+mod patrols;
 mod photos;
 mod rewards;
 mod roles;

@@ -249,6 +249,40 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         Roles(&["admin"]),
         false,
     ),
+    ("GET", "/api/v1/patrol-routes", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/patrol-routes",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/patrol-routes/{code}", AnyUser, false),
+    (
+        "PUT",
+        "/api/v1/patrol-routes/{code}",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/patrol-checkpoints/{code}/qr.png",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/patrol-checkpoints/{code}/qr.svg",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    ("POST", "/api/v1/patrol-checkins", AnyUser, false),
+    (
+        "POST",
+        "/api/v1/patrol-checkins/{id}/findings",
+        AnyUser,
+        false,
+    ),
+    ("GET", "/api/v1/patrol-walks", AnyUser, false),
 ];
 
 /// Volunteer coordinators and admins.
@@ -344,6 +378,10 @@ fn body_for(method: &str, path: &str) -> Option<serde_json::Value> {
         ("POST", "/api/v1/attendance/scan") => Some(json!({"code": "x"})),
         ("POST", "/api/v1/callouts/{id}/answer") => Some(json!({"answer": "yes"})),
         ("POST", "/api/v1/shifts/{id}/attendance") => Some(json!({"user_id": NIL})),
+        ("POST", "/api/v1/patrol-checkins") => Some(json!({"checkpoint": "NOPE"})),
+        ("POST", "/api/v1/patrol-checkins/{id}/findings") => {
+            Some(json!({"category": "other", "description": "x"}))
+        }
         _ => None,
     }
 }

@@ -18,6 +18,7 @@ pub mod events;
 pub mod health;
 pub mod rewards;
 pub mod sorting;
+pub mod patrols;
 pub mod teams;
 pub mod users;
 pub mod volunteers;
@@ -50,6 +51,7 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "callouts", description = "Call-outs (紧急召集): all volunteers of an area or team at once, answers and the roll"),
         (name = "rewards", description = "Points adjustments and totals, the reward catalogue and redemptions (积分兑换)"),
         (name = "sorting", description = "Garbage-sorting accounts of households and renters, records from staff and stations, points per result (垃圾分类)"),
+        (name = "patrols", description = "Patrol routes (巡防) and their checkpoints, check-ins that pay once per window, walks, findings"),
     ),
     modifiers(&Security)
 )]
@@ -98,7 +100,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(activities::configure)
                 .configure(callouts::configure)
                 .configure(rewards::configure)
-                .configure(sorting::configure),
+                .configure(sorting::configure)
+                .configure(patrols::configure),
         );
 }
 

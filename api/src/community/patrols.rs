@@ -1,0 +1,1357 @@
+//! Patrols (巡防): coordinators define routes of checkpoints walked in daily windows; citizens and
+//! volunteers check in at each checkpoint by scanning its QR plate or by standing inside its
+//! geofence, and earn its points once per window occurrence.
+//!
+//! Rules, in one place:
+//! - Windows are local time (Asia/Shanghai, UTC+8, no DST), `start` inclusive, `end` exclusive.
+//!   A window whose end is not after its start crosses midnight (`22:00`–`02:00`); its
+//!   occurrence is named after the local date it opened: `2026-12-01#1` for window 1 opened on
+//!   1 December, also at 01:30 on the 2nd. Windows of one route may not overlap.
+//! - A check-in pays once per (user, checkpoint, window occurrence), enforced by a unique key:
+//!   a second phone or a replay gets the first check-in back (`replayed: true`), never a second
+//!   payment. The caller's idempotency key makes a retry answer the same even after the window
+//!   closed.
+//! - A location check-in is accepted when `distance − accuracy ≤ radius`; an accuracy worse than
+//!   [`MAX_ACCURACY_M`] is refused, since it would let anyone check in from afar.
+//! - QR payloads are `state.qr.sign("cp.<checkpoint-code>")`: the `cp.` prefix tells them from
+//!   building codes, and only coordinators are shown them (a patroller who could read one could
+//!   check in from home).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Offset, Timelike, Utc};
+use places::geometry::{Coord, distance_m};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::check_code;
+use crate::entities::{areas, patrol_checkins, patrol_checkpoints, patrol_routes, patrol_walks};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::pagination::{Page, PageRequest};
+use crate::places::coords::{self, Crs};
+use crate::state::AppState;
+
+/// The worst GPS accuracy, in metres, a location check-in may claim.
+pub const MAX_ACCURACY_M: f64 = 100.0;
+/// What a checkpoint's code is prefixed with before signing, so a checkpoint's QR payload can
+/// never open a building and a building's never checks in.
+pub const QR_PREFIX: &str = "cp.";
+/// The points source kind in the ledger.
+pub const POINTS_SOURCE: &str = "patrol";
+
+const MAX_WINDOWS: usize = 8;
+const MAX_CHECKPOINTS: usize = 200;
+const MAX_POINTS: i32 = 1000;
+const MAX_RADIUS_M: i32 = 2000;
+
+/// Asia/Shanghai: UTC+8 all year.
+pub fn local_offset() -> FixedOffset {
+    // 8 h is within the ±24 h a FixedOffset takes, so the fallback is never used.
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Windows
+
+/// A daily window as written: local times `HH:MM`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowBody {
+    #[schema(example = "19:00")]
+    pub start: String,
+    /// Not after `start` means the window crosses midnight.
+    #[schema(example = "21:00")]
+    pub end: String,
+}
+
+/// A daily window in minutes after local midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: u16,
+    pub end: u16,
+}
+
+fn parse_hhmm(s: &str) -> Option<u16> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+fn hhmm(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+impl Window {
+    fn crosses_midnight(self) -> bool {
+        self.end <= self.start
+    }
+
+    /// Minutes of the day covered, on a 24 h circle.
+    fn minutes(self) -> impl Iterator<Item = u16> {
+        let len = if self.crosses_midnight() {
+            1440 - self.start + self.end
+        } else {
+            self.end - self.start
+        };
+        (0..len).map(move |k| (self.start + k) % 1440)
+    }
+
+    fn body(self) -> WindowBody {
+        WindowBody {
+            start: hhmm(self.start),
+            end: hhmm(self.end),
+        }
+    }
+
+    fn label(self) -> String {
+        format!("{}–{}", hhmm(self.start), hhmm(self.end))
+    }
+}
+
+/// Checks windows: `HH:MM`, not empty, not overlapping, at most [`MAX_WINDOWS`].
+pub fn parse_windows(body: &[WindowBody], errors: &mut Vec<FieldError>) -> Vec<Window> {
+    if body.is_empty() || body.len() > MAX_WINDOWS {
+        errors.push(FieldError::new(
+            "windows",
+            "count",
+            format!("1–{MAX_WINDOWS} windows"),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut taken = [None::<usize>; 1440];
+    for (i, w) in body.iter().enumerate() {
+        let (start, end) = (parse_hhmm(&w.start), parse_hhmm(&w.end));
+        for (field, v) in [("start", start), ("end", end)] {
+            if v.is_none() {
+                errors.push(FieldError::new(
+                    format!("windows[{i}].{field}"),
+                    "time",
+                    "a local time HH:MM, 00:00–23:59",
+                ));
+            }
+        }
+        let (Some(start), Some(end)) = (start, end) else {
+            continue;
+        };
+        if start == end {
+            errors.push(FieldError::new(
+                format!("windows[{i}].end"),
+                "empty_window",
+                "end must differ from start (an end before the start crosses midnight)",
+            ));
+            continue;
+        }
+        let window = Window { start, end };
+        if let Some(other) = window.minutes().find_map(|m| taken[m as usize]) {
+            errors.push(FieldError::new(
+                format!("windows[{i}]"),
+                "overlap",
+                format!("overlaps windows[{other}]"),
+            ));
+            continue;
+        }
+        for m in window.minutes() {
+            taken[m as usize] = Some(i);
+        }
+        out.push(window);
+    }
+    out
+}
+
+/// The occurrence of a window that `at` falls in, as `YYYY-MM-DD#index`, if any.
+pub fn occurrence(windows: &[Window], at: DateTime<Utc>) -> Option<String> {
+    let local = at.with_timezone(&local_offset()).naive_local();
+    let minute = (local.hour() * 60 + local.minute()) as u16;
+    let today = local.date();
+    let key = |d: NaiveDate, i: usize| format!("{}#{i}", d.format("%Y-%m-%d"));
+    windows.iter().enumerate().find_map(|(i, w)| {
+        if !w.crosses_midnight() {
+            (w.start <= minute && minute < w.end).then(|| key(today, i))
+        } else if minute >= w.start {
+            Some(key(today, i))
+        } else if minute < w.end {
+            Some(key(today - Duration::days(1), i))
+        } else {
+            None
+        }
+    })
+}
+
+fn stored_windows(raw: &str) -> Vec<Window> {
+    let body: Vec<WindowBody> = serde_json::from_str(raw).unwrap_or_default();
+    let mut ignored = Vec::new();
+    parse_windows(&body, &mut ignored)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes and checkpoints
+
+/// How a checkpoint is proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// A plate with a signed QR code, scanned on the spot.
+    Qr,
+    /// A circle: the phone's location must fall inside, GPS accuracy allowed for.
+    Geofence,
+}
+
+impl CheckpointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointKind::Qr => "qr",
+            CheckpointKind::Geofence => "geofence",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "geofence" {
+            CheckpointKind::Geofence
+        } else {
+            CheckpointKind::Qr
+        }
+    }
+}
+
+/// A checkpoint as a coordinator writes it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointBody {
+    /// Unique across all routes; a QR checkpoint's payload names it.
+    #[schema(example = "QSH-P01-1")]
+    pub code: String,
+    #[schema(example = "东门岗亭")]
+    pub name: String,
+    pub kind: CheckpointKind,
+    /// Geofence centre (required), or where a QR plate hangs (optional).
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    /// Datum of lat/lng: wgs84 (default) or gcj02.
+    pub crs: Option<Crs>,
+    /// Geofence radius, 5–2000 m; not for QR checkpoints.
+    pub radius_m: Option<i32>,
+    /// Points per check-in, 0–1000.
+    pub points: i32,
+}
+
+/// A route's definition as a coordinator writes it (a create adds its `code`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteBody {
+    #[schema(example = "青山湖社区夜间巡防")]
+    pub name: String,
+    /// An area of the tree the route belongs to, or none.
+    pub area_code: Option<String>,
+    /// Daily windows in Asia/Shanghai local time, e.g. `[{"start":"19:00","end":"21:00"}]`.
+    pub windows: Vec<WindowBody>,
+    /// In walking order.
+    pub checkpoints: Vec<CheckpointBody>,
+    /// A disabled route takes no check-ins and is hidden from patrollers (default true).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// A validated checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointSpec {
+    pub code: String,
+    pub name: String,
+    pub kind: CheckpointKind,
+    pub point: Option<Coord>,
+    pub radius_m: Option<i32>,
+    pub points: i32,
+}
+
+/// A validated route definition.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub name: String,
+    pub area_code: Option<String>,
+    pub windows: Vec<Window>,
+    pub checkpoints: Vec<CheckpointSpec>,
+    pub enabled: bool,
+}
+
+fn text(errors: &mut Vec<FieldError>, field: &str, raw: &str, max: usize) -> String {
+    let v = raw.trim();
+    let n = v.chars().count();
+    if n == 0 || n > max || v.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            format!("1–{max} characters, no control characters"),
+        ));
+    }
+    v.to_owned()
+}
+
+fn code_errors(errors: &mut Vec<FieldError>, field: &str, code: &str) {
+    if let Err(ApiError::Validation(e)) = check_code(field, code) {
+        errors.extend(e);
+    }
+}
+
+fn checkpoint_spec(i: usize, c: &CheckpointBody, errors: &mut Vec<FieldError>) -> CheckpointSpec {
+    let at = |f: &str| format!("checkpoints[{i}].{f}");
+    code_errors(errors, &at("code"), &c.code);
+    let name = text(errors, &at("name"), &c.name, 100);
+    let point = if c.lat.is_none() && c.lng.is_none() {
+        if c.kind == CheckpointKind::Geofence {
+            errors.push(FieldError::new(
+                at("lat"),
+                "required",
+                "a geofence needs its centre (lat, lng)",
+            ));
+        }
+        None
+    } else {
+        match coords::to_wgs84(c.lat, c.lng, c.crs.unwrap_or_default()) {
+            Ok(p) => Some(p),
+            Err(ApiError::Validation(e)) => {
+                errors.extend(
+                    e.into_iter()
+                        .map(|f| FieldError::new(at(&f.field), &f.rule, f.message)),
+                );
+                None
+            }
+            Err(_) => None,
+        }
+    };
+    match (c.kind, c.radius_m) {
+        (CheckpointKind::Geofence, None) => errors.push(FieldError::new(
+            at("radius_m"),
+            "required",
+            "a geofence needs its radius in metres",
+        )),
+        (CheckpointKind::Geofence, Some(r)) if !(5..=MAX_RADIUS_M).contains(&r) => errors.push(
+            FieldError::new(at("radius_m"), "range", format!("5–{MAX_RADIUS_M} m")),
+        ),
+        (CheckpointKind::Qr, Some(_)) => errors.push(FieldError::new(
+            at("radius_m"),
+            "not_allowed",
+            "a QR checkpoint is proven by its code, not a radius",
+        )),
+        _ => {}
+    }
+    if !(0..=MAX_POINTS).contains(&c.points) {
+        errors.push(FieldError::new(
+            at("points"),
+            "range",
+            format!("0–{MAX_POINTS}"),
+        ));
+    }
+    CheckpointSpec {
+        code: c.code.clone(),
+        name,
+        kind: c.kind,
+        point,
+        radius_m: c.radius_m,
+        points: c.points,
+    }
+}
+
+/// Checks a route definition, reporting every field at fault at once.
+pub fn spec(body: &RouteBody) -> ApiResult<RouteSpec> {
+    let mut errors = Vec::new();
+    let name = text(&mut errors, "name", &body.name, 100);
+    if let Some(a) = &body.area_code {
+        code_errors(&mut errors, "area_code", a);
+    }
+    let windows = parse_windows(&body.windows, &mut errors);
+    if body.checkpoints.is_empty() || body.checkpoints.len() > MAX_CHECKPOINTS {
+        errors.push(FieldError::new(
+            "checkpoints",
+            "count",
+            format!("1–{MAX_CHECKPOINTS} checkpoints"),
+        ));
+    }
+    let mut seen = BTreeMap::new();
+    let mut checkpoints = Vec::new();
+    for (i, c) in body.checkpoints.iter().enumerate() {
+        if let Some(first) = seen.insert(c.code.clone(), i) {
+            errors.push(FieldError::new(
+                format!("checkpoints[{i}].code"),
+                "duplicate",
+                format!("the same code as checkpoints[{first}]"),
+            ));
+        }
+        checkpoints.push(checkpoint_spec(i, c, &mut errors));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(RouteSpec {
+        name,
+        area_code: body.area_code.clone(),
+        windows,
+        checkpoints,
+        enabled: body.enabled,
+    })
+}
+
+/// A checkpoint as a route shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckpointView {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: CheckpointKind,
+    /// WGS84.
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub radius_m: Option<i32>,
+    pub points: i32,
+    /// The signed payload to print on the plate (QR checkpoints, coordinators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_payload: Option<String>,
+}
+
+/// A route with its checkpoints in walking order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RouteView {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub area_code: Option<String>,
+    pub windows: Vec<WindowBody>,
+    pub enabled: bool,
+    pub checkpoints: Vec<CheckpointView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A route as the list shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RouteSummary {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub area_code: Option<String>,
+    pub windows: Vec<WindowBody>,
+    pub enabled: bool,
+    /// How many checkpoints a complete walk hits.
+    pub checkpoints: u64,
+}
+
+fn taken(e: DbErr, field: &'static str, what: &str) -> ApiError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict {
+            field: Some(field),
+            detail: format!("{what} is taken"),
+        },
+        _ => ApiError::Database(e),
+    }
+}
+
+async fn check_area(db: &impl ConnectionTrait, area: Option<&str>) -> ApiResult<()> {
+    let Some(code) = area else { return Ok(()) };
+    let found = areas::Entity::find()
+        .filter(areas::Column::Code.eq(code))
+        .count(db)
+        .await?;
+    if found == 0 {
+        return Err(ApiError::invalid(
+            "area_code",
+            "unknown_area",
+            format!("no area {code}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a route's checkpoints: matched by code, so a kept checkpoint keeps its id (and its
+/// printed plate and check-ins); dropped ones are retired, not deleted.
+async fn write_checkpoints(
+    db: &impl ConnectionTrait,
+    route: Uuid,
+    specs: &[CheckpointSpec],
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let codes: Vec<String> = specs.iter().map(|c| c.code.clone()).collect();
+    let elsewhere = patrol_checkpoints::Entity::find()
+        .filter(patrol_checkpoints::Column::Code.is_in(codes))
+        .filter(patrol_checkpoints::Column::RouteId.ne(route))
+        .one(db)
+        .await?;
+    if let Some(c) = elsewhere {
+        return Err(ApiError::Conflict {
+            field: Some("checkpoints"),
+            detail: format!("checkpoint code {} belongs to another route", c.code),
+        });
+    }
+    let mut existing: HashMap<String, patrol_checkpoints::Model> =
+        patrol_checkpoints::Entity::find()
+            .filter(patrol_checkpoints::Column::RouteId.eq(route))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.code.clone(), c))
+            .collect();
+    for (position, c) in specs.iter().enumerate() {
+        let kept = existing.remove(&c.code);
+        let is_new = kept.is_none();
+        let mut row: patrol_checkpoints::ActiveModel = match kept {
+            Some(old) => old.into(),
+            None => patrol_checkpoints::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                route_id: Set(route),
+                code: Set(c.code.clone()),
+                created_at: Set(now),
+                ..Default::default()
+            },
+        };
+        row.name = Set(c.name.clone());
+        row.kind = Set(c.kind.as_str().to_owned());
+        row.lng = Set(c.point.map(|p| p[0]));
+        row.lat = Set(c.point.map(|p| p[1]));
+        row.radius_m = Set(c.radius_m);
+        row.points = Set(c.points);
+        row.position = Set(position as i32);
+        row.retired = Set(false);
+        row.updated_at = Set(now);
+        let written = if is_new {
+            row.insert(db).await.map(drop)
+        } else {
+            row.update(db).await.map(drop)
+        };
+        written.map_err(|e| taken(e, "checkpoints", "a checkpoint code"))?;
+    }
+    for (_, gone) in existing {
+        if !gone.retired {
+            let mut row: patrol_checkpoints::ActiveModel = gone.into();
+            row.retired = Set(true);
+            row.updated_at = Set(now);
+            row.update(db).await?;
+        }
+    }
+    Ok(())
+}
+
+fn windows_json(windows: &[Window]) -> String {
+    let body: Vec<WindowBody> = windows.iter().map(|w| w.body()).collect();
+    serde_json::to_string(&body).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Creates a route with its checkpoints.
+pub async fn create(
+    state: &AppState,
+    code: String,
+    spec: RouteSpec,
+    with_payloads: bool,
+) -> ApiResult<RouteView> {
+    check_area(&state.db, spec.area_code.as_deref()).await?;
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let tx = crate::db::begin_write(&state.db).await?;
+    patrol_routes::ActiveModel {
+        id: Set(id),
+        code: Set(code.clone()),
+        name: Set(spec.name.clone()),
+        area_code: Set(spec.area_code.clone()),
+        windows: Set(windows_json(&spec.windows)),
+        enabled: Set(spec.enabled),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&tx)
+    .await
+    .map_err(|e| taken(e, "code", "a route code"))?;
+    write_checkpoints(&tx, id, &spec.checkpoints, now).await?;
+    tx.commit().await?;
+    get(state, &code, true, with_payloads).await
+}
+
+/// Replaces a route's definition; `enabled: false` disables it.
+pub async fn update(
+    state: &AppState,
+    code: &str,
+    spec: RouteSpec,
+    with_payloads: bool,
+) -> ApiResult<RouteView> {
+    check_area(&state.db, spec.area_code.as_deref()).await?;
+    let now = Utc::now();
+    let tx = crate::db::begin_write(&state.db).await?;
+    let row = patrol_routes::Entity::find()
+        .filter(patrol_routes::Column::Code.eq(code))
+        .one(&tx)
+        .await?
+        .ok_or(ApiError::NotFound("patrol route"))?;
+    let id = row.id;
+    let mut active: patrol_routes::ActiveModel = row.into();
+    active.name = Set(spec.name.clone());
+    active.area_code = Set(spec.area_code.clone());
+    active.windows = Set(windows_json(&spec.windows));
+    active.enabled = Set(spec.enabled);
+    active.updated_at = Set(now);
+    active.update(&tx).await?;
+    write_checkpoints(&tx, id, &spec.checkpoints, now).await?;
+    tx.commit().await?;
+    get(state, code, true, with_payloads).await
+}
+
+fn payload(state: &AppState, c: &patrol_checkpoints::Model) -> String {
+    state.qr.sign(&format!("{QR_PREFIX}{}", c.code))
+}
+
+async fn active_checkpoints(
+    db: &impl ConnectionTrait,
+    route: Uuid,
+) -> ApiResult<Vec<patrol_checkpoints::Model>> {
+    Ok(patrol_checkpoints::Entity::find()
+        .filter(patrol_checkpoints::Column::RouteId.eq(route))
+        .filter(patrol_checkpoints::Column::Retired.eq(false))
+        .order_by_asc(patrol_checkpoints::Column::Position)
+        .all(db)
+        .await?)
+}
+
+/// One route. Disabled routes are visible only when `include_disabled` (coordinators); QR
+/// payloads only when `with_payloads`.
+pub async fn get(
+    state: &AppState,
+    code: &str,
+    include_disabled: bool,
+    with_payloads: bool,
+) -> ApiResult<RouteView> {
+    let r = patrol_routes::Entity::find()
+        .filter(patrol_routes::Column::Code.eq(code))
+        .one(&state.db)
+        .await?
+        .filter(|r| r.enabled || include_disabled)
+        .ok_or(ApiError::NotFound("patrol route"))?;
+    let checkpoints = active_checkpoints(&state.db, r.id)
+        .await?
+        .into_iter()
+        .map(|c| CheckpointView {
+            qr_payload: (with_payloads && c.kind == "qr").then(|| payload(state, &c)),
+            id: c.id,
+            kind: CheckpointKind::parse(&c.kind),
+            code: c.code,
+            name: c.name,
+            lat: c.lat,
+            lng: c.lng,
+            radius_m: c.radius_m,
+            points: c.points,
+        })
+        .collect();
+    Ok(RouteView {
+        id: r.id,
+        windows: stored_windows(&r.windows)
+            .into_iter()
+            .map(Window::body)
+            .collect(),
+        code: r.code,
+        name: r.name,
+        area_code: r.area_code,
+        enabled: r.enabled,
+        checkpoints,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// Routes in creation order, optionally of one area; disabled ones only for coordinators.
+pub async fn list(
+    db: &DatabaseConnection,
+    page: PageRequest,
+    area: Option<&str>,
+    include_disabled: bool,
+) -> ApiResult<Page<RouteSummary>> {
+    let mut q = patrol_routes::Entity::find().order_by_asc(patrol_routes::Column::Id);
+    if let Some(a) = area {
+        q = q.filter(patrol_routes::Column::AreaCode.eq(a));
+    }
+    if !include_disabled {
+        q = q.filter(patrol_routes::Column::Enabled.eq(true));
+    }
+    if let Some(after) = page.after {
+        q = q.filter(patrol_routes::Column::Id.gt(after));
+    }
+    let rows = q.limit(page.fetch()).all(db).await?;
+    let rows = Page::from_rows(rows, &page, |r| r.id);
+    let ids: Vec<Uuid> = rows.items.iter().map(|r| r.id).collect();
+    let counts: HashMap<Uuid, i64> = patrol_checkpoints::Entity::find()
+        .select_only()
+        .column(patrol_checkpoints::Column::RouteId)
+        .column_as(patrol_checkpoints::Column::Id.count(), "n")
+        .filter(patrol_checkpoints::Column::RouteId.is_in(ids))
+        .filter(patrol_checkpoints::Column::Retired.eq(false))
+        .group_by(patrol_checkpoints::Column::RouteId)
+        .into_tuple::<(Uuid, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Page {
+        items: rows
+            .items
+            .into_iter()
+            .map(|r| RouteSummary {
+                checkpoints: counts.get(&r.id).copied().unwrap_or(0).max(0) as u64,
+                windows: stored_windows(&r.windows)
+                    .into_iter()
+                    .map(Window::body)
+                    .collect(),
+                id: r.id,
+                code: r.code,
+                name: r.name,
+                area_code: r.area_code,
+                enabled: r.enabled,
+            })
+            .collect(),
+        next_cursor: rows.next_cursor,
+    })
+}
+
+/// The signed payload of a QR checkpoint, for its plate.
+pub async fn qr_payload(state: &AppState, code: &str) -> ApiResult<String> {
+    let c = patrol_checkpoints::Entity::find()
+        .filter(patrol_checkpoints::Column::Code.eq(code))
+        .filter(patrol_checkpoints::Column::Retired.eq(false))
+        .filter(patrol_checkpoints::Column::Kind.eq(CheckpointKind::Qr.as_str()))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("QR checkpoint"))?;
+    Ok(payload(state, &c))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Check-ins
+
+/// How the caller proves they are at the checkpoint.
+#[derive(Debug, Clone)]
+pub enum Proof {
+    /// The text scanned off a QR checkpoint's plate.
+    Scan { scanned: String },
+    /// The phone's location at a geofence checkpoint.
+    Location { checkpoint: String },
+}
+
+/// A check-in, validated.
+#[derive(Debug, Clone)]
+pub struct NewCheckin {
+    pub user: Uuid,
+    /// The caller's key for this check-in.
+    pub key: String,
+    pub request_hash: String,
+    pub proof: Proof,
+    /// WGS84, with the accuracy in metres; required for a location check-in.
+    pub point: Option<(Coord, f64)>,
+}
+
+/// How a check-in was proven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinMethod {
+    Scan,
+    Location,
+}
+
+/// A walk's progress in its window occurrence.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Progress {
+    /// Checkpoints of the route checked in at.
+    pub hit: u64,
+    /// Checkpoints of the route.
+    pub total: u64,
+    /// Every checkpoint hit in this one window occurrence.
+    pub complete: bool,
+}
+
+/// A checkpoint as a check-in names it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckpointRef {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+}
+
+/// A check-in and where the walk stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckinView {
+    pub id: Uuid,
+    /// True when this answer is an earlier check-in returned again (a retry, or another phone
+    /// of the same user): nothing new was recorded or paid.
+    pub replayed: bool,
+    pub route: String,
+    pub checkpoint: CheckpointRef,
+    /// The window occurrence, e.g. `2026-12-01#0`.
+    pub window_key: String,
+    pub walk_id: Uuid,
+    pub method: CheckinMethod,
+    /// Metres from the geofence centre (location check-ins).
+    pub distance_m: Option<f64>,
+    /// Points this check-in earned.
+    pub points: i32,
+    pub progress: Progress,
+    pub created_at: DateTime<Utc>,
+}
+
+fn unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn idem_key(user: Uuid, key: &str) -> String {
+    format!("u:{user}:{key}")
+}
+
+/// The checkpoint (and its route) a proof names, or why it names none.
+async fn resolve(
+    state: &AppState,
+    proof: &Proof,
+) -> ApiResult<(patrol_checkpoints::Model, patrol_routes::Model)> {
+    let code = match proof {
+        Proof::Scan { scanned } => {
+            let signed = match state.qr.verify(&state.db, scanned).await? {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(reason = %e, "patrol scan refused");
+                    return Err(ApiError::InvalidCode(format!(
+                        "not a valid checkpoint code: {e}"
+                    )));
+                }
+            };
+            match signed.strip_prefix(QR_PREFIX) {
+                Some(c) => c.to_owned(),
+                None => {
+                    return Err(ApiError::InvalidCode(
+                        "this is a building code (屋联码), not a patrol checkpoint".to_owned(),
+                    ));
+                }
+            }
+        }
+        Proof::Location { checkpoint } => checkpoint.clone(),
+    };
+    let c = patrol_checkpoints::Entity::find()
+        .filter(patrol_checkpoints::Column::Code.eq(&code))
+        .filter(patrol_checkpoints::Column::Retired.eq(false))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("checkpoint"))?;
+    let r = patrol_routes::Entity::find_by_id(c.route_id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("checkpoint"))?;
+    if !r.enabled {
+        return Err(ApiError::invalid(
+            "checkpoint",
+            "route_disabled",
+            format!("route {} is disabled", r.code),
+        ));
+    }
+    Ok((c, r))
+}
+
+/// Checks the proof against the checkpoint; the distance for a location check-in.
+fn check_proof(
+    new: &NewCheckin,
+    c: &patrol_checkpoints::Model,
+) -> ApiResult<(CheckinMethod, Option<f64>)> {
+    let kind = CheckpointKind::parse(&c.kind);
+    match (&new.proof, kind) {
+        (Proof::Scan { .. }, CheckpointKind::Qr) => Ok((CheckinMethod::Scan, None)),
+        (Proof::Scan { .. }, CheckpointKind::Geofence) => Err(ApiError::invalid(
+            "code",
+            "wrong_kind",
+            format!("checkpoint {} is checked in by location", c.code),
+        )),
+        (Proof::Location { .. }, CheckpointKind::Qr) => Err(ApiError::invalid(
+            "code",
+            "required",
+            format!(
+                "checkpoint {} is checked in by scanning its QR code",
+                c.code
+            ),
+        )),
+        (Proof::Location { .. }, CheckpointKind::Geofence) => {
+            let (Some((point, accuracy)), Some(lng), Some(lat), Some(radius)) =
+                (new.point, c.lng, c.lat, c.radius_m)
+            else {
+                return Err(ApiError::invalid(
+                    "lat",
+                    "required",
+                    "a location check-in needs lat, lng and accuracy",
+                ));
+            };
+            let d = distance_m(point, [lng, lat]);
+            // The phone may be up to `accuracy` metres nearer than it reports.
+            if d - accuracy.min(MAX_ACCURACY_M) > f64::from(radius) {
+                return Err(ApiError::invalid(
+                    "lat",
+                    "too_far",
+                    format!(
+                        "{d:.0} m from checkpoint {} ({}); allowed: its {radius} m radius plus your {accuracy:.0} m accuracy",
+                        c.code, c.name
+                    ),
+                ));
+            }
+            Ok((CheckinMethod::Location, Some((d * 10.0).round() / 10.0)))
+        }
+    }
+}
+
+async fn progress(
+    db: &impl ConnectionTrait,
+    route: Uuid,
+    walk: Uuid,
+) -> ApiResult<(Progress, Vec<patrol_checkpoints::Model>)> {
+    let checkpoints = active_checkpoints(db, route).await?;
+    let hit = patrol_checkins::Entity::find()
+        .filter(patrol_checkins::Column::WalkId.eq(walk))
+        .filter(patrol_checkins::Column::CheckpointId.is_in(checkpoints.iter().map(|c| c.id)))
+        .count(db)
+        .await?;
+    let total = checkpoints.len() as u64;
+    Ok((
+        Progress {
+            hit,
+            total,
+            complete: total > 0 && hit >= total,
+        },
+        checkpoints,
+    ))
+}
+
+/// Checks a user in. Returns the check-in and whether it was new (false: an earlier one
+/// returned again).
+pub async fn check_in(state: &AppState, new: NewCheckin) -> ApiResult<(CheckinView, bool)> {
+    check_in_at(state, new, Utc::now()).await
+}
+
+async fn check_in_at(
+    state: &AppState,
+    new: NewCheckin,
+    now: DateTime<Utc>,
+) -> ApiResult<(CheckinView, bool)> {
+    let key = idem_key(new.user, &new.key);
+    let (checkpoint, route) = resolve(state, &new.proof).await?;
+    let (method, distance) = check_proof(&new, &checkpoint)?;
+    let windows = stored_windows(&route.windows);
+    let Some(window_key) = occurrence(&windows, now) else {
+        // A retry of a check-in made before the window closed still gets its first answer.
+        if let Some(done) = replay_by_key(state, &key, &new.request_hash).await? {
+            return Ok((done, false));
+        }
+        let local = now.with_timezone(&local_offset());
+        let list: Vec<String> = windows.iter().map(|w| w.label()).collect();
+        return Err(ApiError::invalid(
+            "checkpoint",
+            "outside_window",
+            format!(
+                "route {} is walked {} (Asia/Shanghai); it is {} now",
+                route.code,
+                list.join(", "),
+                local.format("%H:%M")
+            ),
+        ));
+    };
+    let tx = crate::db::begin_write(&state.db).await?;
+    match record(
+        &tx,
+        &new,
+        &key,
+        &checkpoint,
+        &route,
+        &window_key,
+        method,
+        distance,
+        now,
+    )
+    .await
+    {
+        Ok(view) => {
+            tx.commit().await?;
+            Ok((view, true))
+        }
+        Err(ApiError::Database(e)) if unique_violation(&e) => {
+            // Another phone, a retry, or a race with either: answer with the check-in that won.
+            drop(tx);
+            if let Some(done) = replay_by_key(state, &key, &new.request_hash).await? {
+                return Ok((done, false));
+            }
+            let first = patrol_checkins::Entity::find()
+                .filter(patrol_checkins::Column::UserId.eq(new.user))
+                .filter(patrol_checkins::Column::CheckpointId.eq(checkpoint.id))
+                .filter(patrol_checkins::Column::WindowKey.eq(&window_key))
+                .one(&state.db)
+                .await?
+                .ok_or(ApiError::Database(e))?;
+            Ok((view_of(&state.db, first, true).await?, false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    tx: &impl ConnectionTrait,
+    new: &NewCheckin,
+    key: &str,
+    checkpoint: &patrol_checkpoints::Model,
+    route: &patrol_routes::Model,
+    window_key: &str,
+    method: CheckinMethod,
+    distance: Option<f64>,
+    now: DateTime<Utc>,
+) -> ApiResult<CheckinView> {
+    patrol_walks::Entity::insert(patrol_walks::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(new.user),
+        route_id: Set(route.id),
+        window_key: Set(window_key.to_owned()),
+        started_at: Set(now),
+        completed_at: Set(None),
+    })
+    .on_conflict_do_nothing_on([
+        patrol_walks::Column::UserId,
+        patrol_walks::Column::RouteId,
+        patrol_walks::Column::WindowKey,
+    ])
+    .exec(tx)
+    .await?;
+    // Locked so that two check-ins of one walk (two phones, the last two checkpoints) are
+    // counted one after the other and the walk is marked complete by whichever comes second.
+    let walk = patrol_walks::Entity::find()
+        .filter(patrol_walks::Column::UserId.eq(new.user))
+        .filter(patrol_walks::Column::RouteId.eq(route.id))
+        .filter(patrol_walks::Column::WindowKey.eq(window_key))
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("walk row missing after insert")))?;
+    let id = Uuid::now_v7();
+    let row = patrol_checkins::ActiveModel {
+        id: Set(id),
+        idem_key: Set(key.to_owned()),
+        request_hash: Set(new.request_hash.clone()),
+        user_id: Set(new.user),
+        route_id: Set(route.id),
+        checkpoint_id: Set(checkpoint.id),
+        walk_id: Set(walk.id),
+        window_key: Set(window_key.to_owned()),
+        method: Set(method_str(method).to_owned()),
+        lng: Set(new.point.map(|(p, _)| p[0])),
+        lat: Set(new.point.map(|(p, _)| p[1])),
+        accuracy_m: Set(new.point.map(|(_, a)| a)),
+        distance_m: Set(distance),
+        points: Set(checkpoint.points),
+        created_at: Set(now),
+    }
+    .insert(tx)
+    .await?;
+    if checkpoint.points > 0 {
+        crate::points::award(
+            tx,
+            new.user,
+            POINTS_SOURCE,
+            &format!("{}:{window_key}", checkpoint.id),
+            checkpoint.points,
+            Some(&format!("巡防打卡：{}", checkpoint.name)),
+        )
+        .await?;
+    }
+    let (progress, _) = progress(tx, route.id, walk.id).await?;
+    if progress.complete && walk.completed_at.is_none() {
+        patrol_walks::Entity::update_many()
+            .col_expr(patrol_walks::Column::CompletedAt, Expr::value(now))
+            .filter(patrol_walks::Column::Id.eq(walk.id))
+            .filter(patrol_walks::Column::CompletedAt.is_null())
+            .exec(tx)
+            .await?;
+    }
+    Ok(CheckinView {
+        id: row.id,
+        replayed: false,
+        route: route.code.clone(),
+        checkpoint: CheckpointRef {
+            id: checkpoint.id,
+            code: checkpoint.code.clone(),
+            name: checkpoint.name.clone(),
+        },
+        window_key: row.window_key,
+        walk_id: walk.id,
+        method,
+        distance_m: row.distance_m,
+        points: row.points,
+        progress,
+        created_at: row.created_at,
+    })
+}
+
+fn method_str(m: CheckinMethod) -> &'static str {
+    match m {
+        CheckinMethod::Scan => "scan",
+        CheckinMethod::Location => "location",
+    }
+}
+
+async fn replay_by_key(state: &AppState, key: &str, hash: &str) -> ApiResult<Option<CheckinView>> {
+    let Some(earlier) = patrol_checkins::Entity::find()
+        .filter(patrol_checkins::Column::IdemKey.eq(key))
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if earlier.request_hash != hash {
+        return Err(ApiError::invalid(
+            "id",
+            "idempotency_mismatch",
+            "this id (or Idempotency-Key) was already used for a different check-in",
+        ));
+    }
+    Ok(Some(view_of(&state.db, earlier, true).await?))
+}
+
+async fn view_of(
+    db: &impl ConnectionTrait,
+    row: patrol_checkins::Model,
+    replayed: bool,
+) -> ApiResult<CheckinView> {
+    let checkpoint = patrol_checkpoints::Entity::find_by_id(row.checkpoint_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("checkpoint"))?;
+    let route = patrol_routes::Entity::find_by_id(row.route_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("patrol route"))?;
+    let (progress, _) = progress(db, row.route_id, row.walk_id).await?;
+    Ok(CheckinView {
+        id: row.id,
+        replayed,
+        route: route.code,
+        checkpoint: CheckpointRef {
+            id: checkpoint.id,
+            code: checkpoint.code,
+            name: checkpoint.name,
+        },
+        window_key: row.window_key,
+        walk_id: row.walk_id,
+        method: if row.method == "location" {
+            CheckinMethod::Location
+        } else {
+            CheckinMethod::Scan
+        },
+        distance_m: row.distance_m,
+        points: row.points,
+        progress,
+        created_at: row.created_at,
+    })
+}
+
+/// The caller's own check-in, or 404 (also for other users' check-ins).
+pub async fn own_checkin(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    id: Uuid,
+) -> ApiResult<(patrol_checkins::Model, patrol_checkpoints::Model)> {
+    let row = patrol_checkins::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|c| c.user_id == user)
+        .ok_or(ApiError::NotFound("check-in"))?;
+    let checkpoint = patrol_checkpoints::Entity::find_by_id(row.checkpoint_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound("check-in"))?;
+    Ok((row, checkpoint))
+}
+
+/// Where a finding at a check-in is placed: the checkpoint's own point (a geofence's centre, a
+/// QR plate's position when known), else where the patroller stood.
+pub fn finding_point(
+    checkin: &patrol_checkins::Model,
+    checkpoint: &patrol_checkpoints::Model,
+) -> Option<Coord> {
+    checkpoint
+        .lng
+        .zip(checkpoint.lat)
+        .or(checkin.lng.zip(checkin.lat))
+        .map(|(lng, lat)| [lng, lat])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Walks
+
+/// A walk: one user's check-ins on one route in one window occurrence.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WalkView {
+    pub id: Uuid,
+    pub route: String,
+    pub route_name: String,
+    pub window_key: String,
+    pub progress: Progress,
+    /// Codes of the checkpoints hit, in walking order.
+    pub hit: Vec<String>,
+    pub started_at: DateTime<Utc>,
+    /// When the last checkpoint was hit.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The user's walks, newest first.
+pub async fn walks(
+    db: &DatabaseConnection,
+    user: Uuid,
+    page: PageRequest,
+) -> ApiResult<Page<WalkView>> {
+    let mut q = patrol_walks::Entity::find()
+        .filter(patrol_walks::Column::UserId.eq(user))
+        .order_by_desc(patrol_walks::Column::Id);
+    if let Some(after) = page.after {
+        q = q.filter(patrol_walks::Column::Id.lt(after));
+    }
+    let rows = q.limit(page.fetch()).all(db).await?;
+    let rows = Page::from_rows(rows, &page, |w| w.id);
+    let route_ids: BTreeSet<Uuid> = rows.items.iter().map(|w| w.route_id).collect();
+    let routes: HashMap<Uuid, patrol_routes::Model> = patrol_routes::Entity::find()
+        .filter(patrol_routes::Column::Id.is_in(route_ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut checkpoints: HashMap<Uuid, Vec<patrol_checkpoints::Model>> = HashMap::new();
+    for c in patrol_checkpoints::Entity::find()
+        .filter(patrol_checkpoints::Column::RouteId.is_in(route_ids))
+        .filter(patrol_checkpoints::Column::Retired.eq(false))
+        .order_by_asc(patrol_checkpoints::Column::Position)
+        .all(db)
+        .await?
+    {
+        checkpoints.entry(c.route_id).or_default().push(c);
+    }
+    let mut hits: HashMap<Uuid, BTreeSet<Uuid>> = HashMap::new();
+    for (walk, checkpoint) in patrol_checkins::Entity::find()
+        .select_only()
+        .column(patrol_checkins::Column::WalkId)
+        .column(patrol_checkins::Column::CheckpointId)
+        .filter(patrol_checkins::Column::WalkId.is_in(rows.items.iter().map(|w| w.id)))
+        .into_tuple::<(Uuid, Uuid)>()
+        .all(db)
+        .await?
+    {
+        hits.entry(walk).or_default().insert(checkpoint);
+    }
+    let items = rows
+        .items
+        .into_iter()
+        .map(|w| {
+            let route = routes.get(&w.route_id);
+            let cps = checkpoints
+                .get(&w.route_id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let done = hits.remove(&w.id).unwrap_or_default();
+            let hit: Vec<String> = cps
+                .iter()
+                .filter(|c| done.contains(&c.id))
+                .map(|c| c.code.clone())
+                .collect();
+            let total = cps.len() as u64;
+            WalkView {
+                id: w.id,
+                route: route.map(|r| r.code.clone()).unwrap_or_default(),
+                route_name: route.map(|r| r.name.clone()).unwrap_or_default(),
+                window_key: w.window_key,
+                progress: Progress {
+                    hit: hit.len() as u64,
+                    total,
+                    complete: total > 0 && hit.len() as u64 >= total,
+                },
+                hit,
+                started_at: w.started_at,
+                completed_at: w.completed_at,
+            }
+        })
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: rows.next_cursor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(start: &str, end: &str) -> WindowBody {
+        WindowBody {
+            start: start.into(),
+            end: end.into(),
+        }
+    }
+
+    fn at(local: &str) -> DateTime<Utc> {
+        match DateTime::parse_from_rfc3339(&format!("{local}+08:00")) {
+            Ok(t) => t.with_timezone(&Utc),
+            Err(e) => panic!("{local}: {e}"),
+        }
+    }
+
+    #[test]
+    fn windows_name_their_occurrence_by_the_date_they_opened() {
+        let mut errors = Vec::new();
+        let windows = parse_windows(&[w("07:00", "08:30"), w("22:00", "02:00")], &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let key = |t: &str| occurrence(&windows, at(t));
+        assert_eq!(key("2026-12-01T07:00:00").as_deref(), Some("2026-12-01#0"));
+        assert_eq!(key("2026-12-01T08:29:59").as_deref(), Some("2026-12-01#0"));
+        assert_eq!(key("2026-12-01T08:30:00"), None, "end is exclusive");
+        assert_eq!(key("2026-12-01T23:10:00").as_deref(), Some("2026-12-01#1"));
+        assert_eq!(key("2026-12-02T01:59:00").as_deref(), Some("2026-12-01#1"));
+        assert_eq!(key("2026-12-02T02:00:00"), None);
+        assert_eq!(key("2026-12-01T12:00:00"), None);
+        // 23:30 UTC is 07:30 next morning in Shanghai.
+        let utc = DateTime::parse_from_rfc3339("2026-12-01T23:30:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .ok();
+        assert_eq!(
+            utc.and_then(|t| occurrence(&windows, t)).as_deref(),
+            Some("2026-12-02#0")
+        );
+    }
+
+    #[test]
+    fn bad_windows_are_named() {
+        let rules = |body: &[WindowBody]| {
+            let mut errors = Vec::new();
+            parse_windows(body, &mut errors);
+            errors
+                .into_iter()
+                .map(|e| (e.field, e.rule))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            rules(&[w("7:00", "24:00")]),
+            [
+                ("windows[0].start".to_owned(), "time".to_owned()),
+                ("windows[0].end".to_owned(), "time".to_owned())
+            ]
+        );
+        assert_eq!(
+            rules(&[w("19:00", "19:00")]),
+            [("windows[0].end".to_owned(), "empty_window".to_owned())]
+        );
+        assert_eq!(
+            rules(&[w("22:00", "02:00"), w("01:00", "03:00")]),
+            [("windows[1]".to_owned(), "overlap".to_owned())]
+        );
+        assert_eq!(rules(&[]), [("windows".to_owned(), "count".to_owned())]);
+        assert!(rules(&[w("00:00", "00:00")]).len() == 1);
+        assert!(rules(&[w("21:00", "00:00"), w("00:00", "01:00")]).is_empty());
+    }
+}
