@@ -162,10 +162,17 @@ pub async fn get_account(
     code: &str,
     who: Viewer,
 ) -> ApiResult<AccountView> {
+    visible(db, code, who).await.map(account_view)
+}
+
+async fn visible(
+    db: &impl ConnectionTrait,
+    code: &str,
+    who: Viewer,
+) -> ApiResult<sorting_accounts::Model> {
     find_account(db, code)
         .await?
         .filter(|a| who.staff || a.holder_id == who.user)
-        .map(account_view)
         .ok_or(ApiError::NotFound("sorting account"))
 }
 
@@ -336,12 +343,9 @@ pub async fn records(
     who: Viewer,
     page: PageRequest,
 ) -> ApiResult<Page<RecordView>> {
-    let account = get_account(db, code, who).await?;
-    let Some(row) = find_account(db, &account.code).await? else {
-        return Err(ApiError::NotFound("sorting account"));
-    };
+    let account = visible(db, code, who).await?;
     let mut q = sorting_records::Entity::find()
-        .filter(sorting_records::Column::AccountId.eq(row.id))
+        .filter(sorting_records::Column::AccountId.eq(account.id))
         .order_by_desc(sorting_records::Column::Id);
     if let Some(after) = page.after {
         q = q.filter(sorting_records::Column::Id.lt(after));
