@@ -755,6 +755,10 @@ mod tests {
             subtree(&t, "S-C1").into_iter().collect::<Vec<_>>(),
             ["S-C1", "S-G1", "S-G1-M1"]
         );
-        assert_eq!(subtree(&t, "X-9").len(), 1, "an unknown area is just itself");
+        assert_eq!(
+            subtree(&t, "X-9").len(),
+            1,
+            "an unknown area is just itself"
+        );
     }
 }
