@@ -4,6 +4,8 @@
 # CONNECTIONS first.
 
 bench_tmp=$(mktemp -d)
+# Where cargo puts release binaries (CARGO_TARGET_DIR, if set, else target/).
+bench_bin="${CARGO_TARGET_DIR:-target}/release"
 bench_pids=()
 bench_cleanup() { for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$bench_tmp"; }
 trap bench_cleanup EXIT
@@ -21,11 +23,11 @@ bench_start_servers() {
   echo "building release binaries"
   cargo build -q --release --bin gridwing --example bare
   BENCH_DB="${BENCH_DATABASE_URL:-sqlite://$bench_tmp/bench.sqlite?mode=rwc}"
-  RUST_LOG=warn target/release/gridwing serve --demo --addr "$GW_ADDR" --database-url "$BENCH_DB" \
+  RUST_LOG=warn "$bench_bin/gridwing" serve --demo --addr "$GW_ADDR" --database-url "$BENCH_DB" \
     --workers "$WORKERS" --login-limit-per-account 1000000000 --login-limit-per-addr 1000000000 \
     "$@" >"$bench_tmp/gridwing.log" 2>&1 &
   bench_pids+=($!)
-  target/release/examples/bare "$BARE_ADDR" "$WORKERS" >"$bench_tmp/bare.log" 2>&1 &
+  "$bench_bin/examples/bare" "$BARE_ADDR" "$WORKERS" >"$bench_tmp/bare.log" 2>&1 &
   bench_pids+=($!)
   for _ in $(seq 300); do
     curl -sf "http://$GW_ADDR/readyz" >/dev/null && curl -sf "http://$BARE_ADDR/read" >/dev/null && return 0
