@@ -511,6 +511,22 @@ async fn admins_register_buildings_in_the_micro_grid_of_their_point() -> TestRes
     )
     .await?;
     assert_eq!(error_fields(&p), ["lat"], "{p}");
+    // Codes that name checkpoints and activities are no building's.
+    for reserved in ["cp.QSH-CP01", "act.0190aa"] {
+        let mut bad = new.clone();
+        bad["code"] = json!(reserved);
+        let p = problem(
+            &app,
+            Method::POST,
+            "/api/v1/buildings",
+            &admin,
+            Some(bad),
+            422,
+            "validation-failed",
+        )
+        .await?;
+        assert_eq!(p["errors"][0]["rule"], "reserved_prefix", "{p}");
+    }
     let mut bad = new.clone();
     bad["code"] = json!("QSH-B9003");
     if let Some(o) = bad.as_object_mut() {

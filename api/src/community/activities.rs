@@ -715,8 +715,10 @@ pub async fn roster(
 
 /// What an activity's attendance code signs: it can never pass for a building's code.
 fn code_of(activity: Uuid) -> String {
-    format!("act.{}", activity.simple())
+    format!("{ACT_PREFIX}{}", activity.simple())
 }
+
+const ACT_PREFIX: &str = crate::places::qr_keys::NON_BUILDING_PREFIXES[1];
 
 /// The payload to print for an activity's attendance (scanned at the venue).
 pub async fn attendance_code(state: &AppState, activity: Uuid) -> ApiResult<String> {
@@ -781,7 +783,7 @@ pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiR
         Err(e) => return Err(ApiError::InvalidCode(e.to_string())),
     };
     let activity = code
-        .strip_prefix("act.")
+        .strip_prefix(ACT_PREFIX)
         .and_then(|hex| Uuid::try_parse(hex).ok())
         .ok_or_else(|| ApiError::InvalidCode("this is not an activity's attendance code".into()))?;
     let mine: Vec<signups::Model> = signups::Entity::find()

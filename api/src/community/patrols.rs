@@ -41,7 +41,7 @@ use crate::state::AppState;
 pub const MAX_ACCURACY_M: f64 = 100.0;
 /// What a checkpoint's code is prefixed with before signing, so a checkpoint's QR payload can
 /// never open a building and a building's never checks in.
-pub const QR_PREFIX: &str = "cp.";
+pub const QR_PREFIX: &str = crate::places::qr_keys::NON_BUILDING_PREFIXES[0];
 /// The points source kind in the ledger.
 pub const POINTS_SOURCE: &str = "patrol";
 

@@ -14,6 +14,16 @@ use crate::secrets;
 
 const PREFIX: &str = "qr_key_v";
 
+/// Codes signed with the same keys that name something other than a building: a patrol
+/// checkpoint (`cp.<code>`) or an activity's attendance (`act.<id>`). No building may be
+/// registered under them, or its genuine plate would pass for one.
+pub const NON_BUILDING_PREFIXES: [&str; 2] = ["cp.", "act."];
+
+/// Whether a code lies in a namespace kept for checkpoints and activities.
+pub fn is_reserved(code: &str) -> bool {
+    NON_BUILDING_PREFIXES.iter().any(|p| code.starts_with(p))
+}
+
 /// The signing keys, cached; reloaded when a code names a version this instance has not seen.
 #[derive(Default)]
 pub struct QrKeys {

@@ -151,6 +151,12 @@ pub async fn create_building(
     let mut errors = Vec::new();
     if let Err(ApiError::Validation(e)) = check_code("code", &body.code) {
         errors.extend(e);
+    } else if crate::places::qr_keys::is_reserved(&body.code) {
+        errors.push(FieldError::new(
+            "code",
+            "reserved_prefix",
+            "codes starting with cp. or act. name checkpoints and activities",
+        ));
     }
     text(&mut errors, "name", &body.name, 100);
     text(&mut errors, "address", &body.address, 200);
