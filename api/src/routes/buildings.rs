@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::PROBLEM;
+use super::qr_image::{PngQuery, png};
 use crate::accounts;
 use crate::auth::Auth;
 use crate::auth::principal::CurrentUser;
@@ -405,15 +406,6 @@ pub async fn history(
     Ok(web::Json(buildings::history(&state.db, &b, page).await?))
 }
 
-/// Size of the PNG.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PngQuery {
-    /// Pixels per module, 1–40 (default 8).
-    pub scale: Option<u32>,
-}
-
 /// The building's signed QR code as a PNG, for printing.
 #[utoipa::path(
     tag = "buildings",
@@ -431,18 +423,9 @@ pub async fn qr_png(
     code: web::Path<String>,
     Query(q): Query<PngQuery>,
 ) -> ApiResult<HttpResponse> {
-    let scale = q.scale.unwrap_or(8);
-    if !(1..=40).contains(&scale) {
-        return Err(ApiError::invalid(
-            "scale",
-            "range",
-            "must be between 1 and 40",
-        ));
-    }
+    let scale = q.scale()?;
     let (b, _) = visible(&state, &auth.user, &code).await?;
-    let png = places::qr::render_png(&state.qr.sign(&b.code), scale)
-        .map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
-    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+    png(&state.qr.sign(&b.code), scale)
 }
 
 /// The building's signed QR code as SVG.

@@ -17,6 +17,7 @@ pub mod callouts;
 pub mod events;
 pub mod health;
 pub mod patrols;
+pub mod qr_image;
 pub mod rewards;
 pub mod sorting;
 pub mod teams;

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::PROBLEM;
+use super::qr_image::{PngQuery, png};
 use crate::auth::Auth;
 use crate::auth::roles::{AnyRole, Coordinators, Role, RoleSet};
 use crate::community::patrols::{
@@ -186,15 +187,6 @@ pub async fn replace_route(
     Ok(web::Json(patrols::update(&state, &code, spec, true).await?))
 }
 
-/// Size of the PNG.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PngQuery {
-    /// Pixels per module, 1–40 (default 8).
-    pub scale: Option<u32>,
-}
-
 /// A QR checkpoint's signed code as a PNG, for its plate.
 #[utoipa::path(
     tag = "patrols",
@@ -212,18 +204,9 @@ pub async fn checkpoint_qr_png(
     code: web::Path<String>,
     Query(q): Query<PngQuery>,
 ) -> ApiResult<HttpResponse> {
-    let scale = q.scale.unwrap_or(8);
-    if !(1..=40).contains(&scale) {
-        return Err(ApiError::invalid(
-            "scale",
-            "range",
-            "must be between 1 and 40",
-        ));
-    }
+    let scale = q.scale()?;
     let payload = patrols::qr_payload(&state, &code).await?;
-    let png = places::qr::render_png(&payload, scale)
-        .map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
-    Ok(HttpResponse::Ok().content_type("image/png").body(png))
+    png(&payload, scale)
 }
 
 /// A QR checkpoint's signed code as SVG.
