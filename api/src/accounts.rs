@@ -208,6 +208,20 @@ pub async fn create(db: &DatabaseConnection, new: NewAccount) -> ApiResult<UserV
     view(db, id).await
 }
 
+/// Display names of these users, for rosters and lists.
+pub async fn names_of(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<std::collections::HashMap<Uuid, String>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect())
+}
+
 /// The user with this phone number, for login.
 pub async fn find_by_phone(
     db: &DatabaseConnection,

@@ -352,13 +352,8 @@ pub async fn roll(
         q = q.filter(callout_answers::Column::Id.gt(after));
     }
     let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |l| l.id);
-    let names: HashMap<Uuid, String> = users::Entity::find()
-        .filter(users::Column::Id.is_in(rows.items.iter().map(|l| l.user_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
+    let names: HashMap<Uuid, String> =
+        crate::accounts::names_of(db, rows.items.iter().map(|l| l.user_id)).await?;
     Ok(Page {
         items: rows
             .items

@@ -161,13 +161,7 @@ async fn views(
     rows: Vec<volunteers::Model>,
 ) -> ApiResult<Vec<VolunteerView>> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
-    let names: HashMap<Uuid, String> = users::Entity::find()
-        .filter(users::Column::Id.is_in(ids.clone()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
+    let names: HashMap<Uuid, String> = crate::accounts::names_of(db, ids.clone()).await?;
     let mut areas: HashMap<Uuid, Vec<String>> = HashMap::new();
     for a in volunteer_areas::Entity::find()
         .filter(volunteer_areas::Column::UserId.is_in(ids.clone()))
@@ -681,13 +675,8 @@ pub async fn roster(
         q = q.filter(volunteer_team_members::Column::Id.gt(after));
     }
     let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |m| m.id);
-    let names: HashMap<Uuid, String> = users::Entity::find()
-        .filter(users::Column::Id.is_in(rows.items.iter().map(|m| m.user_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
+    let names: HashMap<Uuid, String> =
+        crate::accounts::names_of(db, rows.items.iter().map(|m| m.user_id)).await?;
     Ok(Page {
         items: rows
             .items

@@ -62,6 +62,47 @@ pub struct CreateEventRequest {
     pub colour: Option<Colour>,
 }
 
+/// The rules every report's text and photos meet, wherever it is made (a report, a patrol's
+/// finding): 1–2000 characters, at most 9 photos.
+pub fn check_report(errors: &mut Vec<FieldError>, description: &str, photos: &[String]) {
+    let n = description.trim().chars().count();
+    if n == 0 || n > 2000 {
+        errors.push(FieldError::new(
+            "description",
+            "length",
+            "1–2000 characters",
+        ));
+    }
+    if photos.len() > 9 {
+        errors.push(FieldError::new("photos", "max_items", "at most 9 photos"));
+    }
+}
+
+/// The report's category from the catalogue, once every other field passed: all the fields at
+/// fault, the category among them, are refused together.
+pub async fn report_category(
+    state: &AppState,
+    mut errors: Vec<FieldError>,
+    code: &str,
+) -> ApiResult<Category> {
+    let category = match state
+        .catalogue
+        .get(&state.db)
+        .await?
+        .category(code, "category")
+    {
+        Ok(c) => Some(c),
+        Err(ApiError::Validation(e)) => {
+            errors.extend(e);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    category
+        .filter(|_| errors.is_empty())
+        .ok_or(ApiError::Validation(errors))
+}
+
 fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<String> {
     if let Some(id) = body.id {
         return Ok(id.to_string());
@@ -124,17 +165,7 @@ pub async fn create_event(
     };
     let key = idempotency_key(&req, &body)?;
     let mut errors = Vec::new();
-    let n = body.description.trim().chars().count();
-    if n == 0 || n > 2000 {
-        errors.push(FieldError::new(
-            "description",
-            "length",
-            "1–2000 characters",
-        ));
-    }
-    if body.photos.len() > 9 {
-        errors.push(FieldError::new("photos", "max_items", "at most 9 photos"));
-    }
+    check_report(&mut errors, &body.description, &body.photos);
     if let Some(b) = &body.building_code
         && let Err(ApiError::Validation(e)) = check_code("building_code", b)
     {
@@ -159,22 +190,7 @@ pub async fn create_event(
             Err(e) => return Err(e),
         }
     };
-    let category = match state
-        .catalogue
-        .get(&state.db)
-        .await?
-        .category(&body.category, "category")
-    {
-        Ok(c) => Some(c),
-        Err(ApiError::Validation(e)) => {
-            errors.extend(e);
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(category) = category.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let category = report_category(&state, errors, &body.category).await?;
     let new = NewEvent {
         reporter,
         key,

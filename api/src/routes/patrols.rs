@@ -431,33 +431,8 @@ pub async fn report_finding(
     let key = client_key(&req, body.id, "id")?;
     let (checkin, checkpoint) = patrols::own_checkin(&state.db, auth.user.id, checkin_id).await?;
     let mut errors = Vec::new();
-    let n = body.description.trim().chars().count();
-    if n == 0 || n > 2000 {
-        errors.push(FieldError::new(
-            "description",
-            "length",
-            "1–2000 characters",
-        ));
-    }
-    if body.photos.len() > 9 {
-        errors.push(FieldError::new("photos", "max_items", "at most 9 photos"));
-    }
-    let category = match state
-        .catalogue
-        .get(&state.db)
-        .await?
-        .category(&body.category, "category")
-    {
-        Ok(c) => Some(c),
-        Err(ApiError::Validation(e)) => {
-            errors.extend(e);
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(category) = category.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    super::events::check_report(&mut errors, &body.description, &body.photos);
+    let category = super::events::report_category(&state, errors, &body.category).await?;
     // Workers' findings are patrol events, as when they report directly; everyone else's are
     // citizens' reports and earn what a report earns.
     let source = if auth.user.has(Role::GridWorker) || auth.user.has(Role::TeamMember) {
