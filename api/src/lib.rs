@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod batch;
 pub mod commands;
 pub mod community;
 pub mod config;

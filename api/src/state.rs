@@ -27,6 +27,8 @@ pub struct AppState {
     pub catalogue: crate::events::catalogue::Cached,
     /// Live delivery of outbox rows to websocket clients.
     pub live: crate::live::Live,
+    /// Signups queued per shift and written in batches.
+    pub signups: crate::community::activities::SignupDesk,
     pub settings: ServeArgs,
 }
 
@@ -68,15 +70,19 @@ impl AppState {
         crate::events::catalogue::ensure_defaults(&db)
             .await
             .map_err(|e| anyhow::anyhow!("seeding categories and deadline policies: {e}"))?;
+        let sessions =
+            SessionCache::new(db.clone(), Duration::from_secs(settings.session_check_secs));
+        let signups = crate::community::activities::SignupDesk::new(db.clone());
         Ok(Self {
             places,
             qr,
             live: crate::live::Live::default(),
             catalogue: Default::default(),
+            signups,
             db,
             redis,
             jwt: JwtKeys::new(secret.as_bytes(), settings.access_ttl_secs),
-            sessions: SessionCache::new(Duration::from_secs(settings.session_check_secs)),
+            sessions,
             limiter,
             settings,
         })

@@ -653,5 +653,36 @@ async fn a_signup_rush_never_oversells_and_nobody_gets_two() -> TestResult {
         ])
     );
     assert_eq!(final_counts(&app, shift.parse()?).await?, (100, 500, 100));
+
+    // Cancellations during a rush: every freed place goes to someone in line, even when the line
+    // forms while the place frees, so no place stays empty while people wait. The race is only
+    // open until the first person is in line, so it is run many times.
+    for _ in 0..15 {
+        let (_, shift) = publish(&app, &coordinator, json!({}), 10, true, (60, 240)).await?;
+        let first = rush(&servers, &people[..10], 0, &shift).await?;
+        let mut running = Vec::new();
+        for (i, (person, got)) in first.iter().enumerate() {
+            let id = held(got).pop_first().ok_or("no signup")?;
+            let token = people
+                .iter()
+                .find(|(p, _)| p == person)
+                .ok_or("who")?
+                .1
+                .clone();
+            let server = servers[i % servers.len()];
+            let client = server.client.clone();
+            let url = server.url(&format!("/api/v1/signups/{id}/cancel"));
+            running.push(tokio::spawn(async move {
+                let res = client.post(url).bearer_auth(token).send().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(res.status().as_u16())
+            }));
+        }
+        let late = rush(&servers, &people[10..40], 0, &shift).await?;
+        for r in running {
+            assert_eq!(r.await??, 200);
+        }
+        assert_eq!(late.len(), 30);
+        assert_eq!(final_counts(&app, shift.parse()?).await?, (10, 20, 10));
+    }
     Ok(())
 }

@@ -66,7 +66,7 @@ async fn authenticate_user(
 /// expires (Unix seconds): every way of presenting a token goes through here.
 pub async fn verify(state: &AppState, token: &str) -> Result<(CurrentUser, i64), ApiError> {
     let claims = state.jwt.verify(token)?;
-    state.sessions.ensure_active(&state.db, claims.sid).await?;
+    state.sessions.ensure_active(claims.sid).await?;
     Ok((
         CurrentUser {
             id: claims.sub,

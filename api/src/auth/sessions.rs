@@ -217,29 +217,69 @@ pub async fn revoke_all(
 
 /// A per-instance memory of which sessions are live. A revocation made on this instance is seen
 /// at once; one made on another instance is seen within `ttl`, which is the bound on how long a
-/// logged-out access token can still be used anywhere.
+/// logged-out access token can still be used anywhere. Sessions not in memory are looked up
+/// together: a rush of people arriving at once costs one query per batch, not one each.
 pub struct SessionCache {
     entries: quick_cache::sync::Cache<Uuid, (bool, Instant)>,
     ttl: Duration,
+    lookups: crate::batch::Batcher<(), Uuid, Option<bool>>,
+}
+
+/// Which of `ids` are live sessions; None for all when the database did not answer.
+async fn live_sessions(db: &DatabaseConnection, ids: Vec<Uuid>) -> Vec<Option<bool>> {
+    let found = sessions::Entity::find()
+        .filter(sessions::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await;
+    match found {
+        Ok(rows) => {
+            let now = Utc::now();
+            let live: std::collections::HashSet<Uuid> = rows
+                .into_iter()
+                .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+                .map(|s| s.id)
+                .collect();
+            ids.iter().map(|id| Some(live.contains(id))).collect()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, sessions = ids.len(), "looking up sessions failed");
+            ids.iter().map(|_| None).collect()
+        }
+    }
 }
 
 impl SessionCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(db: DatabaseConnection, ttl: Duration) -> Self {
+        let lookups = crate::batch::Batcher::new(
+            256,
+            Duration::from_secs(60),
+            std::sync::Arc::new(move |(), ids| {
+                let db = db.clone();
+                Box::pin(async move { live_sessions(&db, ids).await })
+                    as futures_util::future::BoxFuture<'static, _>
+            }),
+        );
         Self {
             entries: quick_cache::sync::Cache::new(100_000),
             ttl,
+            lookups,
         }
     }
 
     /// Refuses a revoked, expired or unknown session.
-    pub async fn ensure_active(&self, db: &DatabaseConnection, session: Uuid) -> ApiResult<()> {
+    pub async fn ensure_active(&self, session: Uuid) -> ApiResult<()> {
         let live = match self.entries.get(&session) {
             Some((live, at)) if at.elapsed() < self.ttl => live,
             _ => {
-                let live = sessions::Entity::find_by_id(session)
-                    .one(db)
-                    .await?
-                    .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > Utc::now());
+                let live = self
+                    .lookups
+                    .submit((), session)
+                    .await
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        ApiError::Unavailable("sessions cannot be checked right now".into())
+                    })?;
                 self.entries.insert(session, (live, Instant::now()));
                 live
             }

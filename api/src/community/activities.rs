@@ -1,12 +1,16 @@
 //! Activities (service, patrol, venue booking) with shifts of fixed capacity and optional
 //! waitlists; signups, cancellations, promotion from the waitlist, and attendance.
 //!
-//! A shift's `taken` counts its confirmed places and only moves by conditional updates
-//! (`taken < capacity` to take one), inside the transaction that writes the signup, so no rush
-//! can oversell it, on SQLite or on PostgreSQL with any number of instances. A person holds at
-//! most one signup per shift (a unique key), so retries and second phones answer with the first.
+//! A shift's `taken` counts its confirmed places. Signups queue per shift and are written in
+//! batches, each in one transaction holding the shift's row lock, which cancellations take too:
+//! the free places are counted exactly and `taken` only moves in the same transaction as the
+//! signups, guarded by `taken + n <= capacity`, so no rush can oversell a shift, on SQLite or on
+//! PostgreSQL with any number of instances. A person holds at most one signup per shift (a
+//! unique key), so retries and second phones answer with the first.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use places::locate::LocateIndex;
@@ -22,6 +26,7 @@ use uuid::Uuid;
 use super::volunteers;
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::{Coordinators, RoleSet};
+use crate::batch::Batcher;
 use crate::entities::{activities, shifts, signups};
 use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};
@@ -371,20 +376,6 @@ async fn check_eligible(state: &AppState, a: &activities::Model, user: Uuid) -> 
     Ok(())
 }
 
-/// Takes a place if one is free; true when it did.
-async fn take_place(tx: &DatabaseTransaction, shift: Uuid) -> ApiResult<bool> {
-    let done = shifts::Entity::update_many()
-        .col_expr(
-            shifts::Column::Taken,
-            Expr::col(shifts::Column::Taken).add(1),
-        )
-        .filter(shifts::Column::Id.eq(shift))
-        .filter(Expr::col(shifts::Column::Taken).lt(Expr::col(shifts::Column::Capacity)))
-        .exec(tx)
-        .await?;
-    Ok(done.rows_affected == 1)
-}
-
 async fn free_place(tx: &DatabaseTransaction, shift: Uuid) -> ApiResult<()> {
     shifts::Entity::update_many()
         .col_expr(
@@ -476,60 +467,268 @@ async fn promote_next(
     }
 }
 
-/// What one try at a signup found.
-enum Attempt {
-    Placed(signups::Model),
-    /// The person already holds a signup for the shift (maybe cancelled).
-    Exists,
+/// The most signups one transaction writes. A rush queues far more; each batch is one commit.
+const MAX_BATCH: usize = 512;
+
+/// Rows per INSERT statement. Kept under one TLS record (16 KB): sqlx 0.9.0 leaves Nagle's
+/// algorithm on, so a statement sent in several records waits ~40 ms for a delayed ACK.
+const INSERT_CHUNK: usize = 64;
+
+/// How long a signup's checks trust a shift they read; the batch reads it again under its lock.
+const SHIFT_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Where signups go: queued per shift and written a batch at a time, with the shifts their
+/// checks read kept for a moment, since a rush asks for the same shift thousands of times a
+/// second.
+pub struct SignupDesk {
+    batches: Batcher<Uuid, Uuid, ApiResult<(SignupView, bool)>>,
+    shifts: quick_cache::sync::Cache<Uuid, Arc<(shifts::Model, activities::Model, Instant)>>,
+}
+
+impl SignupDesk {
+    /// The signup desk of a server, writing through `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        let batches = Batcher::new(
+            MAX_BATCH,
+            std::time::Duration::from_secs(30),
+            Arc::new(move |shift, users| {
+                let db = db.clone();
+                Box::pin(async move { admit(&db, shift, users).await })
+                    as futures_util::future::BoxFuture<'static, _>
+            }),
+        );
+        Self {
+            batches,
+            shifts: quick_cache::sync::Cache::new(10_000),
+        }
+    }
+
+    async fn shift(
+        &self,
+        db: &DatabaseConnection,
+        id: Uuid,
+    ) -> ApiResult<Arc<(shifts::Model, activities::Model, Instant)>> {
+        if let Some(hit) = self.shifts.get(&id)
+            && hit.2.elapsed() < SHIFT_TTL
+        {
+            return Ok(hit);
+        }
+        let shift = find_shift(db, id).await?;
+        let activity = find(db, shift.activity_id).await?;
+        let read = Arc::new((shift, activity, Instant::now()));
+        self.shifts.insert(id, read.clone());
+        Ok(read)
+    }
+}
+
+/// Why a whole batch was refused.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    NoShift,
+    Closed,
+    Ended,
+}
+
+impl Refusal {
+    fn error(self) -> ApiError {
+        match self {
+            Refusal::NoShift => ApiError::NotFound("shift"),
+            Refusal::Closed => ApiError::Conflict {
+                field: None,
+                detail: "this activity is no longer open".into(),
+            },
+            Refusal::Ended => ApiError::Conflict {
+                field: None,
+                detail: "this shift has ended".into(),
+            },
+        }
+    }
+}
+
+enum BatchFailure {
+    Refused(Refusal),
+    Failed(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for BatchFailure {
+    fn from(e: E) -> Self {
+        BatchFailure::Failed(e.into())
+    }
+}
+
+/// What a batch gave one person.
+enum Admission {
+    /// A new signup: the index in the batch's new rows.
+    Made(usize),
+    /// The signup the person already held (a retry, a second phone).
+    Held(signups::Model),
     /// No place and no waitlist.
     Full,
 }
 
-async fn attempt(
-    tx: &DatabaseTransaction,
-    shift: &shifts::Model,
-    user: Uuid,
-) -> ApiResult<Attempt> {
-    let placed = take_place(tx, shift.id).await?;
-    let status = match (placed, shift.waitlist) {
-        (true, _) => SignupStatus::Confirmed,
-        (false, true) => SignupStatus::Waitlisted,
-        (false, false) => return Ok(Attempt::Full),
-    };
-    let placed = signups::Model {
-        id: Uuid::now_v7(),
-        shift_id: shift.id,
-        activity_id: shift.activity_id,
-        user_id: user,
-        status: status.as_str().to_owned(),
-        attended_at: None,
-        minutes: None,
-        attendance_by: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
-    let row = signups::ActiveModel {
-        id: Set(placed.id),
-        shift_id: Set(placed.shift_id),
-        activity_id: Set(placed.activity_id),
-        user_id: Set(placed.user_id),
-        status: Set(placed.status.clone()),
-        attended_at: Set(None),
-        minutes: Set(None),
-        attendance_by: Set(None),
-        created_at: Set(placed.created_at),
-        updated_at: Set(placed.updated_at),
-    };
-    // No read first: the unique key on (shift, user) tells a repeat, and the transaction is
-    // rolled back with the place it took.
-    let done = signups::Entity::insert(row)
-        .on_conflict_do_nothing_on([signups::Column::ShiftId, signups::Column::UserId])
-        .exec(tx)
-        .await?;
-    if !matches!(done, sea_orm::TryInsertResult::Inserted(_)) {
-        return Ok(Attempt::Exists);
+fn full() -> ApiError {
+    ApiError::Conflict {
+        field: None,
+        detail: "this shift is full and keeps no waitlist".into(),
     }
-    Ok(Attempt::Placed(placed))
+}
+
+/// Writes one batch of signups for a shift and answers each person.
+async fn admit(
+    db: &DatabaseConnection,
+    shift: Uuid,
+    users: Vec<Uuid>,
+) -> Vec<ApiResult<(SignupView, bool)>> {
+    match admit_batch(db, shift, &users).await {
+        Ok((admissions, fresh)) => admissions
+            .into_iter()
+            .map(|a| match a {
+                Admission::Made(i) => Ok((SignupView::of(fresh[i].clone()), true)),
+                Admission::Held(s) => Ok((SignupView::of(s), false)),
+                Admission::Full => Err(full()),
+            })
+            .collect(),
+        Err(BatchFailure::Refused(r)) => users.iter().map(|_| Err(r.error())).collect(),
+        Err(BatchFailure::Failed(e)) => {
+            tracing::error!(%shift, error = %e, people = users.len(), "a batch of signups failed");
+            users
+                .iter()
+                .map(|_| {
+                    Err(ApiError::Unavailable(
+                        "the signup could not be saved; try again".into(),
+                    ))
+                })
+                .collect()
+        }
+    }
+}
+
+/// In one transaction under the shift's row lock: free places go to the batch in order, then the
+/// waitlist if the shift keeps one. Holding the lock makes the count of free places exact, and
+/// puts batches of every instance and cancellations one after another.
+async fn admit_batch(
+    db: &DatabaseConnection,
+    shift_id: Uuid,
+    users: &[Uuid],
+) -> Result<(Vec<Admission>, Vec<signups::Model>), BatchFailure> {
+    let tx = crate::db::begin_write(db).await?;
+    let shift = shifts::Entity::find_by_id(shift_id)
+        .lock_exclusive()
+        .one(&tx)
+        .await?
+        .ok_or(BatchFailure::Refused(Refusal::NoShift))?;
+    if find(&tx, shift.activity_id).await?.status != OPEN {
+        return Err(BatchFailure::Refused(Refusal::Closed));
+    }
+    let now = Utc::now();
+    if shift.ends_at <= now {
+        return Err(BatchFailure::Refused(Refusal::Ended));
+    }
+    let held: HashMap<Uuid, signups::Model> = signups::Entity::find()
+        .filter(signups::Column::ShiftId.eq(shift.id))
+        .filter(signups::Column::UserId.is_in(users.iter().copied()))
+        .all(&tx)
+        .await?
+        .into_iter()
+        .map(|s| (s.user_id, s))
+        .collect();
+    let cancelled = SignupStatus::Cancelled.as_str();
+    // Signing up again after cancelling: to the back of the line, with a new id.
+    let again: Vec<Uuid> = held
+        .values()
+        .filter(|s| s.status == cancelled)
+        .map(|s| s.id)
+        .collect();
+    if !again.is_empty() {
+        signups::Entity::delete_many()
+            .filter(signups::Column::Id.is_in(again))
+            .exec(&tx)
+            .await?;
+    }
+
+    let places = Ord::max(shift.capacity - shift.taken, 0);
+    let mut free = places;
+    let mut fresh: Vec<signups::Model> = Vec::new();
+    let mut made: HashMap<Uuid, usize> = HashMap::new();
+    let mut admissions = Vec::with_capacity(users.len());
+    for &user in users {
+        if let Some(h) = held.get(&user).filter(|h| h.status != cancelled) {
+            admissions.push(Admission::Held(h.clone()));
+            continue;
+        }
+        if let Some(&i) = made.get(&user) {
+            admissions.push(Admission::Held(fresh[i].clone()));
+            continue;
+        }
+        let status = if free > 0 {
+            free -= 1;
+            SignupStatus::Confirmed
+        } else if shift.waitlist {
+            SignupStatus::Waitlisted
+        } else {
+            admissions.push(Admission::Full);
+            continue;
+        };
+        made.insert(user, fresh.len());
+        admissions.push(Admission::Made(fresh.len()));
+        fresh.push(signups::Model {
+            id: Uuid::now_v7(),
+            shift_id: shift.id,
+            activity_id: shift.activity_id,
+            user_id: user,
+            status: status.as_str().to_owned(),
+            attended_at: None,
+            minutes: None,
+            attendance_by: None,
+            created_at: now,
+            updated_at: now,
+        });
+    }
+    for chunk in fresh.chunks(INSERT_CHUNK) {
+        let written = signups::Entity::insert_many(chunk.iter().map(|s| signups::ActiveModel {
+            id: Set(s.id),
+            shift_id: Set(s.shift_id),
+            activity_id: Set(s.activity_id),
+            user_id: Set(s.user_id),
+            status: Set(s.status.clone()),
+            attended_at: Set(None),
+            minutes: Set(None),
+            attendance_by: Set(None),
+            created_at: Set(s.created_at),
+            updated_at: Set(s.updated_at),
+        }))
+        .exec_without_returning(&tx)
+        .await?;
+        if written != chunk.len() as u64 {
+            return Err(BatchFailure::Failed(ApiError::Unavailable(format!(
+                "wrote {written} of {} signups",
+                chunk.len()
+            ))));
+        }
+    }
+    let confirmed = places - free;
+    if confirmed > 0 {
+        let done = shifts::Entity::update_many()
+            .col_expr(
+                shifts::Column::Taken,
+                Expr::col(shifts::Column::Taken).add(confirmed),
+            )
+            .filter(shifts::Column::Id.eq(shift.id))
+            .filter(
+                Expr::col(shifts::Column::Taken)
+                    .add(confirmed)
+                    .lte(Expr::col(shifts::Column::Capacity)),
+            )
+            .exec(&tx)
+            .await?;
+        if done.rows_affected != 1 {
+            return Err(BatchFailure::Failed(ApiError::Unavailable(
+                "the shift's places changed under its lock".into(),
+            )));
+        }
+    }
+    tx.commit().await?;
+    Ok((admissions, fresh))
 }
 
 /// Signs a person up for a shift: a place if one is free, else a place in line if the shift
@@ -540,88 +739,22 @@ pub async fn sign_up(
     user: Uuid,
     shift_id: Uuid,
 ) -> ApiResult<(SignupView, bool)> {
-    let db = &state.db;
-    let shift = find_shift(db, shift_id).await?;
-    let activity = find(db, shift.activity_id).await?;
+    let read = state.signups.shift(&state.db, shift_id).await?;
+    let (shift, activity, _) = &*read;
+    // Checked again under the lock; here so that a refusal costs no queueing.
     if activity.status != OPEN {
-        return Err(ApiError::Conflict {
-            field: None,
-            detail: "this activity is no longer open".into(),
-        });
+        return Err(Refusal::Closed.error());
     }
     if shift.ends_at <= Utc::now() {
-        return Err(ApiError::Conflict {
-            field: None,
-            detail: "this shift has ended".into(),
-        });
+        return Err(Refusal::Ended.error());
     }
-    check_eligible(state, &activity, user).await?;
-    // Bounded: each round either answers or clears a cancelled signup of the person's own.
-    for _ in 0..3 {
-        let tx = crate::db::begin_write(db).await?;
-        let outcome = attempt(&tx, &shift, user).await?;
-        if let Attempt::Placed(s) = outcome {
-            tx.commit().await?;
-            if s.status == SignupStatus::Waitlisted.as_str() {
-                // A place freed while this one queued would otherwise wait for the next cancel.
-                if fill(state, shift.id).await? {
-                    let now = signups::Entity::find_by_id(s.id)
-                        .one(db)
-                        .await?
-                        .unwrap_or(s);
-                    return Ok((SignupView::of(now), true));
-                }
-            }
-            return Ok((SignupView::of(s), true));
-        }
-        drop(tx);
-        match existing(db, shift.id, user).await? {
-            Some(e) if e.status != SignupStatus::Cancelled.as_str() => {
-                return Ok((SignupView::of(e), false));
-            }
-            Some(cancelled) => {
-                // Signing up again after cancelling: to the back of the line, with a new id.
-                signups::Entity::delete_many()
-                    .filter(signups::Column::Id.eq(cancelled.id))
-                    .filter(signups::Column::Status.eq(SignupStatus::Cancelled.as_str()))
-                    .exec(db)
-                    .await?;
-            }
-            None if matches!(outcome, Attempt::Full) => {
-                return Err(ApiError::Conflict {
-                    field: None,
-                    detail: "this shift is full and keeps no waitlist".into(),
-                });
-            }
-            None => {}
-        }
-    }
-    Err(ApiError::Unavailable(
-        "the signup kept changing under this request; try again".into(),
-    ))
-}
-
-/// Gives free places to those in line, first come first served; true when someone moved up.
-async fn fill(state: &AppState, shift_id: Uuid) -> ApiResult<bool> {
-    let shift = find_shift(&state.db, shift_id).await?;
-    if shift.taken >= shift.capacity {
-        return Ok(false);
-    }
-    let tx = crate::db::begin_write(&state.db).await?;
-    let mut promoted = false;
-    while take_place(&tx, shift.id).await? {
-        if promote_next(&tx, &shift).await?.is_some() {
-            promoted = true;
-        } else {
-            free_place(&tx, shift.id).await?;
-            break;
-        }
-    }
-    tx.commit().await?;
-    if promoted {
-        state.live.poke();
-    }
-    Ok(promoted)
+    check_eligible(state, activity, user).await?;
+    state
+        .signups
+        .batches
+        .submit(shift.id, user)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("{e}; the signup may or may not be saved")))?
 }
 
 async fn find_signup(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<signups::Model> {
@@ -656,7 +789,13 @@ pub async fn cancel(state: &AppState, who: &CurrentUser, id: Uuid) -> ApiResult<
             continue;
         }
         if from == SignupStatus::Confirmed {
-            let shift = find_shift(&tx, s.shift_id).await?;
+            // Under the shift's lock, so a batch of signups that waitlisted people meanwhile is
+            // either seen here or sees the freed place.
+            let shift = shifts::Entity::find_by_id(s.shift_id)
+                .lock_exclusive()
+                .one(&tx)
+                .await?
+                .ok_or(ApiError::NotFound("shift"))?;
             if promote_next(&tx, &shift).await?.is_none() {
                 free_place(&tx, shift.id).await?;
             }

@@ -139,7 +139,7 @@ pub async fn serve(
                 pings += 1;
                 if pings.is_multiple_of(SESSION_CHECK_PINGS)
                     && let Err(crate::error::ApiError::Unauthorized(why)) =
-                        state.sessions.ensure_active(&state.db, user.session).await
+                        state.sessions.ensure_active(user.session).await
                 {
                     break reason(CloseCode::Policy, why);
                 }
