@@ -18,6 +18,8 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     pub jwt: JwtKeys,
     pub sessions: SessionCache,
+    /// API keys as recently read.
+    pub api_keys: crate::auth::api_keys::KeyCache,
     pub limiter: RateLimiter,
     /// The area tree in memory, for locating points.
     pub places: SharedIndex,
@@ -83,6 +85,9 @@ impl AppState {
             redis,
             jwt: JwtKeys::new(secret.as_bytes(), settings.access_ttl_secs),
             sessions,
+            api_keys: crate::auth::api_keys::KeyCache::new(Duration::from_secs(
+                settings.session_check_secs,
+            )),
             limiter,
             settings,
         })

@@ -2,6 +2,10 @@
 //! A key is `gwk_<prefix>_<secret>`: the prefix finds the row, the SHA-256 of the whole key
 //! proves it. The key is shown once at creation and never again.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -82,44 +86,117 @@ pub fn scopes_of(row: &api_keys::Model) -> Vec<Scope> {
     serde_json::from_str(&row.scopes).unwrap_or_default()
 }
 
-/// Authenticates a presented key; unknown, altered and revoked keys are all a 401.
-pub async fn authenticate(db: &DatabaseConnection, presented: &str) -> ApiResult<ApiClient> {
-    const INVALID: ApiError = ApiError::Unauthorized("invalid or revoked API key");
-    let prefix = presented
-        .strip_prefix("gwk_")
-        .and_then(|rest| rest.split_once('_'))
-        .map(|(p, _)| p)
-        .ok_or(INVALID)?;
-    let row = api_keys::Entity::find()
-        .filter(api_keys::Column::KeyPrefix.eq(prefix))
-        .one(db)
-        .await?
-        .ok_or(INVALID)?;
-    if row.revoked_at.is_some() || !tokens::digests_equal(&tokens::digest(presented), &row.key_hash)
-    {
-        return Err(INVALID);
+/// Keys as recently read, by prefix: a sensor posting many times a second must not cost a read
+/// of its key each time. A revocation made on this instance is seen at once; one made on another
+/// instance within `ttl`, the same bound as for sessions.
+pub struct KeyCache {
+    entries: quick_cache::sync::Cache<String, Arc<CachedKey>>,
+    ttl: Duration,
+}
+
+struct CachedKey {
+    row: api_keys::Model,
+    read_at: Instant,
+    /// Unix seconds of the last use recorded in the database.
+    recorded_use: AtomicI64,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(10_000),
+            ttl,
+        }
     }
-    // Recording every use would turn each sensor post into a write; once a minute is enough to
-    // see which keys are alive.
-    let now = Utc::now();
-    if row
-        .last_used_at
-        .is_none_or(|t| now.signed_duration_since(t).num_seconds() >= 60)
-    {
+
+    async fn read(
+        &self,
+        db: &DatabaseConnection,
+        prefix: &str,
+    ) -> ApiResult<Option<Arc<CachedKey>>> {
+        if let Some(hit) = self.entries.get(prefix)
+            && hit.read_at.elapsed() < self.ttl
+        {
+            return Ok(Some(hit));
+        }
+        let Some(row) = api_keys::Entity::find()
+            .filter(api_keys::Column::KeyPrefix.eq(prefix))
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let cached = Arc::new(CachedKey {
+            recorded_use: AtomicI64::new(row.last_used_at.map_or(0, |t| t.timestamp())),
+            row,
+            read_at: Instant::now(),
+        });
+        self.entries.insert(prefix.to_owned(), cached.clone());
+        Ok(Some(cached))
+    }
+
+    /// The client a presented key belongs to, if the key is genuine and not revoked.
+    pub async fn authenticate(
+        &self,
+        db: &DatabaseConnection,
+        presented: &str,
+    ) -> ApiResult<ApiClient> {
+        const INVALID: ApiError = ApiError::Unauthorized("invalid or revoked API key");
+        let prefix = presented
+            .strip_prefix("gwk_")
+            .and_then(|rest| rest.split_once('_'))
+            .map(|(p, _)| p)
+            .ok_or(INVALID)?;
+        let key = self.read(db, prefix).await?.ok_or(INVALID)?;
+        let row = &key.row;
+        if row.revoked_at.is_some()
+            || !tokens::digests_equal(&tokens::digest(presented), &row.key_hash)
+        {
+            return Err(INVALID);
+        }
+        // Recording every use would turn each sensor post into a write; once a minute is enough
+        // to see which keys are alive, and only the request that claims the minute writes.
+        let now = Utc::now();
+        let last = key.recorded_use.load(Ordering::Relaxed);
+        if now.timestamp() - last >= 60
+            && key
+                .recorded_use
+                .compare_exchange(last, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            api_keys::Entity::update_many()
+                .col_expr(
+                    api_keys::Column::LastUsedAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(api_keys::Column::Id.eq(row.id))
+                .exec(db)
+                .await?;
+        }
+        Ok(ApiClient {
+            key_id: row.id,
+            scopes: scopes_of(row),
+            name: row.name.clone(),
+        })
+    }
+
+    /// Revokes a key; `false` when there is no such key.
+    pub async fn revoke(&self, db: &DatabaseConnection, id: Uuid) -> ApiResult<bool> {
         api_keys::Entity::update_many()
             .col_expr(
-                api_keys::Column::LastUsedAt,
-                sea_orm::sea_query::Expr::value(now),
+                api_keys::Column::RevokedAt,
+                sea_orm::sea_query::Expr::value(Utc::now()),
             )
-            .filter(api_keys::Column::Id.eq(row.id))
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(api_keys::Column::RevokedAt.is_null())
             .exec(db)
             .await?;
+        let Some(row) = api_keys::Entity::find_by_id(id).one(db).await? else {
+            return Ok(false);
+        };
+        self.entries.remove(&row.key_prefix);
+        Ok(true)
     }
-    Ok(ApiClient {
-        key_id: row.id,
-        scopes: scopes_of(&row),
-        name: row.name,
-    })
 }
 
 /// A page of keys, oldest first.
@@ -129,23 +206,6 @@ pub async fn list(db: &DatabaseConnection, page: &PageRequest) -> ApiResult<Vec<
         query = query.filter(api_keys::Column::Id.gt(after));
     }
     Ok(query.limit(page.fetch()).all(db).await?)
-}
-
-/// Revokes a key; `false` when there is no such key.
-pub async fn revoke(db: &DatabaseConnection, id: Uuid) -> ApiResult<bool> {
-    let res = api_keys::Entity::update_many()
-        .col_expr(
-            api_keys::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
-        .filter(api_keys::Column::Id.eq(id))
-        .filter(api_keys::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    if res.rows_affected == 1 {
-        return Ok(true);
-    }
-    Ok(api_keys::Entity::find_by_id(id).one(db).await?.is_some())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use uuid::Uuid;
 
-use super::api_keys::{self, ApiClient};
+use super::api_keys::ApiClient;
 use super::roles::{Role, RoleSet};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -120,7 +120,7 @@ impl FromRequest for Principal {
             let state = state?;
             match key {
                 Some(Ok(key)) => Ok(Principal::Machine(
-                    api_keys::authenticate(&state.db, &key).await?,
+                    state.api_keys.authenticate(&state.db, &key).await?,
                 )),
                 Some(Err(_)) => Err(ApiError::Unauthorized("invalid or revoked API key")),
                 None => Ok(Principal::User(authenticate_user(&state, token).await?)),

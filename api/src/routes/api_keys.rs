@@ -149,7 +149,7 @@ pub async fn revoke_key(
     _auth: Auth<AdminOnly>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    if api_keys::revoke(&state.db, id.into_inner()).await? {
+    if state.api_keys.revoke(&state.db, id.into_inner()).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("API key"))
