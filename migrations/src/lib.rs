@@ -11,6 +11,7 @@ mod m20261125_000003_events;
 mod m20261201_000004_community;
 mod m20261201_000005_patrols;
 mod m20261201_000006_rewards;
+mod m20261202_000007_event_originals;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_community::Migration),
             Box::new(m20261201_000005_patrols::Migration),
             Box::new(m20261201_000006_rewards::Migration),
+            Box::new(m20261202_000007_event_originals::Migration),
         ]
     }
 }
