@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::DbArgs;
@@ -46,6 +46,65 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// Runs several INSERT statements. On PostgreSQL they go as one statement (a data-modifying
+/// CTE: one round trip, parse and plan), since an intake's cost there is its round trips, not
+/// its rows; elsewhere one after another. All of it stands or fails together either way.
+pub async fn insert_all(db: &impl ConnectionTrait, inserts: Vec<Statement>) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres || inserts.len() < 2 {
+        for statement in inserts {
+            db.execute_raw(statement).await?;
+        }
+        return Ok(());
+    }
+    let last = inserts.len() - 1;
+    let mut sql = String::from("WITH ");
+    let mut values = Vec::new();
+    for (i, statement) in inserts.into_iter().enumerate() {
+        let own = shift_placeholders(&statement.sql, values.len());
+        if i < last {
+            sql.push_str(&format!("w{i} AS ({own}), "));
+        } else {
+            sql.truncate(sql.len() - 2);
+            sql.push(' ');
+            sql.push_str(&own);
+        }
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Renumbers the `$n` parameters of one statement to follow `by` earlier ones. Statements built
+/// by sea-query carry every value as a parameter, never as a literal, so each `$` followed by
+/// digits is a parameter.
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some(&(_, d)) = chars.peek()
+            && d.is_ascii_digit()
+        {
+            n.push(d);
+            chars.next();
+        }
+        match n.parse::<usize>() {
+            Ok(k) => out.push_str(&(k + by).to_string()),
+            Err(_) => out.push_str(&n),
+        }
+    }
+    out
 }
 
 /// Applies every pending migration.

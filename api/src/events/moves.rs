@@ -147,9 +147,23 @@ pub async fn open_task_for(
     limits: catalogue::Limits,
     now: DateTime<Utc>,
 ) -> ApiResult<tasks::Model> {
+    Ok(task_row(event, kind, code, colour, limits, now)
+        .insert(db)
+        .await?)
+}
+
+/// A new open task of an event, not yet written.
+pub fn task_row(
+    event: Uuid,
+    kind: &str,
+    code: &str,
+    colour: Colour,
+    limits: catalogue::Limits,
+    now: DateTime<Utc>,
+) -> tasks::ActiveModel {
     let dues = limits.dues_from(now);
     let id = Uuid::now_v7();
-    let task = tasks::ActiveModel {
+    tasks::ActiveModel {
         id: Set(id),
         event_id: Set(event),
         assignee_kind: Set(kind.to_owned()),
@@ -168,9 +182,6 @@ pub async fn open_task_for(
         created_at: Set(now),
         closed_at: Set(None),
     }
-    .insert(db)
-    .await?;
-    Ok(task)
 }
 
 async fn check_assignee(db: &impl ConnectionTrait, a: &Assignee) -> ApiResult<()> {

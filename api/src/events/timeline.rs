@@ -95,6 +95,11 @@ impl Step {
         Ok(())
     }
 
+    /// The rows of several steps, in order, not yet written.
+    pub fn rows(steps: Vec<Step>) -> Vec<timeline::ActiveModel> {
+        steps.into_iter().map(Step::row).collect()
+    }
+
     fn row(self) -> timeline::ActiveModel {
         timeline::ActiveModel {
             id: Set(Uuid::now_v7()),

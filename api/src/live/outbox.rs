@@ -28,7 +28,8 @@ pub struct Entry {
     pub payload: serde_json::Value,
 }
 
-fn row(e: Entry) -> outbox::ActiveModel {
+/// The row of an entry, not yet written.
+pub fn row(e: Entry) -> outbox::ActiveModel {
     outbox::ActiveModel {
         id: Set(Uuid::now_v7()),
         pos: Set(None),
