@@ -72,6 +72,11 @@ async fn a_citizen_report_runs_the_whole_loop_and_pays_points_once() -> TestResu
     );
     let again: Value = res.json().await?;
     assert_eq!(again["id"], event["id"]);
+    // The replay is read from the database, the first answer was not: the same times in both.
+    for at in ["created_at", "updated_at"] {
+        assert_eq!(again[at], event[at], "{at}");
+    }
+    assert_eq!(again["task"]["handle_due"], event["task"]["handle_due"]);
     let mut changed = body.clone();
     changed["description"] = json!("另一件事");
     let (status, problem) = report(&app, &citizen, changed).await?;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use places::locate::LocateIndex;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -620,7 +620,8 @@ async fn admit_batch(
     if find(&tx, shift.activity_id).await?.status != OPEN {
         return Err(BatchFailure::Refused(Refusal::Closed));
     }
-    let now = Utc::now();
+    // Answers are built from these values, not read back: keep only what the database keeps.
+    let now = Utc::now().trunc_subsecs(6);
     if shift.ends_at <= now {
         return Err(BatchFailure::Refused(Refusal::Ended));
     }

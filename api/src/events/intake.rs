@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use places::geometry::Coord;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -327,7 +327,9 @@ async fn insert(
         new.building_code.as_deref(),
     )
     .await?;
-    let now = Utc::now();
+    // The answer is built from these values, not read back: keep only what the database keeps,
+    // so a replay or a later read shows the same times.
+    let now = Utc::now().trunc_subsecs(6);
     let id = Uuid::now_v7();
     let colour = new.colour.unwrap_or(new.category.colour);
     let duplicate_of = match routing.point {
