@@ -150,6 +150,19 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Refuses a retry whose body differs from the create first stored under its key: a key names
+/// one request, and `what` names the kind of thing it made ("report", "check-in").
+pub fn same_request(stored_hash: &str, presented_hash: &str, what: &str) -> Result<(), ApiError> {
+    if stored_hash == presented_hash {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "id",
+        "idempotency_mismatch",
+        format!("this id (or Idempotency-Key) was already used for a different {what}"),
+    ))
+}
+
 /// Query string parameters of type `T`, with the same field-naming errors as [`Json`].
 #[derive(Debug)]
 pub struct Query<T>(pub T);

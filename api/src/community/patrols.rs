@@ -308,28 +308,21 @@ fn checkpoint_spec(i: usize, c: &CheckpointBody, errors: &mut Vec<FieldError>) -
     let at = |f: &str| format!("checkpoints[{i}].{f}");
     code_errors(errors, &at("code"), &c.code);
     let name = text(errors, &at("name"), &c.name, 100);
-    let point = if c.lat.is_none() && c.lng.is_none() {
-        if c.kind == CheckpointKind::Geofence {
-            errors.push(FieldError::new(
-                at("lat"),
-                "required",
-                "a geofence needs its centre (lat, lng)",
-            ));
-        }
-        None
-    } else {
-        match coords::to_wgs84(c.lat, c.lng, c.crs.unwrap_or_default()) {
-            Ok(p) => Some(p),
-            Err(ApiError::Validation(e)) => {
-                errors.extend(
-                    e.into_iter()
-                        .map(|f| FieldError::new(at(&f.field), &f.rule, f.message)),
-                );
-                None
-            }
-            Err(_) => None,
-        }
-    };
+    if c.lat.is_none() && c.lng.is_none() && c.kind == CheckpointKind::Geofence {
+        errors.push(FieldError::new(
+            at("lat"),
+            "required",
+            "a geofence needs its centre (lat, lng)",
+        ));
+    }
+    let mut bad = Vec::new();
+    let point = coords::optional_wgs84(&mut bad, c.lat, c.lng, c.crs.unwrap_or_default())
+        .ok()
+        .flatten();
+    errors.extend(
+        bad.into_iter()
+            .map(|f| FieldError::new(at(&f.field), &f.rule, f.message)),
+    );
     match (c.kind, c.radius_m) {
         (CheckpointKind::Geofence, None) => errors.push(FieldError::new(
             at("radius_m"),
@@ -1106,13 +1099,7 @@ async fn replay_by_key(state: &AppState, key: &str, hash: &str) -> ApiResult<Opt
     else {
         return Ok(None);
     };
-    if earlier.request_hash != hash {
-        return Err(ApiError::invalid(
-            "id",
-            "idempotency_mismatch",
-            "this id (or Idempotency-Key) was already used for a different check-in",
-        ));
-    }
+    crate::extract::same_request(&earlier.request_hash, hash, "check-in")?;
     Ok(Some(view_of(&state.db, earlier, true).await?))
 }
 

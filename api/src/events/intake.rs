@@ -274,13 +274,7 @@ async fn replay(state: &AppState, idem_key: &str, hash: &str) -> ApiResult<Optio
     else {
         return Ok(None);
     };
-    if earlier.request_hash != hash {
-        return Err(ApiError::invalid(
-            "id",
-            "idempotency_mismatch",
-            "this id (or Idempotency-Key) was already used for a different report",
-        ));
-    }
+    crate::extract::same_request(&earlier.request_hash, hash, "report")?;
     Ok(Some(views::event(&state.db, earlier.id).await?))
 }
 

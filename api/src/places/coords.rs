@@ -53,6 +53,27 @@ pub fn to_wgs84(lat: Option<f64>, lng: Option<f64>, crs: Crs) -> Result<Coord, A
     }
 }
 
+/// A point a body may leave out: None when it sends neither coordinate; otherwise the checked
+/// point, or None with the fields at fault added to `errors`.
+pub fn optional_wgs84(
+    errors: &mut Vec<FieldError>,
+    lat: Option<f64>,
+    lng: Option<f64>,
+    crs: Crs,
+) -> Result<Option<Coord>, ApiError> {
+    if lat.is_none() && lng.is_none() {
+        return Ok(None);
+    }
+    match to_wgs84(lat, lng, crs) {
+        Ok(p) => Ok(Some(p)),
+        Err(ApiError::Validation(e)) => {
+            errors.extend(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

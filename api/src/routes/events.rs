@@ -171,25 +171,19 @@ pub async fn create_event(
     {
         errors.extend(e);
     }
-    let point = if body.lat.is_none() && body.lng.is_none() {
-        if body.building_code.is_none() {
-            errors.push(FieldError::new(
-                "lat",
-                "required",
-                "give a point (lat, lng) or a building_code",
-            ));
-        }
-        None
-    } else {
-        match coords::to_wgs84(body.lat, body.lng, body.crs.unwrap_or_default()) {
-            Ok(p) => Some(p),
-            Err(ApiError::Validation(e)) => {
-                errors.extend(e);
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    if body.lat.is_none() && body.lng.is_none() && body.building_code.is_none() {
+        errors.push(FieldError::new(
+            "lat",
+            "required",
+            "give a point (lat, lng) or a building_code",
+        ));
+    }
+    let point = coords::optional_wgs84(
+        &mut errors,
+        body.lat,
+        body.lng,
+        body.crs.unwrap_or_default(),
+    )?;
     let category = report_category(&state, errors, &body.category).await?;
     let new = NewEvent {
         reporter,

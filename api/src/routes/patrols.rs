@@ -297,25 +297,19 @@ fn checkin_from(req: &HttpRequest, user: Uuid, body: &CheckinRequest) -> ApiResu
         }
     };
     let by_location = matches!(proof, Some(Proof::Location { .. }));
-    let point = if body.lat.is_none() && body.lng.is_none() {
-        if by_location {
-            errors.push(FieldError::new(
-                "lat",
-                "required",
-                "a location check-in needs lat, lng and accuracy",
-            ));
-        }
-        None
-    } else {
-        match coords::to_wgs84(body.lat, body.lng, body.crs.unwrap_or_default()) {
-            Ok(p) => Some(p),
-            Err(ApiError::Validation(e)) => {
-                errors.extend(e);
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    if body.lat.is_none() && body.lng.is_none() && by_location {
+        errors.push(FieldError::new(
+            "lat",
+            "required",
+            "a location check-in needs lat, lng and accuracy",
+        ));
+    }
+    let point = coords::optional_wgs84(
+        &mut errors,
+        body.lat,
+        body.lng,
+        body.crs.unwrap_or_default(),
+    )?;
     let accuracy = match body.accuracy {
         None if point.is_some() && by_location => {
             errors.push(FieldError::new(
