@@ -189,6 +189,10 @@ pub struct ServeArgs {
     /// on how long a logout made on another instance takes to be seen here.
     #[arg(long, env = "GRIDWING_SESSION_CHECK_SECS", default_value_t = 5)]
     pub session_check_secs: u64,
+    /// How many intake writers an instance runs: each commits the reports waiting for it as one
+    /// transaction, so a burst of sensor alerts costs a few commits, not one per alert.
+    #[arg(long, env = "GRIDWING_INTAKE_WRITERS", default_value_t = 2)]
+    pub intake_writers: usize,
     /// Login attempts allowed per account per window.
     #[arg(long, env = "GRIDWING_LOGIN_LIMIT_PER_ACCOUNT", default_value_t = 10)]
     pub login_limit_per_account: u32,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::DbArgs;
@@ -48,63 +48,30 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-/// Runs several INSERT statements. On PostgreSQL they go as one statement (a data-modifying
-/// CTE: one round trip, parse and plan), since an intake's cost there is its round trips, not
-/// its rows; elsewhere one after another. All of it stands or fails together either way.
-pub async fn insert_all(db: &impl ConnectionTrait, inserts: Vec<Statement>) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres || inserts.len() < 2 {
-        for statement in inserts {
-            db.execute_raw(statement).await?;
-        }
-        return Ok(());
-    }
-    let last = inserts.len() - 1;
-    let mut sql = String::from("WITH ");
-    let mut values = Vec::new();
-    for (i, statement) in inserts.into_iter().enumerate() {
-        let own = shift_placeholders(&statement.sql, values.len());
-        if i < last {
-            sql.push_str(&format!("w{i} AS ({own}), "));
-        } else {
-            sql.truncate(sql.len() - 2);
-            sql.push(' ');
-            sql.push_str(&own);
-        }
-        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
-    }
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        values,
-    ))
-    .await?;
-    Ok(())
-}
+/// About the most bytes one statement should carry. sqlx 0.9 leaves Nagle's algorithm on, and
+/// over TLS (which it uses whenever PostgreSQL offers it) a statement larger than one 16 KB
+/// record waits ~40 ms for the server's delayed ACK; under it a statement goes out at once.
+pub const STATEMENT_BUDGET: usize = 12 * 1024;
 
-/// Renumbers the `$n` parameters of one statement to follow `by` earlier ones. Statements built
-/// by sea-query carry every value as a parameter, never as a literal, so each `$` followed by
-/// digits is a parameter.
-fn shift_placeholders(sql: &str, by: usize) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut chars = sql.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        out.push(c);
-        if c != '$' {
-            continue;
+/// Splits `items` into runs of at most [`STATEMENT_BUDGET`] estimated bytes (an item larger than
+/// that goes alone), in order, for multi-row statements.
+pub fn by_size<T>(items: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut runs = Vec::new();
+    let mut run = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let n = size(&item);
+        if !run.is_empty() && bytes + n > STATEMENT_BUDGET {
+            runs.push(std::mem::take(&mut run));
+            bytes = 0;
         }
-        let mut n = String::new();
-        while let Some(&(_, d)) = chars.peek()
-            && d.is_ascii_digit()
-        {
-            n.push(d);
-            chars.next();
-        }
-        match n.parse::<usize>() {
-            Ok(k) => out.push_str(&(k + by).to_string()),
-            Err(_) => out.push_str(&n),
-        }
+        bytes += n;
+        run.push(item);
     }
-    out
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    runs
 }
 
 /// Applies every pending migration.
@@ -128,7 +95,22 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{STATEMENT_BUDGET, by_size, redact};
+
+    #[test]
+    fn runs_stay_under_the_budget_in_order() {
+        let sizes = vec![5000, 5000, 5000, 20_000, 100, 100];
+        let runs = by_size(sizes, |n| *n);
+        assert_eq!(
+            runs,
+            vec![vec![5000, 5000], vec![5000], vec![20_000], vec![100, 100]]
+        );
+        assert!(
+            runs.iter()
+                .all(|r| r.len() == 1 || r.iter().sum::<usize>() <= STATEMENT_BUDGET)
+        );
+        assert!(by_size(Vec::<usize>::new(), |n| *n).is_empty());
+    }
 
     #[test]
     fn passwords_never_reach_the_log() {

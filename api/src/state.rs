@@ -31,6 +31,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Signups queued per shift and written in batches.
     pub signups: crate::community::activities::SignupDesk,
+    /// Reports queued and written in batches.
+    pub intake: crate::events::intake_desk::IntakeDesk,
     pub settings: ServeArgs,
 }
 
@@ -75,7 +77,10 @@ impl AppState {
         let sessions =
             SessionCache::new(db.clone(), Duration::from_secs(settings.session_check_secs));
         let signups = crate::community::activities::SignupDesk::new(db.clone());
+        let intake =
+            crate::events::intake_desk::IntakeDesk::new(db.clone(), settings.intake_writers);
         Ok(Self {
+            intake,
             places,
             qr,
             live: crate::live::Live::default(),

@@ -6,26 +6,16 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, SubsecRound, Utc};
 use places::geometry::Coord;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, SqlErr, TryIntoModel,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::catalogue::{Category, Colour};
-use super::flow::Status;
-use super::timeline::{ActorRef, Step};
-use super::views::{self, EventView};
-use crate::entities::{
-    event_photos, events, outbox as outbox_rows, tasks, team_areas, team_categories, teams,
-    timeline,
-};
+use super::catalogue::{Category, Colour, Limits};
+use super::views::EventView;
+use crate::entities::{team_areas, team_categories, teams};
 use crate::error::{ApiError, ApiResult};
-use crate::live::outbox::{self, Entry};
 use crate::places::areas::placement;
 use crate::places::buildings;
 use crate::state::AppState;
@@ -63,7 +53,7 @@ pub enum Reporter {
 }
 
 impl Reporter {
-    fn principal(&self) -> String {
+    pub fn principal(&self) -> String {
         match self {
             Reporter::User { id, .. } => format!("u:{id}"),
             Reporter::Machine { key_id } => format!("k:{key_id}"),
@@ -206,76 +196,55 @@ async fn team_for(
         .map(|t| t.code.clone()))
 }
 
-/// An earlier open event of the same category within 100 m and an hour: likely the same matter.
-async fn likely_duplicate(
-    db: &impl ConnectionTrait,
-    category: &str,
-    p: Coord,
-) -> ApiResult<Option<Uuid>> {
-    const RADIUS_M: f64 = 100.0;
-    let dlat = RADIUS_M / 111_320.0;
-    let dlng = dlat / p[1].to_radians().cos().max(0.01);
-    let open: Vec<&str> = Status::ALL
-        .into_iter()
-        .filter(|s| !s.is_final())
-        .map(Status::as_str)
-        .collect();
-    // The earliest original only: a burst of alarms at one spot must not make every report
-    // read all the earlier ones.
-    let first: Option<Uuid> = events::Entity::find()
-        .select_only()
-        .column(events::Column::Id)
-        .filter(events::Column::Category.eq(category))
-        .filter(events::Column::CreatedAt.gt(Utc::now() - Duration::hours(1)))
-        .filter(events::Column::Lat.between(p[1] - dlat, p[1] + dlat))
-        .filter(events::Column::Lng.between(p[0] - dlng, p[0] + dlng))
-        .filter(events::Column::DuplicateOf.is_null())
-        .filter(events::Column::Status.is_in(open))
-        .order_by_asc(events::Column::Id)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(first)
-}
-
-fn key_conflict(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+/// A report checked and routed, ready to be written: everything its rows need that is read
+/// from the database is read here, outside the writing transaction.
+#[derive(Debug)]
+pub struct Prepared {
+    pub id: Uuid,
+    pub idem_key: String,
+    pub new: NewEvent,
+    pub routing: Routing,
+    /// The deadlines of its task, when it has one.
+    pub limits: Limits,
 }
 
 /// Takes a report in. Returns the event and whether this was a replay of an earlier create.
 pub async fn create(state: &AppState, new: NewEvent) -> ApiResult<(EventView, bool)> {
-    let idem_key = format!("{}:{}", new.reporter.principal(), new.key);
-    // No read before the write: the unique key on the idempotency key tells a retry, and a
-    // retry is answered from the stored event.
-    let tx = crate::db::begin_write(&state.db).await?;
-    match insert(state, &tx, &new, &idem_key).await {
-        Ok(view) => {
-            tx.commit().await?;
-            state.live.poke();
-            Ok((view, false))
-        }
-        Err(ApiError::Database(e)) if key_conflict(&e) => {
-            // A retry (or one that raced the first attempt): answer as the replay it is.
-            drop(tx);
-            match replay(state, &idem_key, &new.request_hash).await? {
-                Some(done) => Ok((done, true)),
-                None => Err(ApiError::Database(e)),
-            }
-        }
-        Err(e) => Err(e),
+    let prepared = prepare(state, new).await?;
+    let answer = state.intake.submit(prepared).await?;
+    if !answer.1 {
+        state.live.poke();
     }
+    Ok(answer)
 }
 
-async fn replay(state: &AppState, idem_key: &str, hash: &str) -> ApiResult<Option<EventView>> {
-    let Some(earlier) = events::Entity::find()
-        .filter(events::Column::IdemKey.eq(idem_key))
-        .one(&state.db)
+/// The reads of an intake that need no transaction: what it reads here (photos, buildings,
+/// teams, the catalogue) is not what concurrent reports change. Duplicates are looked for by
+/// the writer, a batch at a time.
+async fn prepare(state: &AppState, new: NewEvent) -> ApiResult<Prepared> {
+    let db = &state.db;
+    check_photos(db, &new).await?;
+    let routing = route(
+        state,
+        db,
+        &new.category,
+        new.point,
+        new.building_code.as_deref(),
+    )
+    .await?;
+    let colour = new.colour.unwrap_or(new.category.colour);
+    let limits = state
+        .catalogue
+        .get(db)
         .await?
-    else {
-        return Ok(None);
-    };
-    crate::extract::same_request(&earlier.request_hash, hash, "report")?;
-    Ok(Some(views::event(&state.db, earlier.id).await?))
+        .limits(routing.street.as_deref(), colour);
+    Ok(Prepared {
+        id: Uuid::now_v7(),
+        idem_key: format!("{}:{}", new.reporter.principal(), new.key),
+        new,
+        routing,
+        limits,
+    })
 }
 
 async fn check_photos(db: &impl ConnectionTrait, new: &NewEvent) -> ApiResult<()> {
@@ -304,131 +273,4 @@ async fn check_photos(db: &impl ConnectionTrait, new: &NewEvent) -> ApiResult<()
     } else {
         Err(ApiError::Validation(errors))
     }
-}
-
-async fn insert(
-    state: &AppState,
-    tx: &DatabaseTransaction,
-    new: &NewEvent,
-    idem_key: &str,
-) -> ApiResult<EventView> {
-    check_photos(tx, new).await?;
-    let routing = route(
-        state,
-        tx,
-        &new.category,
-        new.point,
-        new.building_code.as_deref(),
-    )
-    .await?;
-    // The answer is built from these values, not read back: keep only what the database keeps,
-    // so a replay or a later read shows the same times.
-    let now = Utc::now().trunc_subsecs(6);
-    let id = Uuid::now_v7();
-    let colour = new.colour.unwrap_or(new.category.colour);
-    let duplicate_of = match routing.point {
-        Some(p) => likely_duplicate(tx, &new.category.code, p).await?,
-        None => None,
-    };
-    let (reporter_id, api_key_id, source) = match new.reporter {
-        Reporter::User { id, source } => (Some(id), None, source),
-        Reporter::Machine { key_id } => (None, Some(key_id), Source::Machine),
-    };
-    let status = if routing.assignee.is_some() {
-        Status::Dispatched
-    } else {
-        Status::Reported
-    };
-    let event = events::ActiveModel {
-        id: Set(id),
-        idem_key: Set(Some(idem_key.to_owned())),
-        request_hash: Set(new.request_hash.clone()),
-        source: Set(source.as_str().to_owned()),
-        reporter_id: Set(reporter_id),
-        api_key_id: Set(api_key_id),
-        category: Set(new.category.code.clone()),
-        colour: Set(colour.as_str().to_owned()),
-        status: Set(status.as_str().to_owned()),
-        description: Set(new.description.clone()),
-        lng: Set(routing.point.map(|p| p[0])),
-        lat: Set(routing.point.map(|p| p[1])),
-        building_code: Set(new.building_code.clone()),
-        micro_grid_code: Set(routing.micro_grid.clone()),
-        grid_code: Set(routing.grid.clone()),
-        street_code: Set(routing.street.clone()),
-        duplicate_of: Set(duplicate_of),
-        merged_into: Set(None),
-        rating: Set(None),
-        rating_comment: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let backend = tx.get_database_backend();
-    let mut writes = vec![events::Entity::insert(event.clone()).build(backend)];
-    let event = event.try_into_model()?;
-    for sha in &new.photos {
-        let photo = event_photos::ActiveModel {
-            event_id: Set(id),
-            sha256: Set(sha.clone()),
-            role: Set("report".to_owned()),
-            created_at: Set(now),
-        };
-        writes.push(event_photos::Entity::insert(photo).build(backend));
-    }
-    let actor = match new.reporter {
-        Reporter::User { id, .. } => ActorRef::user(id),
-        Reporter::Machine { key_id } => ActorRef::machine(key_id),
-    };
-    let mut steps = vec![
-        Step::new(id, actor, "report")
-            .to(Status::Reported)
-            .detail(serde_json::json!({"source": source.as_str(), "duplicate_of": duplicate_of})),
-    ];
-    let mut task = None;
-    if let Some((kind, code)) = &routing.assignee {
-        let row = super::moves::task_row(
-            id,
-            kind,
-            code,
-            colour,
-            state
-                .catalogue
-                .get(tx)
-                .await?
-                .limits(routing.street.as_deref(), colour),
-            now,
-        );
-        writes.push(tasks::Entity::insert(row.clone()).build(backend));
-        let t = row.try_into_model()?;
-        steps.push(
-            Step::new(id, ActorRef::system(), "accept")
-                .from(Status::Reported)
-                .to(Status::Accepted),
-        );
-        steps.push(
-            Step::new(id, ActorRef::system(), "dispatch")
-                .task(t.id)
-                .from(Status::Accepted)
-                .to(Status::Dispatched)
-                .detail(serde_json::json!({"assignee_kind": kind, "assignee_code": code})),
-        );
-        task = Some(t);
-    }
-    writes.push(timeline::Entity::insert_many(Step::rows(steps)).build(backend));
-    // Built from what is written, rather than read back.
-    let view = views::assemble_one(event, task, new.photos.clone());
-    let (grid_code, team_code) = views::audience(routing.assignee.as_ref());
-    let announcement = outbox::row(Entry {
-        event_id: id,
-        kind: "event.created",
-        grid_code,
-        team_code,
-        user_id: reporter_id,
-        street_code: routing.street.clone(),
-        payload: serde_json::to_value(&view).unwrap_or_default(),
-    });
-    writes.push(outbox_rows::Entity::insert(announcement).build(backend));
-    // On PostgreSQL one statement: an intake's cost there is its round trips, not its rows.
-    crate::db::insert_all(tx, writes).await?;
-    Ok(view)
 }

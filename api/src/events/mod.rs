@@ -5,6 +5,7 @@ pub mod access;
 pub mod catalogue;
 pub mod flow;
 pub mod intake;
+pub mod intake_desk;
 pub mod moves;
 pub mod sweeper;
 pub mod timeline;
