@@ -2,6 +2,10 @@
 //! offline, how they are named on the wire, and which fields each role may change. The automerge
 //! storage and the sync protocol build on these definitions.
 
+pub mod docid;
+pub mod peer;
+pub mod protocol;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
