@@ -105,14 +105,14 @@ async fn write_one(db: &DatabaseConnection, job: &Prepared) -> Answer {
 
 /// What became of one report of a batch.
 enum Outcome {
-    Written(EventView),
+    Written(Box<EventView>),
     /// Its key was already taken (a retry, or twice in one batch): answered from the stored event.
     Taken,
 }
 
 async fn answer(db: &DatabaseConnection, job: &Prepared, outcome: Outcome) -> Answer {
     match outcome {
-        Outcome::Written(view) => Ok((view, false)),
+        Outcome::Written(view) => Ok((*view, false)),
         Outcome::Taken => {
             let earlier = events::Entity::find()
                 .filter(events::Column::IdemKey.eq(job.idem_key.as_str()))
@@ -197,7 +197,7 @@ async fn write_batch(db: &DatabaseConnection, jobs: &[Prepared]) -> ApiResult<Ve
         tasks_.extend(rows.task);
         steps.extend(rows.steps);
         announcements.push(rows.announcement);
-        outcomes.push(Outcome::Written(rows.view));
+        outcomes.push(Outcome::Written(Box::new(rows.view)));
     }
     for chunk in by_size(photos, |_| 200) {
         event_photos::Entity::insert_many(chunk).exec(&tx).await?;
