@@ -220,10 +220,16 @@ async fn write_batch(db: &DatabaseConnection, jobs: &[Prepared]) -> ApiResult<Ve
 const DUPLICATE_RADIUS_M: f64 = 100.0;
 const DUPLICATE_WINDOW_MINUTES: i64 = 60;
 
-/// Whether `q` lies in the box around `p` within which a report is a likely duplicate.
-fn near(p: Coord, q: Coord) -> bool {
+/// Half the sides, in degrees of latitude and longitude, of the box around `p` within which a
+/// report is a likely duplicate.
+fn duplicate_box(p: Coord) -> (f64, f64) {
     let dlat = DUPLICATE_RADIUS_M / 111_320.0;
-    let dlng = dlat / p[1].to_radians().cos().max(0.01);
+    (dlat, dlat / p[1].to_radians().cos().max(0.01))
+}
+
+/// Whether `q` lies in the box around `p`.
+fn near(p: Coord, q: Coord) -> bool {
+    let (dlat, dlng) = duplicate_box(p);
     (q[1] - p[1]).abs() <= dlat && (q[0] - p[0]).abs() <= dlng
 }
 
@@ -241,10 +247,9 @@ async fn stored_originals(
     if placed.is_empty() {
         return Ok(vec![None; jobs.len()]);
     }
-    let dlat = DUPLICATE_RADIUS_M / 111_320.0;
     let mut boxes = Condition::any();
     for (category, p) in &placed {
-        let dlng = dlat / p[1].to_radians().cos().max(0.01);
+        let (dlat, dlng) = duplicate_box(*p);
         boxes = boxes.add(
             Condition::all()
                 .add(events::Column::Category.eq(*category))
