@@ -5,6 +5,7 @@
 pub mod docid;
 pub mod peer;
 pub mod protocol;
+pub mod review;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
