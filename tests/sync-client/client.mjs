@@ -26,6 +26,7 @@ import readline from "node:readline"
 import { Repo, isValidAutomergeUrl, parseAutomergeUrl } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { next as A } from "@automerge/automerge"
+import { MemoryStorage } from "./memory-storage.mjs"
 
 // ---- keep stdout for our protocol only ---------------------------------------------------------
 const out = line => process.stdout.write(JSON.stringify(line) + "\n")
@@ -45,34 +46,6 @@ const options = {
   retryMs: Number(opt("--retry-ms", process.env.CLIENT_RETRY_MS ?? 5000)),
 }
 
-/** In-memory StorageAdapterInterface; having one makes the client announce a storageId and
- * isEphemeral:false in its join, like a browser client with IndexedDB. */
-class MemoryStorage {
-  #data = new Map()
-  #k = key => key.join("\u0000")
-  async load(key) {
-    return this.#data.get(this.#k(key))
-  }
-  async save(key, data) {
-    this.#data.set(this.#k(key), data)
-  }
-  async remove(key) {
-    this.#data.delete(this.#k(key))
-  }
-  async loadRange(prefix) {
-    const p = this.#k(prefix)
-    const res = []
-    for (const [k, data] of this.#data) {
-      if (prefix.length === 0 || k === p || k.startsWith(p + "\u0000")) {
-        res.push({ key: k.split("\u0000"), data })
-      }
-    }
-    return res
-  }
-  async removeRange(prefix) {
-    for (const { key } of await this.loadRange(prefix)) this.#data.delete(this.#k(key))
-  }
-}
 
 // ---- state ------------------------------------------------------------------------------------
 const state = {

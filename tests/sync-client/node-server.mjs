@@ -16,34 +16,8 @@ import http from "node:http"
 import { WebSocketServer } from "ws"
 import { Repo } from "@automerge/automerge-repo"
 import { NodeWSServerAdapter } from "@automerge/automerge-repo-network-websocket"
+import { MemoryStorage } from "./memory-storage.mjs"
 
-/** Minimal in-memory StorageAdapterInterface (same shape as the library's DummyStorageAdapter). */
-class MemoryStorage {
-  #data = new Map()
-  #k = key => key.join("\u0000")
-  async load(key) {
-    return this.#data.get(this.#k(key))
-  }
-  async save(key, data) {
-    this.#data.set(this.#k(key), data)
-  }
-  async remove(key) {
-    this.#data.delete(this.#k(key))
-  }
-  async loadRange(prefix) {
-    const p = this.#k(prefix)
-    const out = []
-    for (const [k, data] of this.#data) {
-      if (k === p || k.startsWith(p + "\u0000") || prefix.length === 0) {
-        out.push({ key: k.split("\u0000"), data })
-      }
-    }
-    return out
-  }
-  async removeRange(prefix) {
-    for (const { key } of await this.loadRange(prefix)) this.#data.delete(this.#k(key))
-  }
-}
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0)
 const sharePolicyName = process.env.SHARE_POLICY ?? "all"
