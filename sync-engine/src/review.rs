@@ -170,27 +170,14 @@ fn put(
     key: &str,
     v: &hydrate::Value,
 ) -> Result<(), AutomergeError> {
-    match v {
-        hydrate::Value::Scalar(s) => doc.put(obj, key, s.clone()),
-        hydrate::Value::Text(t) => {
-            let id = doc.put_object(obj, key, ObjType::Text)?;
-            doc.splice_text(&id, 0, 0, &t.to_string())
-        }
-        hydrate::Value::Map(m) => {
-            let id = doc.put_object(obj, key, ObjType::Map)?;
-            for (k, mv) in m.iter() {
-                put(doc, &id, k, &mv.value)?;
-            }
-            Ok(())
-        }
-        hydrate::Value::List(l) => {
-            let id = doc.put_object(obj, key, ObjType::List)?;
-            for (i, lv) in l.iter().enumerate() {
-                insert(doc, &id, i, &lv.value)?;
-            }
-            Ok(())
-        }
-    }
+    let kind = match v {
+        hydrate::Value::Scalar(s) => return doc.put(obj, key, s.clone()),
+        hydrate::Value::Text(_) => ObjType::Text,
+        hydrate::Value::Map(_) => ObjType::Map,
+        hydrate::Value::List(_) => ObjType::List,
+    };
+    let id = doc.put_object(obj, key, kind)?;
+    fill(doc, &id, v)
 }
 
 /// Inserts a hydrated value at `index` of the list `obj`.
@@ -200,23 +187,31 @@ fn insert(
     index: usize,
     v: &hydrate::Value,
 ) -> Result<(), AutomergeError> {
+    let kind = match v {
+        hydrate::Value::Scalar(s) => return doc.insert(obj, index, s.clone()),
+        hydrate::Value::Text(_) => ObjType::Text,
+        hydrate::Value::Map(_) => ObjType::Map,
+        hydrate::Value::List(_) => ObjType::List,
+    };
+    let id = doc.insert_object(obj, index, kind)?;
+    fill(doc, &id, v)
+}
+
+/// Writes the contents of a hydrated object into the new, empty object `id`.
+fn fill(doc: &mut AutoCommit, id: &ObjId, v: &hydrate::Value) -> Result<(), AutomergeError> {
     match v {
-        hydrate::Value::Scalar(s) => doc.insert(obj, index, s.clone()),
-        hydrate::Value::Text(t) => {
-            let id = doc.insert_object(obj, index, ObjType::Text)?;
-            doc.splice_text(&id, 0, 0, &t.to_string())
-        }
+        // A scalar is written by its parent, never as an object.
+        hydrate::Value::Scalar(_) => Ok(()),
+        hydrate::Value::Text(t) => doc.splice_text(id, 0, 0, &t.to_string()),
         hydrate::Value::Map(m) => {
-            let id = doc.insert_object(obj, index, ObjType::Map)?;
             for (k, mv) in m.iter() {
-                put(doc, &id, k, &mv.value)?;
+                put(doc, id, k, &mv.value)?;
             }
             Ok(())
         }
         hydrate::Value::List(l) => {
-            let id = doc.insert_object(obj, index, ObjType::List)?;
             for (i, lv) in l.iter().enumerate() {
-                insert(doc, &id, i, &lv.value)?;
+                insert(doc, id, i, &lv.value)?;
             }
             Ok(())
         }
