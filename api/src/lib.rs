@@ -27,4 +27,5 @@ pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod sync;
 pub mod telemetry;

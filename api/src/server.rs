@@ -56,6 +56,7 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     spawn_area_refresh(state.clone());
     crate::events::sweeper::spawn(state.clone());
     crate::live::spawn(state.clone());
+    crate::sync::spawn(state.clone());
     crate::mail::spawn_sender(state.clone());
     let doc = routes::openapi();
     let index = web::Data::new(RouteIndex::from_openapi(&doc));

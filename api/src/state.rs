@@ -31,6 +31,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Signups queued per shift and written in batches.
     pub signups: crate::community::activities::SignupDesk,
+    /// Offline documents in memory.
+    pub sync: crate::sync::Docs,
     /// Reports queued and written in batches.
     pub intake: crate::events::intake_desk::IntakeDesk,
     pub settings: ServeArgs,
@@ -84,6 +86,7 @@ impl AppState {
             places,
             qr,
             live: crate::live::Live::default(),
+            sync: crate::sync::Docs::default(),
             catalogue: Default::default(),
             signups,
             db,

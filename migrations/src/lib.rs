@@ -12,6 +12,7 @@ mod m20261201_000004_community;
 mod m20261201_000005_patrols;
 mod m20261201_000006_rewards;
 mod m20261202_000007_event_originals;
+mod m20261202_000008_sync_documents;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_patrols::Migration),
             Box::new(m20261201_000006_rewards::Migration),
             Box::new(m20261202_000007_event_originals::Migration),
+            Box::new(m20261202_000008_sync_documents::Migration),
         ]
     }
 }

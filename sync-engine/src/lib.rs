@@ -3,9 +3,12 @@
 //! storage and the sync protocol build on these definitions.
 
 pub mod docid;
+pub mod fields;
+pub mod merge;
 pub mod peer;
 pub mod protocol;
 pub mod review;
+pub mod scan;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -34,9 +37,39 @@ impl DocKind {
     /// The top-level fields of this kind of document.
     pub fn fields(self) -> &'static [&'static str] {
         match self {
-            DocKind::Task => &["status", "feedback", "on_site_note", "photos", "deadlines"],
+            DocKind::Task => &[
+                "status",
+                "description",
+                "category",
+                "colour",
+                "light",
+                "assignee",
+                "deadlines",
+                "feedback",
+                "on_site_note",
+                "photos",
+            ],
             DocKind::Report => &["description", "category", "photos", "location", "status"],
             DocKind::Building => &["units", "residents", "shops", "notes"],
+        }
+    }
+
+    /// Fields the server writes from its rows and no peer may change: a status moves only
+    /// through the state machine, and the rest through the command centre's REST calls.
+    pub fn server_owned(self, field: &str) -> bool {
+        match self {
+            DocKind::Task => matches!(
+                field,
+                "status"
+                    | "description"
+                    | "category"
+                    | "colour"
+                    | "light"
+                    | "assignee"
+                    | "deadlines"
+            ),
+            DocKind::Report => matches!(field, "status" | "category" | "location"),
+            DocKind::Building => false,
         }
     }
 
@@ -51,7 +84,7 @@ impl DocKind {
             (DocKind::Building, Editor::Worker) => {
                 matches!(field, "units" | "residents" | "shops" | "notes")
             }
-            (_, Editor::Dispatcher) => field != "status" && self.fields().contains(&field),
+            (_, Editor::Dispatcher) => !self.server_owned(field) && self.fields().contains(&field),
             _ => false,
         }
     }

@@ -46,6 +46,8 @@ pub struct Gate<A> {
     /// The last ephemeral count seen per (sender, session): clients send relayed messages
     /// straight back, so a relay that does not drop repeats loops.
     ephemeral: HashMap<(String, String), u64>,
+    /// Ephemeral messages the server sent this peer, for their `count`.
+    notices: u64,
 }
 
 impl<A: Access> Gate<A> {
@@ -58,6 +60,47 @@ impl<A: Access> Gate<A> {
             access,
             remote: None,
             ephemeral: HashMap::new(),
+            notices: 0,
+        }
+    }
+
+    /// The peer's access, to add documents found to be allowed after the gate was made.
+    pub fn access_mut(&mut self) -> &mut A {
+        &mut self.access
+    }
+
+    /// An ephemeral message from the server telling the peer why its edits of `document` were
+    /// put back: `{"type": "refused", "fields": [{"field", "reason"}]}`, which the JS client
+    /// hands to the document's `ephemeral-message` listeners.
+    pub fn refused(&mut self, document: DocumentId, fields: &[(String, String)]) -> Message {
+        #[derive(serde::Serialize)]
+        struct Field<'a> {
+            field: &'a str,
+            reason: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Refused<'a> {
+            r#type: &'static str,
+            fields: Vec<Field<'a>>,
+        }
+        let body = Refused {
+            r#type: "refused",
+            fields: fields
+                .iter()
+                .map(|(field, reason)| Field { field, reason })
+                .collect(),
+        };
+        let mut data = Vec::new();
+        // Writing CBOR into a Vec cannot fail.
+        let _ = ciborium::into_writer(&body, &mut data);
+        self.notices += 1;
+        Message::Ephemeral {
+            sender_id: self.server_id.clone(),
+            target_id: self.remote.clone().unwrap_or_default(),
+            document_id: document,
+            session_id: self.server_id.clone(),
+            count: self.notices,
+            data,
         }
     }
 

@@ -19,5 +19,6 @@ mod rewards;
 mod roles;
 mod sorting;
 mod support;
+mod sync;
 mod teams;
 mod volunteers;

@@ -32,6 +32,8 @@ pub mod signups;
 pub mod sorting_accounts;
 pub mod sorting_policy;
 pub mod sorting_records;
+pub mod sync_changes;
+pub mod sync_documents;
 pub mod tasks;
 pub mod team_areas;
 pub mod team_categories;

@@ -21,6 +21,8 @@ pub struct Model {
     pub light: String,
     pub escalated_to: Option<String>,
     pub feedback: Option<String>,
+    /// What the worker noted on site, from the task's document.
+    pub on_site_note: Option<String>,
     pub created_at: DateTimeUtc,
     pub closed_at: Option<DateTimeUtc>,
 }

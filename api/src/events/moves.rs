@@ -179,6 +179,7 @@ pub fn task_row(
         light: Set("none".to_owned()),
         escalated_to: Set(None),
         feedback: Set(None),
+        on_site_note: Set(None),
         created_at: Set(now),
         closed_at: Set(None),
     }

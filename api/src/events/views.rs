@@ -43,6 +43,11 @@ pub struct TaskView {
     pub escalated_to: Option<String>,
     /// The handling result, as the worker wrote it.
     pub feedback: Option<String>,
+    /// What the worker noted on site (written in the task's document).
+    pub on_site_note: Option<String>,
+    /// The task's offline document, for `@automerge/automerge-repo` over `GET /api/v1/sync`.
+    #[schema(example = "automerge:4NMNnkMhL8jXrdJ9jamS58PAVdXu")]
+    pub document_url: String,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
 }
@@ -64,6 +69,8 @@ impl From<tasks::Model> for TaskView {
             light: t.light,
             escalated_to: t.escalated_to,
             feedback: t.feedback,
+            on_site_note: t.on_site_note,
+            document_url: sync_engine::docid::DocumentId::from_uuid(t.id).url(),
             created_at: t.created_at,
             closed_at: t.closed_at,
         }

@@ -107,6 +107,8 @@ impl WireRow {
 #[derive(Debug)]
 pub struct Delivery {
     pub pos: i64,
+    /// The event concerned: documents that mirror it refresh.
+    pub event_id: Uuid,
     pub grid_code: Option<String>,
     pub team_code: Option<String>,
     pub user_id: Option<Uuid>,
@@ -121,6 +123,7 @@ impl Delivery {
             .into_boxed_str();
         Self {
             pos: row.pos,
+            event_id: row.event_id,
             grid_code: row.grid_code,
             team_code: row.team_code,
             user_id: row.user_id,

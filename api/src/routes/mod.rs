@@ -96,6 +96,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(buildings::configure)
                 .configure(events::configure)
                 .configure(crate::live::routes::configure)
+                .configure(crate::sync::routes::configure)
                 .configure(crate::photos::configure)
                 .configure(volunteers::configure)
                 .configure(activities::configure)

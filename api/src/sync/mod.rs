@@ -1,0 +1,330 @@
+//! Offline sync: the documents phones keep (tasks now; reports and building profiles follow the
+//! same path), served over `GET /api/v1/sync` in the automerge-repo protocol.
+//!
+//! Each instance keeps the documents in use in memory ([`Docs`]), loaded on demand from the
+//! database and dropped when no connection has used them for a while; everything merged is
+//! written to the database before it is acknowledged. A document is shared by every connection
+//! that syncs it, each with its own sync state; a merge on one wakes the others. The rows stay
+//! the truth for every field they hold: after any merge, and whenever a live row names the
+//! document's event (a REST move, a deadline lighting the task, an edit merged on another
+//! instance), the server writes the rows' values into the document as its own change.
+
+pub mod routes;
+pub mod session;
+pub mod store;
+pub mod subject;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use actix_web::web;
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use sync_engine::docid::DocumentId;
+use sync_engine::fields;
+use sync_engine::merge::Limits;
+use tokio::sync::Notify;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use self::subject::Subject;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// A document unused by every connection for this long is dropped from memory.
+pub const IDLE_AFTER: Duration = Duration::from_secs(60);
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// The documents this instance holds in memory.
+pub struct Docs {
+    open: Mutex<HashMap<DocumentId, Arc<Open>>>,
+    /// This instance's automerge actor: each instance writes its own changes under its own id.
+    actor: ActorId,
+    pub limits: Limits,
+}
+
+impl Default for Docs {
+    fn default() -> Self {
+        Self {
+            open: Mutex::new(HashMap::new()),
+            actor: ActorId::from(Uuid::new_v4().as_bytes().as_slice()),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One document in memory.
+pub struct Open {
+    pub id: DocumentId,
+    pub subject: Subject,
+    pub inner: tokio::sync::Mutex<Inner>,
+    listeners: Mutex<Vec<Weak<Listener>>>,
+    used: Mutex<Instant>,
+}
+
+/// The document itself, behind the lock every merge takes.
+pub struct Inner {
+    pub doc: AutoCommit,
+    /// How many changes the document holds, for the limit.
+    pub changes: usize,
+    rows: HashSet<Uuid>,
+    snapshot_version: i32,
+}
+
+/// A connection's wake-up: which of its documents changed since it last looked.
+#[derive(Default)]
+pub struct Listener {
+    dirty: Mutex<HashSet<DocumentId>>,
+    pub wake: Notify,
+}
+
+impl Listener {
+    /// The documents that changed, emptied.
+    pub fn take(&self) -> Vec<DocumentId> {
+        match self.dirty.lock() {
+            Ok(mut d) => d.drain().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn mark(&self, id: DocumentId) {
+        if let Ok(mut d) = self.dirty.lock() {
+            d.insert(id);
+        }
+        self.wake.notify_one();
+    }
+}
+
+impl Open {
+    /// Wakes `listener` whenever the document changes.
+    pub fn listen(&self, listener: &Arc<Listener>) {
+        if let Ok(mut l) = self.listeners.lock() {
+            l.retain(|w| w.strong_count() > 0);
+            l.push(Arc::downgrade(listener));
+        }
+    }
+
+    /// Tells every connection of the document but `except` that it changed.
+    pub fn notify(&self, except: Option<&Arc<Listener>>) {
+        self.touch();
+        let Ok(l) = self.listeners.lock() else {
+            return;
+        };
+        for w in l.iter() {
+            if let Some(listener) = w.upgrade()
+                && !except.is_some_and(|e| Arc::ptr_eq(e, &listener))
+            {
+                listener.mark(self.id);
+            }
+        }
+    }
+
+    pub fn touch(&self) {
+        if let Ok(mut u) = self.used.lock() {
+            *u = Instant::now();
+        }
+    }
+
+    fn idle(&self) -> bool {
+        let listened = self
+            .listeners
+            .lock()
+            .map(|l| l.iter().any(|w| w.strong_count() > 0))
+            .unwrap_or(true);
+        let quiet = self
+            .used
+            .lock()
+            .map(|u| u.elapsed() > IDLE_AFTER)
+            .unwrap_or(false);
+        !listened && quiet
+    }
+}
+
+impl Docs {
+    /// How many documents are in memory.
+    pub fn len(&self) -> usize {
+        self.open.lock().map(|o| o.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, id: DocumentId) -> Option<Arc<Open>> {
+        self.open.lock().ok()?.get(&id).cloned()
+    }
+
+    fn of_event(&self, event: Uuid) -> Vec<Arc<Open>> {
+        match self.open.lock() {
+            Ok(o) => o
+                .values()
+                .filter(|d| d.subject.event == Some(event))
+                .cloned()
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn sweep(&self) {
+        if let Ok(mut o) = self.open.lock() {
+            o.retain(|_, d| !d.idle());
+        }
+    }
+}
+
+/// The document in memory, loaded (or first written) as needed, agreeing with its rows.
+pub async fn open(state: &AppState, id: DocumentId, subject: Subject) -> ApiResult<Arc<Open>> {
+    if let Some(d) = state.sync.get(id) {
+        d.touch();
+        return Ok(d);
+    }
+    let stored = match store::load(&state.db, id.uuid()).await? {
+        Some(s) => s,
+        None => {
+            let mut doc = AutoCommit::new().with_actor(state.sync.actor.clone());
+            let mut first = subject::owned(&state.db, &subject).await?;
+            first.extend(subject::initial(subject.kind));
+            fields::write(&mut doc, &first).map_err(engine)?;
+            // Another instance may have written it meanwhile: then theirs is the document.
+            store::create(&state.db, id.uuid(), subject.kind, subject.id, &mut doc).await?;
+            store::load(&state.db, id.uuid())
+                .await?
+                .ok_or(crate::error::ApiError::NotFound("document"))?
+        }
+    };
+    let mut doc = stored.doc.with_actor(state.sync.actor.clone());
+    let changes = doc.get_changes(&[]).len();
+    let open = Arc::new(Open {
+        id,
+        subject,
+        inner: tokio::sync::Mutex::new(Inner {
+            doc,
+            changes,
+            rows: stored.rows,
+            snapshot_version: stored.snapshot_version,
+        }),
+        listeners: Mutex::new(Vec::new()),
+        used: Mutex::new(Instant::now()),
+    });
+    {
+        let mut inner = open.inner.lock().await;
+        reconcile(state, &open, &mut inner).await?;
+    }
+    let mut map = state
+        .sync
+        .open
+        .lock()
+        .map_err(|_| anyhow::anyhow!("document registry poisoned"))?;
+    // Two connections may load the same document at once; the first in stays.
+    Ok(map.entry(id).or_insert(open).clone())
+}
+
+fn engine(e: automerge::AutomergeError) -> crate::error::ApiError {
+    crate::error::ApiError::Unexpected(anyhow::anyhow!("document engine: {e}"))
+}
+
+/// Writes the changes made after `heads` to the database, compacting when enough have piled up.
+pub async fn persist(
+    state: &AppState,
+    open: &Open,
+    inner: &mut Inner,
+    heads: &[ChangeHash],
+    peer: Option<&str>,
+    user: Option<Uuid>,
+) -> ApiResult<()> {
+    let data = inner.doc.save_after(heads);
+    if data.is_empty() {
+        return Ok(());
+    }
+    let row = store::append(&state.db, open.id.uuid(), data, peer, user).await?;
+    inner.rows.insert(row);
+    if inner.rows.len() >= store::COMPACT_AFTER {
+        inner.snapshot_version =
+            store::compact(&state.db, open.id.uuid(), &mut inner.doc, &mut inner.rows).await?;
+    }
+    Ok(())
+}
+
+/// Writes the rows' values into the document where they differ, as the server's own change;
+/// true when anything was written.
+pub async fn reconcile(state: &AppState, open: &Open, inner: &mut Inner) -> ApiResult<bool> {
+    let owned = subject::owned(&state.db, &open.subject).await?;
+    let heads = inner.doc.get_heads();
+    if !fields::write(&mut inner.doc, &owned).map_err(engine)? {
+        return Ok(false);
+    }
+    inner.changes += 1;
+    persist(state, open, inner, &heads, None, None).await?;
+    Ok(true)
+}
+
+/// Takes in what other instances wrote to the document, then agrees with the rows; wakes the
+/// document's connections when anything changed.
+async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
+    let mut inner = open.inner.lock().await;
+    let mut changed = false;
+    if let Some(version) = store::snapshot_version(&state.db, open.id.uuid()).await?
+        && version != inner.snapshot_version
+        && let Some(stored) = store::load(&state.db, open.id.uuid()).await?
+    {
+        let mut theirs = stored.doc;
+        inner.doc.merge(&mut theirs).map_err(engine)?;
+        inner.rows = stored.rows;
+        inner.snapshot_version = stored.snapshot_version;
+        changed = true;
+    } else {
+        let Inner { doc, rows, .. } = &mut *inner;
+        changed |= store::apply_changes(&state.db, open.id.uuid(), doc, rows).await? > 0;
+    }
+    changed |= reconcile(state, open, &mut inner).await?;
+    if changed {
+        inner.changes = inner.doc.get_changes(&[]).len();
+        drop(inner);
+        open.notify(None);
+    }
+    Ok(())
+}
+
+/// Keeps documents in memory in step with live rows, and drops idle ones.
+pub fn spawn(state: web::Data<AppState>) {
+    let mut rows = state.live.subscribe();
+    let watcher = state.clone();
+    tokio::spawn(async move {
+        loop {
+            match rows.recv().await {
+                Ok(row) => {
+                    for open in watcher.sync.of_event(row.event_id) {
+                        let state = watcher.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = refresh(&state, &open).await {
+                                tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
+                            }
+                        });
+                    }
+                }
+                // Missed rows: every document may be behind.
+                Err(RecvError::Lagged(_)) => {
+                    let all: Vec<Arc<Open>> = watcher
+                        .sync
+                        .open
+                        .lock()
+                        .map(|o| o.values().cloned().collect())
+                        .unwrap_or_default();
+                    for open in all {
+                        if let Err(e) = refresh(&watcher, &open).await {
+                            tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
+                        }
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            state.sync.sweep();
+        }
+    });
+}

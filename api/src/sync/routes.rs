@@ -1,0 +1,71 @@
+//! `GET /api/v1/sync`: the automerge-repo websocket.
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::Query;
+use crate::routes::PROBLEM;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(sync);
+}
+
+/// How to open the sync connection.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SyncQuery {
+    /// The access token; the Authorization header works too.
+    pub token: Option<String>,
+}
+
+/// Offline sync of task documents, in the automerge-repo protocol.
+///
+/// Speak it with `@automerge/automerge-repo` and its websocket network adapter, unchanged:
+/// `new WebSocketClientAdapter("wss://HOST/api/v1/sync?token=TOKEN")`. A task's document URL
+/// is `document_url` in the task's view. A peer syncs only the tasks of its grids and teams (the
+/// command centre: all); any other document is answered as missing. The server reviews every
+/// merge: a worker writes `feedback`, `on_site_note` and `photos`; writing `status` as `signed`,
+/// `on_site` or `handled` makes that move through the same rules as the REST call. Anything
+/// else is put back by a change of the server's, and an ephemeral message
+/// `{"type": "refused", "fields": [{"field", "reason"}]}` says why. A message that is not CBOR,
+/// too large (8 MiB), a compression bomb or otherwise broken closes the connection with an
+/// `error` message.
+#[utoipa::path(
+    tag = "sync",
+    security(("bearer" = [])),
+    params(SyncQuery),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol"),
+        (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not a websocket upgrade", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/sync")]
+pub async fn sync(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let Query(q) = Query::<SyncQuery>::extract(&req).await?;
+    let token = q
+        .token
+        .or_else(|| crate::auth::principal::bearer(&req))
+        .ok_or(ApiError::Unauthorized(
+            "missing access token: pass ?token= or the Authorization header",
+        ))?;
+    let (user, expires_at) = crate::auth::principal::verify(&state, &token).await?;
+    let (res, session, stream) = actix_ws::handle(&req, body).map_err(|_| {
+        ApiError::invalid(
+            "upgrade",
+            "websocket",
+            "this route speaks WebSocket: send a GET with Upgrade: websocket",
+        )
+    })?;
+    actix_web::rt::spawn(super::session::serve(
+        state, user, expires_at, session, stream,
+    ));
+    Ok(res)
+}

@@ -1,0 +1,339 @@
+//! One sync connection: the gate first (join, then access per document before any of the
+//! peer's bytes for it are read), then each authorized sync message merged into the shared
+//! document, reviewed, persisted and answered; changes made elsewhere are sent as they happen.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session};
+use automerge::sync;
+use sync_engine::docid::DocumentId;
+use sync_engine::peer::{Access, Action, Gate};
+use sync_engine::protocol::{Message, PeerMetadata};
+use sync_engine::{Editor, merge};
+use tokio::time::Instant;
+
+use super::subject::{self, Subject};
+use super::{Listener, Open};
+use crate::auth::principal::CurrentUser;
+use crate::error::ApiResult;
+use crate::events::moves;
+use crate::state::AppState;
+use sea_orm::EntityTrait;
+
+/// The largest message a peer may send: a whole document of a few thousand edits fits.
+pub const MAX_MESSAGE: usize = 8 << 20;
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+pub const IDLE_AFTER: Duration = Duration::from_secs(50);
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The documents a connection's peer may sync, as found so far, with the capacity it edits in.
+#[derive(Default)]
+pub struct Allowed(HashMap<DocumentId, (Subject, Editor)>);
+
+impl Access for Allowed {
+    fn may_sync(&self, document: DocumentId) -> bool {
+        self.0.contains_key(&document)
+    }
+}
+
+/// A document this connection syncs: the shared document, and this peer's sync state of it.
+struct Synced {
+    open: Arc<Open>,
+    state: sync::State,
+}
+
+struct Connection {
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    gate: Gate<Allowed>,
+    /// Documents whose access was looked up, allowed or not: looked up once per connection.
+    checked: HashSet<DocumentId>,
+    docs: HashMap<DocumentId, Synced>,
+    listener: Arc<Listener>,
+    session: Session,
+}
+
+/// Why the connection ends.
+enum End {
+    /// The peer went away.
+    Gone,
+    /// Tell the peer why and close.
+    Close(String),
+}
+
+type Step = Result<(), End>;
+
+impl From<crate::error::ApiError> for End {
+    fn from(e: crate::error::ApiError) -> Self {
+        tracing::warn!(error = %e, "sync: server error");
+        End::Close("server error; reconnect".into())
+    }
+}
+
+/// Serves one peer until it goes away, breaks the protocol or its token expires.
+pub async fn serve(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    expires_at: i64,
+    session: Session,
+    stream: MessageStream,
+) {
+    let mut stream = stream
+        .max_frame_size(MAX_MESSAGE)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_MESSAGE);
+    let server_id = format!("gridwing-{}", uuid::Uuid::new_v4());
+    let gate = Gate::new(
+        server_id,
+        PeerMetadata {
+            storage_id: None,
+            is_ephemeral: Some(false),
+        },
+        MAX_MESSAGE,
+        Allowed::default(),
+    );
+    let mut c = Connection {
+        state,
+        user,
+        gate,
+        checked: HashSet::new(),
+        docs: HashMap::new(),
+        listener: Arc::new(Listener::default()),
+        session,
+    };
+    let expiry = Duration::from_secs(
+        u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
+    );
+    let expires = tokio::time::sleep(expiry);
+    tokio::pin!(expires);
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heard = Instant::now();
+    let listener = c.listener.clone();
+    let end = loop {
+        let step = tokio::select! {
+            msg = stream.recv() => {
+                heard = Instant::now();
+                match msg {
+                    Some(Ok(AggregatedMessage::Binary(frame))) => c.frame(&frame).await,
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => c.pong(&bytes).await,
+                    Some(Ok(AggregatedMessage::Text(_))) => Err(End::Close("this protocol speaks binary CBOR frames".into())),
+                    Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
+                    Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+                    Some(Err(e)) => Err(End::Close(format!("websocket protocol error: {e}"))),
+                }
+            }
+            () = listener.wake.notified() => c.push_changes().await,
+            () = &mut expires => Err(End::Close("access token expired; reconnect with a fresh token".into())),
+            _ = ping.tick() => {
+                if heard.elapsed() > IDLE_AFTER {
+                    Err(End::Close("no answer to pings".into()))
+                } else {
+                    c.ping().await
+                }
+            }
+        };
+        if let Err(end) = step {
+            break end;
+        }
+    };
+    if let End::Close(why) = end {
+        tracing::info!(peer = c.gate.remote().unwrap_or("-"), user = %c.user.id, reason = %why, "sync: closing");
+        let error = Message::Error {
+            sender_id: String::new(),
+            message: why.clone(),
+        };
+        let _ = c.send(&error).await;
+        let reason = Some(CloseReason {
+            code: CloseCode::Policy,
+            description: Some(why),
+        });
+        let _ = tokio::time::timeout(SEND_TIMEOUT, c.session.close(reason)).await;
+    }
+}
+
+impl Connection {
+    async fn send(&mut self, m: &Message) -> Step {
+        match tokio::time::timeout(SEND_TIMEOUT, self.session.binary(m.encode())).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    async fn pong(&mut self, bytes: &[u8]) -> Step {
+        match tokio::time::timeout(SEND_TIMEOUT, self.session.pong(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    async fn ping(&mut self) -> Step {
+        if let Err(crate::error::ApiError::Unauthorized(why)) =
+            self.state.sessions.ensure_active(self.user.session).await
+        {
+            return Err(End::Close(why.into()));
+        }
+        match tokio::time::timeout(SEND_TIMEOUT, self.session.ping(b"")).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    /// Looks up whether the peer may sync a document it named, once per connection.
+    async fn look_up(&mut self, document: DocumentId) -> ApiResult<bool> {
+        if !self.checked.insert(document) {
+            return Ok(false);
+        }
+        let Some(s) = subject::resolve(&self.state.db, document.uuid()).await? else {
+            return Ok(false);
+        };
+        let Some(editor) = subject::editor(&self.state, &self.user, &s).await? else {
+            return Ok(false);
+        };
+        self.gate.access_mut().0.insert(document, (s, editor));
+        Ok(true)
+    }
+
+    async fn frame(&mut self, frame: &[u8]) -> Step {
+        let mut action = self.gate.receive(frame);
+        // The gate answers "unavailable" for a document it has not been told of; look it up
+        // and read the frame again if the peer turns out to be allowed.
+        if let Action::Reply(Message::DocUnavailable { document_id, .. }) = &action
+            && self.look_up(*document_id).await?
+        {
+            action = self.gate.receive(frame);
+        }
+        match action {
+            Action::Reply(m) => self.send(&m).await,
+            Action::Close { reason } => Err(End::Close(reason)),
+            Action::Sync { document, data, .. } => self.sync(document, &data).await,
+            // Presence is not relayed yet: the server has no other peers' views to show.
+            Action::Relay(_) | Action::Nothing => Ok(()),
+        }
+    }
+
+    async fn sync(&mut self, document: DocumentId, data: &[u8]) -> Step {
+        let Some(&(s, editor)) = self.gate.access_mut().0.get(&document) else {
+            return self.send(&self.gate.unavailable(document)).await;
+        };
+        if !self.docs.contains_key(&document) {
+            let open = super::open(&self.state, document, s).await?;
+            open.listen(&self.listener);
+            self.docs.insert(
+                document,
+                Synced {
+                    open,
+                    state: sync::State::new(),
+                },
+            );
+        }
+        let Some(synced) = self.docs.get_mut(&document) else {
+            return Ok(());
+        };
+        let open = synced.open.clone();
+        let mut inner = open.inner.lock().await;
+        open.touch();
+        let super::Inner { doc, changes, .. } = &mut *inner;
+        let merged = match merge::receive(
+            doc,
+            &mut synced.state,
+            changes,
+            s.kind,
+            editor,
+            data,
+            &self.state.sync.limits,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, error = %e, "sync: message refused");
+                return Err(End::Close(format!("message refused: {e}")));
+            }
+        };
+        tracing::debug!(%document, added = merged.added, review = ?merged.review, "sync: merged");
+        let mut reasons = merged.review.refused.clone();
+        if merged.added > 0 {
+            super::persist(
+                &self.state,
+                &open,
+                &mut inner,
+                &merged.heads_before,
+                self.gate.remote(),
+                Some(self.user.id),
+            )
+            .await?;
+            subject::write_through(&self.state, &s, &merged.after, &merged.review.accepted).await?;
+            if let Some(status) = &merged.review.status_move
+                && let Some(why) =
+                    status_move(&self.state, &self.user, &s, status, &merged.after).await?
+            {
+                reasons.push(("status".into(), why));
+            }
+            super::reconcile(&self.state, &open, &mut inner).await?;
+            open.notify(Some(&self.listener));
+        }
+        let reply = merge::generate(&mut inner.doc, &mut synced.state);
+        drop(inner);
+        if !reasons.is_empty() {
+            tracing::info!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, refused = ?reasons, "sync: edits put back");
+            let notice = self.gate.refused(document, &reasons);
+            self.send(&notice).await?;
+        }
+        match reply {
+            Some(bytes) => {
+                let m = self.gate.sync(document, bytes);
+                self.send(&m).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Sends each changed document's news to this peer.
+    async fn push_changes(&mut self) -> Step {
+        for document in self.listener.take() {
+            let Some(synced) = self.docs.get_mut(&document) else {
+                continue;
+            };
+            let mut inner = synced.open.inner.lock().await;
+            let reply = merge::generate(&mut inner.doc, &mut synced.state);
+            drop(inner);
+            if let Some(bytes) = reply {
+                let m = self.gate.sync(document, bytes);
+                self.send(&m).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs a status written in a document through the state machine; why not, if it failed.
+async fn status_move(
+    state: &AppState,
+    user: &CurrentUser,
+    s: &Subject,
+    status: &str,
+    after: &automerge::hydrate::Value,
+) -> ApiResult<Option<String>> {
+    let Some(event) = s.event else {
+        return Ok(Some("this document has no status".into()));
+    };
+    let current = crate::entities::events::Entity::find_by_id(event)
+        .one(&state.db)
+        .await?
+        .map(|e| e.status);
+    // Two phones making the same move offline: the second finds it made.
+    if current.as_deref() == Some(status) {
+        return Ok(None);
+    }
+    let req = match subject::status_move(s, status, after) {
+        Ok(r) => r,
+        Err(why) => return Ok(Some(why)),
+    };
+    match moves::apply(state, user, event, req).await {
+        Ok(_) => Ok(None),
+        Err(crate::error::ApiError::Database(e)) => Err(e.into()),
+        Err(e) => Ok(Some(e.to_string())),
+    }
+}

@@ -1,0 +1,186 @@
+//! Documents in the database: a compacted snapshot per document and the changes merged since,
+//! one row per merge. A document loads as its snapshot plus every change row; compaction folds
+//! the rows this instance holds into a new snapshot and deletes exactly those rows, so a change
+//! another instance wrote meanwhile is never lost.
+
+use std::collections::HashSet;
+
+use automerge::AutoCommit;
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::OnConflict,
+};
+use sync_engine::DocKind;
+use uuid::Uuid;
+
+use crate::entities::{sync_changes, sync_documents};
+use crate::error::{ApiError, ApiResult};
+
+/// Change rows after which a document is compacted.
+pub const COMPACT_AFTER: usize = 64;
+
+/// A document as read from the database.
+pub struct Stored {
+    pub kind: DocKind,
+    pub subject: Uuid,
+    pub doc: AutoCommit,
+    pub snapshot_version: i32,
+    /// The change rows folded into `doc`.
+    pub rows: HashSet<Uuid>,
+}
+
+pub fn kind_name(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Task => "task",
+        DocKind::Report => "report",
+        DocKind::Building => "building",
+    }
+}
+
+fn kind_of(name: &str) -> Option<DocKind> {
+    match name {
+        "task" => Some(DocKind::Task),
+        "report" => Some(DocKind::Report),
+        "building" => Some(DocKind::Building),
+        _ => None,
+    }
+}
+
+fn corrupt(id: Uuid, e: impl std::fmt::Display) -> ApiError {
+    ApiError::Unexpected(anyhow::anyhow!("document {id} cannot be read: {e}"))
+}
+
+/// The document, if it was ever created.
+pub async fn load(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Stored>> {
+    let Some(row) = sync_documents::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let kind = kind_of(&row.kind).ok_or_else(|| corrupt(id, "unknown kind"))?;
+    let mut doc = AutoCommit::load(&row.snapshot).map_err(|e| corrupt(id, e))?;
+    let mut rows = HashSet::new();
+    apply_changes(db, id, &mut doc, &mut rows).await?;
+    Ok(Some(Stored {
+        kind,
+        subject: row.subject,
+        doc,
+        snapshot_version: row.snapshot_version,
+        rows,
+    }))
+}
+
+/// Folds into `doc` the change rows of the document not in `known`; how many were new.
+pub async fn apply_changes(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    doc: &mut AutoCommit,
+    known: &mut HashSet<Uuid>,
+) -> ApiResult<usize> {
+    let changes = sync_changes::Entity::find()
+        .filter(sync_changes::Column::DocumentId.eq(id))
+        .order_by_asc(sync_changes::Column::Id)
+        .all(db)
+        .await?;
+    let mut new = 0;
+    for c in changes {
+        if known.insert(c.id) {
+            doc.load_incremental(&c.data).map_err(|e| corrupt(id, e))?;
+            new += 1;
+        }
+    }
+    Ok(new)
+}
+
+/// The snapshot version stored now, to see whether another instance compacted.
+pub async fn snapshot_version(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<i32>> {
+    Ok(sync_documents::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|r| r.snapshot_version))
+}
+
+/// Writes a new document; false when another instance created it first (load theirs).
+pub async fn create(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    kind: DocKind,
+    subject: Uuid,
+    doc: &mut AutoCommit,
+) -> ApiResult<bool> {
+    let now = Utc::now();
+    let inserted = sync_documents::Entity::insert(sync_documents::ActiveModel {
+        id: Set(id),
+        kind: Set(kind_name(kind).to_owned()),
+        subject: Set(subject),
+        snapshot: Set(doc.save()),
+        snapshot_version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(OnConflict::new().do_nothing().to_owned())
+    .exec_without_returning(db)
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// Records changes merged into a document, with who sent them; the new row's id.
+pub async fn append(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    data: Vec<u8>,
+    peer: Option<&str>,
+    user: Option<Uuid>,
+) -> ApiResult<Uuid> {
+    let row = Uuid::now_v7();
+    sync_changes::ActiveModel {
+        id: Set(row),
+        document_id: Set(id),
+        data: Set(data),
+        peer_id: Set(peer.map(str::to_owned)),
+        user_id: Set(user),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(row)
+}
+
+/// Folds the rows in `rows` into a new snapshot of `doc` and deletes them; the new snapshot
+/// version. Rows not in `rows` (written by another instance meanwhile) stay.
+pub async fn compact(
+    db: &sea_orm::DatabaseConnection,
+    id: Uuid,
+    doc: &mut AutoCommit,
+    rows: &mut HashSet<Uuid>,
+) -> ApiResult<i32> {
+    let tx = crate::db::begin_write(db).await?;
+    let current = sync_documents::Entity::find_by_id(id)
+        .one(&tx)
+        .await?
+        .ok_or(ApiError::NotFound("document"))?;
+    let version = current.snapshot_version + 1;
+    let mut row: sync_documents::ActiveModel = current.into();
+    row.snapshot = Set(doc.save());
+    row.snapshot_version = Set(version);
+    row.updated_at = Set(Utc::now());
+    row.update(&tx).await?;
+    let ids: Vec<Uuid> = rows.iter().copied().collect();
+    for chunk in ids.chunks(500) {
+        sync_changes::Entity::delete_many()
+            .filter(sync_changes::Column::Id.is_in(chunk.iter().copied()))
+            .exec(&tx)
+            .await?;
+    }
+    tx.commit().await?;
+    rows.clear();
+    Ok(version)
+}
+
+/// Who changed a document, newest first: (peer, user, when).
+pub async fn history(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Vec<sync_changes::Model>> {
+    Ok(sync_changes::Entity::find()
+        .filter(sync_changes::Column::DocumentId.eq(id))
+        .order_by_desc(sync_changes::Column::Id)
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,346 @@
+//! Taking one sync message from a peer into a document, within limits, and reviewing it.
+//!
+//! The message is applied to a copy of the document, so a message that fails, panics inside
+//! automerge or breaks a limit leaves the document exactly as it was; only a message that passes
+//! everything replaces it. The caller persists the new changes and runs any status move.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{AutoCommit, ChangeHash, ROOT, ReadDoc, hydrate};
+
+use crate::review::{self, Review};
+use crate::scan::{self, ScanError};
+use crate::{DocKind, Editor};
+
+/// What one message and one document may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes of the sync message's changes once decompressed.
+    pub inflated_bytes: usize,
+    /// Changes a document may hold in all.
+    pub doc_changes: usize,
+    /// The size of a document's content (text and values), in bytes.
+    pub doc_bytes: usize,
+    /// Time to take in one message; a message that takes longer is refused.
+    pub budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            inflated_bytes: 4 << 20,
+            doc_changes: 20_000,
+            doc_bytes: 1 << 20,
+            budget: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a message was not taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("not an automerge sync message: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("the changes cannot be applied: {0}")]
+    Apply(String),
+    #[error("the document would hold {count} changes, more than {limit}")]
+    TooManyChanges { count: usize, limit: usize },
+    #[error("the document would hold {size} bytes, more than {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the message took longer than {0:?} to apply")]
+    TooSlow(Duration),
+    #[error("the message broke the document engine")]
+    Panicked,
+}
+
+/// A message taken in.
+#[derive(Debug)]
+pub struct Merged {
+    /// The heads before the message, to save the new changes after.
+    pub heads_before: Vec<ChangeHash>,
+    /// Changes the message added (0 for a message that only tells heads).
+    pub added: usize,
+    /// The document after the message and after any restore.
+    pub after: hydrate::Value,
+    /// What the peer's changes did, field by field.
+    pub review: Review,
+}
+
+/// Applies `data` from a peer editing as `editor`. `changes` is how many changes `doc` holds;
+/// on success it is raised by what was added. Refused fields are put back at once; a status the
+/// peer wrote is in the review for the caller's state machine.
+pub fn receive(
+    doc: &mut AutoCommit,
+    state: &mut sync::State,
+    changes: &mut usize,
+    kind: DocKind,
+    editor: Editor,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<Merged, MergeError> {
+    let started = Instant::now();
+    let mut trial_doc = doc.clone();
+    let mut trial_state = state.clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        apply(
+            &mut trial_doc,
+            &mut trial_state,
+            *changes,
+            kind,
+            editor,
+            data,
+            limits,
+        )
+    }))
+    .map_err(|_| MergeError::Panicked)??;
+    if started.elapsed() > limits.budget {
+        return Err(MergeError::TooSlow(limits.budget));
+    }
+    *doc = trial_doc;
+    *state = trial_state;
+    *changes += outcome.added;
+    Ok(outcome)
+}
+
+fn apply(
+    doc: &mut AutoCommit,
+    state: &mut sync::State,
+    changes: usize,
+    kind: DocKind,
+    editor: Editor,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<Merged, MergeError> {
+    let message = sync::Message::decode(data).map_err(|e| MergeError::Decode(e.to_string()))?;
+    scan::inflated_size(message.changes.iter(), limits.inflated_bytes)?;
+    let heads_before = doc.get_heads();
+    let before = hydrate_root(doc)?;
+    doc.sync()
+        .receive_sync_message(state, message)
+        .map_err(|e| MergeError::Apply(e.to_string()))?;
+    let added = doc.get_changes(&heads_before).len();
+    if changes + added > limits.doc_changes {
+        return Err(MergeError::TooManyChanges {
+            count: changes + added,
+            limit: limits.doc_changes,
+        });
+    }
+    if added == 0 {
+        return Ok(Merged {
+            heads_before,
+            added,
+            after: before,
+            review: Review::default(),
+        });
+    }
+    let mut after = hydrate_root(doc)?;
+    let size = weight(&after);
+    if size > limits.doc_bytes {
+        return Err(MergeError::TooLarge {
+            size,
+            limit: limits.doc_bytes,
+        });
+    }
+    let review = review::review(kind, editor, &before, &after);
+    if !review.is_clean() {
+        let fields: Vec<String> = review.refused.iter().map(|(f, _)| f.clone()).collect();
+        review::restore(doc, &before, &fields).map_err(|e| MergeError::Apply(e.to_string()))?;
+        after = hydrate_root(doc)?;
+    }
+    Ok(Merged {
+        heads_before,
+        added,
+        after,
+        review,
+    })
+}
+
+fn hydrate_root(doc: &AutoCommit) -> Result<hydrate::Value, MergeError> {
+    doc.hydrate(ROOT, None)
+        .map_err(|e| MergeError::Apply(e.to_string()))
+}
+
+/// Roughly the bytes a document's content takes: its text and keys, and a word per value.
+pub fn weight(v: &hydrate::Value) -> usize {
+    match v {
+        hydrate::Value::Scalar(automerge::ScalarValue::Str(s)) => s.len(),
+        hydrate::Value::Scalar(automerge::ScalarValue::Bytes(b)) => b.len(),
+        hydrate::Value::Scalar(_) => 8,
+        hydrate::Value::Text(t) => t.to_string().len(),
+        hydrate::Value::Map(m) => m.iter().map(|(k, v)| k.len() + weight(&v.value)).sum(),
+        hydrate::Value::List(l) => l.iter().map(|v| 8 + weight(&v.value)).sum(),
+    }
+}
+
+/// The next message for a peer, if the document has anything it lacks.
+pub fn generate(doc: &mut AutoCommit, state: &mut sync::State) -> Option<Vec<u8>> {
+    doc.sync().generate_sync_message(state).map(|m| m.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::{self, Value};
+    use automerge::transaction::Transactable;
+    use automerge::{ActorId, ObjType};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn server_doc() -> Result<AutoCommit, Box<dyn std::error::Error>> {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(b"server".as_slice()));
+        fields::write(
+            &mut doc,
+            &[
+                ("status", Value::Text("dispatched".into())),
+                ("feedback", Value::Text(String::new())),
+                ("on_site_note", Value::Text(String::new())),
+                ("colour", Value::Text("red".into())),
+            ],
+        )?;
+        Ok(doc)
+    }
+
+    /// Runs the sync protocol between a phone and the server until neither has anything to say,
+    /// the server taking the phone's messages through [`receive`].
+    fn sync_through(
+        server: &mut AutoCommit,
+        phone: &mut AutoCommit,
+        editor: Editor,
+    ) -> Result<Vec<Merged>, MergeError> {
+        let (mut ss, mut ps) = (sync::State::new(), sync::State::new());
+        let mut changes = server.get_changes(&[]).len();
+        let mut merged = Vec::new();
+        for _ in 0..10 {
+            let mut quiet = true;
+            if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
+                quiet = false;
+                merged.push(receive(
+                    server,
+                    &mut ss,
+                    &mut changes,
+                    DocKind::Task,
+                    editor,
+                    &m.encode(),
+                    &Limits::default(),
+                )?);
+            }
+            if let Some(m) = server.sync().generate_sync_message(&mut ss) {
+                quiet = false;
+                phone
+                    .sync()
+                    .receive_sync_message(&mut ps, m)
+                    .map_err(|e| MergeError::Apply(e.to_string()))?;
+            }
+            if quiet {
+                break;
+            }
+        }
+        Ok(merged)
+    }
+
+    #[test]
+    fn an_allowed_edit_is_taken_and_a_refused_one_put_back() -> TestResult {
+        let mut server = server_doc()?;
+        let mut phone = server.fork();
+        let note = phone.put_object(ROOT, "on_site_note", ObjType::Text)?;
+        phone.splice_text(&note, 0, 0, "三楼楼道")?;
+        let colour = phone.put_object(ROOT, "colour", ObjType::Text)?;
+        phone.splice_text(&colour, 0, 0, "blue")?;
+        phone.commit();
+        let merged = sync_through(&mut server, &mut phone, Editor::Worker)?;
+        let review = merged
+            .iter()
+            .find(|m| m.added > 0)
+            .map(|m| m.review.clone())
+            .ok_or("no change arrived")?;
+        assert!(review.accepted.contains("on_site_note"));
+        assert_eq!(review.refused.len(), 1);
+        assert_eq!(review.refused[0].0, "colour");
+        for doc in [&server, &phone] {
+            let state = doc.hydrate(ROOT, None)?;
+            assert_eq!(fields::read_text(&state, "colour").as_deref(), Some("red"));
+            assert_eq!(
+                fields::read_text(&state, "on_site_note").as_deref(),
+                Some("三楼楼道")
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_message_leaves_the_document_as_it_was() -> TestResult {
+        let mut server = server_doc()?;
+        let heads = server.get_heads();
+        let mut state = sync::State::new();
+        let mut changes = 1;
+        for data in [b"garbage".as_slice(), &[0x42, 0xff, 0xff, 0xff]] {
+            let e = receive(
+                &mut server,
+                &mut state,
+                &mut changes,
+                DocKind::Task,
+                Editor::Worker,
+                data,
+                &Limits::default(),
+            );
+            assert!(matches!(e, Err(MergeError::Decode(_))), "{e:?}");
+        }
+        assert_eq!(server.get_heads(), heads);
+        assert_eq!(changes, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn limits_on_changes_and_size_refuse_the_whole_message() -> TestResult {
+        let mut server = server_doc()?;
+        let heads = server.get_heads();
+        let mut phone = server.fork();
+        let note = phone.put_object(ROOT, "on_site_note", ObjType::Text)?;
+        phone.splice_text(&note, 0, 0, &"很长的记录".repeat(10_000))?;
+        phone.commit();
+        let mut ps = sync::State::new();
+        let mut ss = sync::State::new();
+        let mut changes = 1;
+        let small = Limits {
+            doc_bytes: 10_000,
+            ..Limits::default()
+        };
+        // The first messages only exchange heads; send until the change itself is refused.
+        let mut refused = None;
+        for _ in 0..5 {
+            if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
+                match receive(
+                    &mut server,
+                    &mut ss,
+                    &mut changes,
+                    DocKind::Task,
+                    Editor::Worker,
+                    &m.encode(),
+                    &small,
+                ) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(m) = server.sync().generate_sync_message(&mut ss) {
+                phone
+                    .sync()
+                    .receive_sync_message(&mut ps, m)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        assert!(
+            matches!(refused, Some(MergeError::TooLarge { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(server.get_heads(), heads);
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! Offline sync over `GET /api/v1/sync`, driven by the stock JavaScript client
+//! (`@automerge/automerge-repo` with its websocket adapter, from npm) under Node: each phone is a
+//! `tests/sync-client/client.mjs` process taking JSON-line commands. `scripts/test` installs its
+//! packages; without them these tests fail and say so.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// One phone: a Node process running the stock client.
+struct Phone {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    name: String,
+}
+
+impl Phone {
+    async fn start(name: &str) -> TestResult<Self> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sync-client");
+        if !dir.join("node_modules/@automerge/automerge-repo").is_dir() {
+            return Err(format!(
+                "the JS sync client is not installed: run `npm ci` in {} (scripts/test does)",
+                dir.display()
+            )
+            .into());
+        }
+        let node = std::env::var("GRIDWING_TEST_NODE").unwrap_or_else(|_| "node".into());
+        let mut child = Command::new(node)
+            .arg("client.mjs")
+            .args(["--peer-id", name])
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting node for the sync client: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        Ok(Phone {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Sends a command and returns its answer, whatever `ok` says.
+    async fn send(&mut self, cmd: Value) -> TestResult<Value> {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+            .await
+            .map_err(|_| format!("{}: no answer to {cmd}", self.name))??
+            .ok_or_else(|| format!("{}: the client exited on {cmd}", self.name))?;
+        Ok(serde_json::from_str(&line)?)
+    }
+
+    /// Sends a command that must succeed.
+    async fn ok(&mut self, cmd: Value) -> TestResult<Value> {
+        let answer = self.send(cmd.clone()).await?;
+        if answer["ok"] != true {
+            return Err(format!("{}: {cmd} failed: {answer}", self.name).into());
+        }
+        Ok(answer)
+    }
+
+    async fn connect(&mut self, app: &TestApp, token: &str) -> TestResult<Value> {
+        let url = format!(
+            "{}/api/v1/sync?token={token}",
+            app.base.replacen("http", "ws", 1)
+        );
+        self.ok(json!({"cmd": "connect", "url": url, "timeout_ms": 5000}))
+            .await
+    }
+
+    async fn find(&mut self, url: &str) -> TestResult<Value> {
+        Ok(self
+            .ok(json!({"cmd": "find", "url": url, "timeout_ms": 10000}))
+            .await?["doc"]
+            .clone())
+    }
+
+    async fn wait(&mut self, url: &str, until: Value) -> TestResult<Value> {
+        Ok(self
+            .ok(json!({"cmd": "wait", "url": url, "until": until, "timeout_ms": 10000}))
+            .await?["doc"]
+            .clone())
+    }
+
+    async fn quit(mut self) -> TestResult {
+        let _ = self.send(json!({"cmd": "quit"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        Ok(())
+    }
+}
+
+/// A citizen's report in grid QSH-G001: its event id and its task's document URL.
+async fn task_in_g001(app: &TestApp) -> TestResult<(Uuid, String)> {
+    let citizen = app.token(CITIZEN).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (_, b) = app
+        .get("/api/v1/buildings/QSH-B0001", Some(&worker))
+        .await?;
+    let (status, e) = app
+        .post(
+            "/api/v1/events",
+            Some(&citizen),
+            json!({"id": Uuid::new_v4(), "category": "environment.garbage", "description": "楼道堆放纸箱", "lat": b["lat"], "lng": b["lng"]}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{e}");
+    let url = str_field(&e["task"], "document_url")?;
+    Ok((str_field(&e, "id")?.parse()?, url))
+}
+
+async fn event(app: &TestApp, token: &str, id: Uuid) -> TestResult<Value> {
+    let (status, e) = app
+        .get(&format!("/api/v1/events/{id}"), Some(token))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    Ok(e)
+}
+
+/// Polls the event until `check` holds, for changes that reach the rows after a sync round.
+async fn event_until(
+    app: &TestApp,
+    token: &str,
+    id: Uuid,
+    check: impl Fn(&Value) -> bool,
+) -> TestResult<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = event(app, token, id).await?;
+        if check(&e) {
+            return Ok(e);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("the event never got there: {e}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_phones_edit_a_task_offline_and_converge_and_the_rows_show_the_merge() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (id, url) = task_in_g001(&app).await?;
+    let mut a = Phone::start("phone-a").await?;
+    let mut b = Phone::start("phone-b").await?;
+    for p in [&mut a, &mut b] {
+        p.connect(&app, &worker).await?;
+        let doc = p.find(&url).await?;
+        assert_eq!(doc["status"], "dispatched", "{doc}");
+        assert_eq!(doc["description"], "楼道堆放纸箱");
+        assert_eq!(doc["assignee"], "grid:QSH-G001");
+        p.ok(json!({"cmd": "offline"})).await?;
+    }
+    // Offline, each phone edits a different field, and both write the feedback.
+    a.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["on_site_note"], "value": "三楼楼道，纸箱十余个"}}))
+        .await?;
+    b.ok(json!({"cmd": "change", "url": url, "set": [{"path": ["photos", 0], "value": "ab12"}]}))
+        .await?;
+    a.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["feedback"], "value": "已联系住户"}}))
+        .await?;
+    b.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["feedback"], "value": "纸箱已清走"}}))
+        .await?;
+    for p in [&mut a, &mut b] {
+        p.ok(json!({"cmd": "online", "timeout_ms": 5000})).await?;
+    }
+    let until = json!([
+        {"path": ["on_site_note"], "equals": "三楼楼道，纸箱十余个"},
+        {"path": ["photos", 0], "equals": "ab12"},
+    ]);
+    let at_a = a.wait(&url, until.clone()).await?;
+    let at_b = b.wait(&url, until).await?;
+    // Both texts were edits of the same empty text: both are kept, in one order on every copy.
+    let feedback = at_a["feedback"].as_str().ok_or("no feedback")?.to_owned();
+    assert!(
+        feedback.contains("已联系住户") && feedback.contains("纸箱已清走"),
+        "{feedback}"
+    );
+    let at_b = b
+        .wait(&url, json!({"path": ["feedback"], "equals": feedback}))
+        .await
+        .map_err(|e| format!("{e}; b had {at_b}"))?;
+    assert_eq!(at_a, at_b, "the two phones hold the same document");
+    let e = event_until(&app, &worker, id, |e| {
+        e["task"]["feedback"] == feedback.as_str()
+    })
+    .await?;
+    assert_eq!(e["task"]["on_site_note"], "三楼楼道，纸箱十余个");
+    a.quit().await?;
+    b.quit().await
+}
+
+#[tokio::test]
+async fn a_status_in_a_document_is_a_move_and_edits_not_allowed_are_put_back() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (id, url) = task_in_g001(&app).await?;
+    let mut phone = Phone::start("worker-phone").await?;
+    phone.connect(&app, &worker).await?;
+    let doc = phone.find(&url).await?;
+    let colour = doc["colour"].as_str().ok_or("no colour")?.to_owned();
+    let other = if colour == "red" { "blue" } else { "red" };
+    // Signing by writing the status, and recolouring, which only the command centre may do.
+    phone
+        .ok(json!({"cmd": "change", "url": url, "set": [
+            {"path": ["status"], "value": "signed"},
+            {"path": ["colour"], "value": other},
+        ]}))
+        .await?;
+    event_until(&app, &worker, id, |e| e["status"] == "signed").await?;
+    let doc = phone
+        .wait(&url, json!({"path": ["colour"], "equals": colour}))
+        .await?;
+    assert_eq!(doc["status"], "signed");
+    let e = event(&app, &worker, id).await?;
+    assert_eq!(e["task"]["colour"], colour.as_str());
+    assert!(e["task"]["signed_at"].is_string(), "{e}");
+    // The phone heard why.
+    let notices = phone.ok(json!({"cmd": "ephemeral", "url": url})).await?;
+    let text = notices.to_string();
+    assert!(
+        text.contains("refused") && text.contains("colour"),
+        "{text}"
+    );
+
+    // A status no move of a worker reaches is put back, with the reason.
+    phone
+        .ok(json!({"cmd": "change", "url": url, "set": {"path": ["status"], "value": "completed"}}))
+        .await?;
+    phone
+        .wait(&url, json!({"path": ["status"], "equals": "signed"}))
+        .await?;
+    assert_eq!(event(&app, &worker, id).await?["status"], "signed");
+    let notices = phone.ok(json!({"cmd": "ephemeral", "url": url})).await?;
+    let text = notices.to_string();
+    assert!(
+        text.contains("completed") && text.contains("cannot be set in a document"),
+        "{text}"
+    );
+
+    // A move made over REST reaches the document the phone holds.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/events/{id}/moves"),
+            Some(&worker),
+            json!({"move": "arrive"}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    phone
+        .wait(&url, json!({"path": ["status"], "equals": "on_site"}))
+        .await?;
+    phone.quit().await
+}
+
+#[tokio::test]
+async fn another_grids_task_is_answered_as_missing() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let (_, url) = task_in_g001(&app).await?;
+    let other = app.token(OTHER_GRID_WORKER).await?;
+    let mut phone = Phone::start("other-grid").await?;
+    phone.connect(&app, &other).await?;
+    let theirs = phone
+        .send(json!({"cmd": "find", "url": url, "timeout_ms": 5000}))
+        .await?;
+    let missing = sync_engine::docid::DocumentId::from_uuid(Uuid::now_v7()).url();
+    let none = phone
+        .send(json!({"cmd": "find", "url": missing, "timeout_ms": 5000}))
+        .await?;
+    for answer in [&theirs, &none] {
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("unavailable")),
+            "{answer}"
+        );
+    }
+    phone.quit().await
+}
