@@ -291,3 +291,253 @@ async fn another_grids_task_is_answered_as_missing() -> TestResult {
     }
     phone.quit().await
 }
+
+/// A raw websocket peer, for messages the stock client would never send.
+struct RawPeer {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawPeer {
+    async fn join(app: &TestApp, token: &str) -> TestResult<Self> {
+        let url = format!(
+            "{}/api/v1/sync?token={token}",
+            app.base.replacen("http", "ws", 1)
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let mut peer = RawPeer { ws };
+        let join = Message::Join {
+            sender_id: "raw-peer".into(),
+            metadata: Default::default(),
+            versions: vec!["1".into()],
+        };
+        peer.send(join.encode()).await?;
+        match peer.next().await? {
+            Some(Message::Peer { target_id, .. }) => assert_eq!(target_id, "raw-peer"),
+            other => return Err(format!("expected peer, got {other:?}").into()),
+        }
+        Ok(peer)
+    }
+
+    async fn send(&mut self, frame: Vec<u8>) -> TestResult {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tungstenite::Message::Binary(frame.into()))
+            .await?;
+        Ok(())
+    }
+
+    /// The next protocol message, or None once the server closed.
+    async fn next(&mut self) -> TestResult<Option<Message>> {
+        use futures_util::StreamExt;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .map_err(|_| "no message from the server")?;
+            match frame {
+                Some(Ok(tungstenite::Message::Binary(b))) => {
+                    return Ok(Some(Message::decode(&b, usize::MAX)?));
+                }
+                Some(Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_))) => {}
+                Some(Ok(tungstenite::Message::Close(_))) | None | Some(Err(_)) => return Ok(None),
+                Some(Ok(other)) => return Err(format!("unexpected frame {other:?}").into()),
+            }
+        }
+    }
+
+    /// Sends `frame` and expects the server to answer with an error naming `why`, then close.
+    async fn refused(mut self, frame: Vec<u8>, why: &str) -> TestResult {
+        self.send(frame).await?;
+        loop {
+            match self.next().await? {
+                Some(Message::Error { message, .. }) => {
+                    assert!(message.contains(why), "{message:?} should say {why:?}");
+                    assert!(self.next().await?.is_none(), "the connection should close");
+                    return Ok(());
+                }
+                Some(Message::Sync { .. }) => {}
+                other => return Err(format!("expected an error, got {other:?}").into()),
+            }
+        }
+    }
+}
+
+use sync_engine::protocol::Message;
+use tokio_tungstenite::tungstenite;
+
+/// CBOR of a map of text keys to text values, plus `data` as bytes: what a broken peer writes.
+fn cbor_map(text: &[(&str, &str)], data: &[u8]) -> Vec<u8> {
+    fn head(major: u8, n: usize, out: &mut Vec<u8>) {
+        match n {
+            0..=23 => out.push(major << 5 | n as u8),
+            24..=255 => out.extend([major << 5 | 24, n as u8]),
+            _ => {
+                out.push(major << 5 | 26);
+                out.extend((n as u32).to_be_bytes());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    head(5, text.len() + 1, &mut out);
+    for (k, v) in text {
+        for s in [k, v] {
+            head(3, s.len(), &mut out);
+            out.extend(s.as_bytes());
+        }
+    }
+    head(3, 4, &mut out);
+    out.extend(b"data");
+    head(2, data.len(), &mut out);
+    out.extend(data);
+    out
+}
+
+/// A sync message whose one change chunk is 64 MiB of zeros, deflated to some 64 KiB.
+fn compression_bomb() -> TestResult<Vec<u8>> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![0u8; 64 << 20])?;
+    let body = e.finish()?;
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 2];
+    let mut n = body.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            chunk.push(b);
+            break;
+        }
+        chunk.push(b | 0x80);
+    }
+    chunk.extend(body);
+    let message = automerge::sync::Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: vec![chunk].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    };
+    Ok(message.encode())
+}
+
+#[tokio::test]
+async fn broken_and_hostile_messages_close_that_connection_only() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (id, url) = task_in_g001(&app).await?;
+    let document: sync_engine::docid::DocumentId = url.parse()?;
+    // A phone keeps syncing throughout.
+    let mut phone = Phone::start("steady").await?;
+    phone.connect(&app, &worker).await?;
+    phone.find(&url).await?;
+
+    RawPeer::join(&app, &worker)
+        .await?
+        .refused(b"\xffnot cbor at all".to_vec(), "CBOR")
+        .await?;
+    let bad_id = cbor_map(
+        &[
+            ("type", "sync"),
+            ("senderId", "raw-peer"),
+            ("targetId", "server"),
+            ("documentId", "not-a-document"),
+        ],
+        b"\x42\x00",
+    );
+    RawPeer::join(&app, &worker)
+        .await?
+        .refused(bad_id, "document id")
+        .await?;
+    let sync = |data: Vec<u8>| Message::Sync {
+        sender_id: "raw-peer".into(),
+        target_id: "server".into(),
+        document_id: document,
+        data,
+    };
+    RawPeer::join(&app, &worker)
+        .await?
+        .refused(sync(compression_bomb()?).encode(), "decompressed")
+        .await?;
+    RawPeer::join(&app, &worker)
+        .await?
+        .refused(sync(b"\x42garbage".to_vec()).encode(), "sync message")
+        .await?;
+    // 20 MB in one message is over the limit before anything is parsed.
+    let mut big = RawPeer::join(&app, &worker).await?;
+    big.send(sync(vec![7u8; 20 << 20]).encode()).await?;
+    loop {
+        match big.next().await? {
+            None | Some(Message::Error { .. }) => break,
+            Some(other) => return Err(format!("a 20 MB message was answered: {other:?}").into()),
+        }
+    }
+
+    // Deleting every field of the document, offline, in one go: all of it is put back.
+    phone.ok(json!({"cmd": "offline"})).await?;
+    for field in ["status", "description", "feedback", "photos", "deadlines"] {
+        phone
+            .ok(json!({"cmd": "change", "url": url, "delete": {"path": [field]}}))
+            .await?;
+    }
+    phone
+        .ok(json!({"cmd": "online", "timeout_ms": 5000}))
+        .await?;
+    let doc = phone
+        .wait(
+            &url,
+            json!([
+                {"path": ["status"], "equals": "dispatched"},
+                {"path": ["description"], "equals": "楼道堆放纸箱"},
+                {"path": ["photos"], "exists": true},
+                {"path": ["deadlines"], "exists": true},
+            ]),
+        )
+        .await?;
+    assert_eq!(doc["feedback"], "");
+    let notices = phone.ok(json!({"cmd": "ephemeral", "url": url})).await?;
+    assert!(
+        notices.to_string().contains("cannot be deleted"),
+        "{notices}"
+    );
+    let e = event(&app, &worker, id).await?;
+    assert_eq!(e["status"], "dispatched");
+    assert_eq!(e["description"], "楼道堆放纸箱");
+    phone.quit().await
+}
+
+#[tokio::test]
+async fn an_edit_synced_to_one_instance_reaches_a_phone_on_the_other() -> TestResult {
+    let a = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let b = a.second_instance(&[]).await?;
+    let worker = a.token(GRID_WORKER).await?;
+    let (id, url) = task_in_g001(&a).await?;
+    let mut on_a = Phone::start("on-a").await?;
+    let mut on_b = Phone::start("on-b").await?;
+    on_a.connect(&a, &worker).await?;
+    on_b.connect(&b, &worker).await?;
+    on_a.find(&url).await?;
+    on_b.find(&url).await?;
+    let started = tokio::time::Instant::now();
+    on_a.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["on_site_note"], "value": "二单元门口"}}))
+        .await?;
+    on_b.wait(
+        &url,
+        json!({"path": ["on_site_note"], "equals": "二单元门口"}),
+    )
+    .await?;
+    eprintln!(
+        "edit on one instance seen on the other after {:?}",
+        started.elapsed()
+    );
+    // And back: the phone on the second instance answers, the first hears it.
+    on_b.ok(json!({"cmd": "change", "url": url, "set": {"path": ["photos", 0], "value": "cd34"}}))
+        .await?;
+    on_a.wait(&url, json!({"path": ["photos", 0], "equals": "cd34"}))
+        .await?;
+    let e = event(&b, &worker, id).await?;
+    assert_eq!(e["task"]["on_site_note"], "二单元门口");
+    on_a.quit().await?;
+    on_b.quit().await
+}

@@ -129,22 +129,19 @@ pub fn initial(kind: DocKind) -> Vec<(&'static str, Value)> {
     }
 }
 
-/// Writes the accepted fields of an edit to the rows, and announces the change live.
+/// Writes the accepted fields of an edit to the rows, and announces the change live: workers
+/// and the command centre hear of it, and other instances holding the document reload it.
 pub async fn write_through(
     state: &AppState,
     s: &Subject,
     after: &hydrate::Value,
     accepted: &BTreeSet<String>,
 ) -> ApiResult<()> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
     match s.kind {
         DocKind::Task => {
-            let written: Vec<&str> = ["feedback", "on_site_note"]
-                .into_iter()
-                .filter(|f| accepted.contains(*f))
-                .collect();
-            if written.is_empty() {
-                return Ok(());
-            }
             let tx = crate::db::begin_write(&state.db).await?;
             let task = tasks::Entity::find_by_id(s.id)
                 .one(&tx)
@@ -152,14 +149,16 @@ pub async fn write_through(
                 .ok_or(ApiError::NotFound("task"))?;
             let event = task.event_id;
             let mut row: tasks::ActiveModel = task.into();
-            for field in written {
-                let value = fields::read_text(after, field).filter(|t| !t.is_empty());
-                match field {
-                    "feedback" => row.feedback = Set(value),
-                    _ => row.on_site_note = Set(value),
-                }
+            let text = |field| fields::read_text(after, field).filter(|t| !t.is_empty());
+            if accepted.contains("feedback") {
+                row.feedback = Set(text("feedback"));
             }
-            row.update(&tx).await?;
+            if accepted.contains("on_site_note") {
+                row.on_site_note = Set(text("on_site_note"));
+            }
+            if row.is_changed() {
+                row.update(&tx).await?;
+            }
             moves::announce(&tx, event, "task.noted").await?;
             tx.commit().await?;
             state.live.poke();
