@@ -31,6 +31,8 @@ pub enum Editor {
     Citizen,
     Worker,
     Dispatcher,
+    /// May read the document and change nothing (a citizen's report once it is closed).
+    Reader,
 }
 
 impl DocKind {
@@ -68,7 +70,7 @@ impl DocKind {
                     | "assignee"
                     | "deadlines"
             ),
-            DocKind::Report => matches!(field, "status" | "category" | "location"),
+            DocKind::Report => matches!(field, "status" | "category" | "location" | "photos"),
             DocKind::Building => false,
         }
     }
@@ -80,7 +82,7 @@ impl DocKind {
             (DocKind::Task, Editor::Worker) => {
                 matches!(field, "feedback" | "on_site_note" | "photos")
             }
-            (DocKind::Report, Editor::Citizen) => matches!(field, "description" | "photos"),
+            (DocKind::Report, Editor::Citizen) => field == "description",
             (DocKind::Building, Editor::Worker) => {
                 matches!(field, "units" | "residents" | "shops" | "notes")
             }
@@ -157,7 +159,12 @@ mod tests {
     #[test]
     fn nobody_writes_status_as_a_field() {
         for kind in [DocKind::Task, DocKind::Report, DocKind::Building] {
-            for editor in [Editor::Citizen, Editor::Worker, Editor::Dispatcher] {
+            for editor in [
+                Editor::Citizen,
+                Editor::Worker,
+                Editor::Dispatcher,
+                Editor::Reader,
+            ] {
                 assert!(!kind.may_write(editor, "status"), "{kind:?} {editor:?}");
             }
         }
@@ -171,5 +178,7 @@ mod tests {
         assert!(!DocKind::Report.may_write(Editor::Citizen, "category"));
         assert!(!DocKind::Building.may_write(Editor::Citizen, "residents"));
         assert!(!DocKind::Task.may_write(Editor::Dispatcher, "no_such_field"));
+        assert!(!DocKind::Task.may_write(Editor::Dispatcher, "colour"));
+        assert!(!DocKind::Report.may_write(Editor::Reader, "description"));
     }
 }

@@ -540,3 +540,57 @@ async fn an_edit_synced_to_one_instance_reaches_a_phone_on_the_other() -> TestRe
     on_a.quit().await?;
     on_b.quit().await
 }
+
+#[tokio::test]
+async fn a_citizen_edits_the_description_of_an_open_report_and_nothing_else() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let (id, _) = task_in_g001(&app).await?;
+    let url = str_field(&event(&app, &citizen, id).await?, "document_url")?;
+    let mut phone = Phone::start("citizen-phone").await?;
+    phone.connect(&app, &citizen).await?;
+    let doc = phone.find(&url).await?;
+    assert_eq!(doc["description"], "楼道堆放纸箱");
+    assert_eq!(doc["status"], "dispatched");
+    let category = doc["category"].clone();
+    phone
+        .ok(json!({"cmd": "change", "url": url, "set": [
+            {"path": ["description"], "value": "楼道堆放纸箱，堵住了消防通道"},
+            {"path": ["category"], "value": "safety.hazard"},
+        ]}))
+        .await?;
+    event_until(&app, &citizen, id, |e| {
+        e["description"] == "楼道堆放纸箱，堵住了消防通道"
+    })
+    .await?;
+    phone
+        .wait(&url, json!({"path": ["category"], "equals": category}))
+        .await?;
+    assert_eq!(event(&app, &citizen, id).await?["category"], category);
+    // An empty description is not taken: the report keeps its text.
+    phone
+        .ok(json!({"cmd": "change", "url": url, "set": {"path": ["description"], "value": "  "}}))
+        .await?;
+    phone
+        .wait(
+            &url,
+            json!({"path": ["description"], "equals": "楼道堆放纸箱，堵住了消防通道"}),
+        )
+        .await?;
+    phone.quit().await?;
+
+    // The grid's worker works from the task; the citizen's report document is not theirs.
+    let worker = app.token(GRID_WORKER).await?;
+    let mut theirs = Phone::start("worker-phone").await?;
+    theirs.connect(&app, &worker).await?;
+    let answer = theirs
+        .send(json!({"cmd": "find", "url": url, "timeout_ms": 5000}))
+        .await?;
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("unavailable")),
+        "{answer}"
+    );
+    theirs.quit().await
+}

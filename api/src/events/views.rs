@@ -106,6 +106,9 @@ pub struct EventView {
     pub feedback_photos: Vec<String>,
     /// The current task, or the last one.
     pub task: Option<TaskView>,
+    /// The report's offline document, for its reporter (`GET /api/v1/sync`).
+    #[schema(example = "automerge:4NMNnkMhL8jXrdJ9jamS58PAVdXu")]
+    pub document_url: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -191,6 +194,7 @@ pub fn assemble_one(
         photos,
         feedback_photos: Vec::new(),
         task: task.map(TaskView::from),
+        document_url: sync_engine::docid::DocumentId::from_uuid(e.id).url(),
         id: e.id,
         source: e.source,
         category: e.category,

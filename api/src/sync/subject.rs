@@ -15,8 +15,9 @@ use crate::accounts;
 use crate::auth::principal::CurrentUser;
 use crate::entities::{events, sync_documents, tasks};
 use crate::error::{ApiError, ApiResult};
-use crate::events::access;
+use crate::events::flow::Status;
 use crate::events::moves::{self, MoveRequest};
+use crate::events::{access, views};
 use crate::state::AppState;
 
 /// The row a document mirrors.
@@ -29,47 +30,70 @@ pub struct Subject {
     pub event: Option<Uuid>,
 }
 
-/// What a document id names: a document already written, or a task whose document is written
-/// on first use (a task's document id is the task's id).
+/// What a document id names: a document already written, or a task or report whose document
+/// is written on first use (a task's document id is the task's id, a report's the event's).
 pub async fn resolve(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Subject>> {
-    let (kind, subject) = match sync_documents::Entity::find_by_id(id).one(db).await? {
-        Some(d) if d.kind == "task" => (DocKind::Task, d.subject),
-        Some(_) => return Ok(None),
-        None => (DocKind::Task, id),
-    };
-    match kind {
-        DocKind::Task => Ok(tasks::Entity::find_by_id(subject)
-            .one(db)
-            .await?
-            .map(|t| Subject {
-                kind,
-                id: t.id,
-                event: Some(t.event_id),
-            })),
-        DocKind::Report | DocKind::Building => Ok(None),
+    let stored = sync_documents::Entity::find_by_id(id).one(db).await?;
+    let subject = stored.as_ref().map_or(id, |d| d.subject);
+    let kind = stored.as_ref().map(|d| d.kind.as_str());
+    if matches!(kind, None | Some("task"))
+        && let Some(t) = tasks::Entity::find_by_id(subject).one(db).await?
+    {
+        return Ok(Some(Subject {
+            kind: DocKind::Task,
+            id: t.id,
+            event: Some(t.event_id),
+        }));
     }
+    if matches!(kind, None | Some("report"))
+        && let Some(e) = events::Entity::find_by_id(subject).one(db).await?
+        && e.reporter_id.is_some()
+    {
+        return Ok(Some(Subject {
+            kind: DocKind::Report,
+            id: e.id,
+            event: Some(e.id),
+        }));
+    }
+    Ok(None)
 }
 
-/// The capacity in which the user edits the document, or None when they may not see it: a
-/// worker of the grid or team the task is with now, or the command centre.
+/// The capacity in which the user edits the document, or None when they may not see it. A
+/// task: a worker of the grid or team it is with now, or the command centre. A report: its
+/// reporter, while it is open (then only reading), or the command centre.
 pub async fn editor(
     state: &AppState,
     user: &CurrentUser,
     s: &Subject,
 ) -> ApiResult<Option<Editor>> {
+    if access::is_command_centre(user) {
+        return Ok(Some(Editor::Dispatcher));
+    }
     match s.kind {
         DocKind::Task => {
             let Some(task) = tasks::Entity::find_by_id(s.id).one(&state.db).await? else {
                 return Ok(None);
             };
-            if access::is_command_centre(user) {
-                return Ok(Some(Editor::Dispatcher));
-            }
             let areas = accounts::areas_of(&state.db, user.id).await?;
             Ok((task.open && access::works_on(state, user, &areas, &task))
                 .then_some(Editor::Worker))
         }
-        DocKind::Report | DocKind::Building => Ok(None),
+        DocKind::Report => {
+            let Some(e) = events::Entity::find_by_id(s.id).one(&state.db).await? else {
+                return Ok(None);
+            };
+            if e.reporter_id != Some(user.id) {
+                return Ok(None);
+            }
+            let open = Status::parse(&e.status).is_some_and(|st| !st.is_final())
+                && !matches!(e.status.as_str(), "handled");
+            Ok(Some(if open {
+                Editor::Citizen
+            } else {
+                Editor::Reader
+            }))
+        }
+        DocKind::Building => Ok(None),
     }
 }
 
@@ -117,7 +141,25 @@ pub async fn owned(
                 ("on_site_note", text(task.on_site_note.as_deref())),
             ])
         }
-        DocKind::Report | DocKind::Building => Err(ApiError::NotFound("document")),
+        DocKind::Report => {
+            let e = views::event(db, s.id).await?;
+            let mut location = BTreeMap::new();
+            if let (Some(lat), Some(lng)) = (e.lat, e.lng) {
+                location.insert("lat".to_owned(), lat.to_string());
+                location.insert("lng".to_owned(), lng.to_string());
+            }
+            if let Some(b) = &e.building_code {
+                location.insert("building".to_owned(), b.clone());
+            }
+            Ok(vec![
+                ("status", text(Some(e.status.as_str()))),
+                ("description", text(Some(&e.description))),
+                ("category", text(Some(&e.category))),
+                ("location", Value::Strings(location)),
+                ("photos", Value::Texts(e.photos)),
+            ])
+        }
+        DocKind::Building => Err(ApiError::NotFound("document")),
     }
 }
 
@@ -131,14 +173,15 @@ pub fn initial(kind: DocKind) -> Vec<(&'static str, Value)> {
 
 /// Writes the accepted fields of an edit to the rows, and announces the change live: workers
 /// and the command centre hear of it, and other instances holding the document reload it.
+/// Values the rows do not take are not written, and come back with the reason.
 pub async fn write_through(
     state: &AppState,
     s: &Subject,
     after: &hydrate::Value,
     accepted: &BTreeSet<String>,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<(String, String)>> {
     if accepted.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     match s.kind {
         DocKind::Task => {
@@ -162,9 +205,32 @@ pub async fn write_through(
             moves::announce(&tx, event, "task.noted").await?;
             tx.commit().await?;
             state.live.poke();
-            Ok(())
+            Ok(Vec::new())
         }
-        DocKind::Report | DocKind::Building => Ok(()),
+        DocKind::Report => {
+            let Some(text) = fields::read_text(after, "description")
+                .map(|t| t.trim().to_owned())
+                .filter(|t| (1..=2000).contains(&t.chars().count()))
+            else {
+                return Ok(vec![("description".into(), "1–2000 characters".into())]);
+            };
+            let tx = crate::db::begin_write(&state.db).await?;
+            let e = events::Entity::find_by_id(s.id)
+                .one(&tx)
+                .await?
+                .ok_or(ApiError::NotFound("event"))?;
+            if e.description != text {
+                let mut row: events::ActiveModel = e.into();
+                row.description = Set(text);
+                row.updated_at = Set(chrono::Utc::now());
+                row.update(&tx).await?;
+            }
+            moves::announce(&tx, s.id, "report.edited").await?;
+            tx.commit().await?;
+            state.live.poke();
+            Ok(Vec::new())
+        }
+        DocKind::Building => Ok(Vec::new()),
     }
 }
 
