@@ -193,6 +193,10 @@ pub struct ServeArgs {
     /// transaction, so a burst of sensor alerts costs a few commits, not one per alert.
     #[arg(long, env = "GRIDWING_INTAKE_WRITERS", default_value_t = 2)]
     pub intake_writers: usize,
+    /// Seconds an offline document may go unused by every sync connection before it is dropped
+    /// from memory (it stays in the database and loads again when asked for).
+    #[arg(long, env = "GRIDWING_SYNC_IDLE_SECS", default_value_t = 60)]
+    pub sync_idle_secs: u64,
     /// Login attempts allowed per account per window.
     #[arg(long, env = "GRIDWING_LOGIN_LIMIT_PER_ACCOUNT", default_value_t = 10)]
     pub login_limit_per_account: u32,

@@ -86,7 +86,7 @@ impl AppState {
             places,
             qr,
             live: crate::live::Live::default(),
-            sync: crate::sync::Docs::default(),
+            sync: crate::sync::Docs::new(Duration::from_secs(settings.sync_idle_secs)),
             catalogue: Default::default(),
             signups,
             db,

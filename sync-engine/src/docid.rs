@@ -30,6 +30,10 @@ impl DocumentId {
         Self(id)
     }
 
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
+    }
+
     pub fn uuid(self) -> Uuid {
         self.0
     }

@@ -4,6 +4,7 @@
 
 pub mod docid;
 pub mod fields;
+pub mod harness;
 pub mod merge;
 pub mod peer;
 pub mod protocol;

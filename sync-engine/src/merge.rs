@@ -176,9 +176,18 @@ pub fn weight(v: &hydrate::Value) -> usize {
     }
 }
 
-/// The next message for a peer, if the document has anything it lacks.
-pub fn generate(doc: &mut AutoCommit, state: &mut sync::State) -> Option<Vec<u8>> {
-    doc.sync().generate_sync_message(state).map(|m| m.encode())
+/// The next message for a peer, if the document has anything it lacks. What the peer told of
+/// itself earlier (its bloom filter of the changes it has) is read here, so a hostile peer can
+/// make this panic inside automerge (the fuzzer found a zero-sized filter): that is an error
+/// for this peer's connection, never a crash.
+pub fn generate(
+    doc: &mut AutoCommit,
+    state: &mut sync::State,
+) -> Result<Option<Vec<u8>>, MergeError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        doc.sync().generate_sync_message(state).map(|m| m.encode())
+    }))
+    .map_err(|_| MergeError::Panicked)
 }
 
 #[cfg(test)]

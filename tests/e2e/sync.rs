@@ -594,3 +594,54 @@ async fn a_citizen_edits_the_description_of_an_open_report_and_nothing_else() ->
     );
     theirs.quit().await
 }
+
+#[tokio::test]
+async fn documents_compact_reload_whole_and_leave_memory_when_unused() -> TestResult {
+    use gridwing_api::sync::store;
+    let app = TestApp::spawn_with(&["--demo-street", "true", "--sync-idle-secs", "1"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (_, url) = task_in_g001(&app).await?;
+    let mut phone = Phone::start("busy").await?;
+    phone.connect(&app, &worker).await?;
+    phone.find(&url).await?;
+    // One change per round trip, more than a compaction's worth.
+    let rounds = store::COMPACT_AFTER + 6;
+    for i in 0..rounds {
+        let note = format!("第{i}次记录");
+        phone
+            .ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["on_site_note"], "value": note}}))
+            .await?;
+        phone
+            .ok(json!({"cmd": "synced", "url": url, "timeout_ms": 5000}))
+            .await?;
+    }
+    let last = format!("第{}次记录", rounds - 1);
+    let document: sync_engine::docid::DocumentId = url.parse()?;
+    let stored = store::load(&app.state.db, document.uuid())
+        .await?
+        .ok_or("the document was not stored")?;
+    assert!(stored.snapshot_version > 1, "never compacted");
+    assert!(
+        stored.rows.len() < store::COMPACT_AFTER,
+        "{} change rows left after compaction",
+        stored.rows.len()
+    );
+    let state = automerge::ReadDoc::hydrate(&stored.doc, automerge::ROOT, None)?;
+    assert_eq!(
+        sync_engine::fields::read_text(&state, "on_site_note").as_deref(),
+        Some(last.as_str())
+    );
+    // Unused, it leaves memory; asked for again, it comes back whole.
+    phone.quit().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !app.state.sync.is_empty() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{} documents still in memory", app.state.sync.len()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut fresh = Phone::start("fresh").await?;
+    fresh.connect(&app, &worker).await?;
+    assert_eq!(fresh.find(&url).await?["on_site_note"], last.as_str());
+    fresh.quit().await
+}

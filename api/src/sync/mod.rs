@@ -31,24 +31,23 @@ use self::subject::Subject;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-/// A document unused by every connection for this long is dropped from memory.
-pub const IDLE_AFTER: Duration = Duration::from_secs(60);
-const SWEEP_EVERY: Duration = Duration::from_secs(15);
-
 /// The documents this instance holds in memory.
 pub struct Docs {
     open: Mutex<HashMap<DocumentId, Arc<Open>>>,
     /// This instance's automerge actor: each instance writes its own changes under its own id.
     actor: ActorId,
     pub limits: Limits,
+    /// A document unused by every connection for this long is dropped from memory.
+    idle_after: Duration,
 }
 
-impl Default for Docs {
-    fn default() -> Self {
+impl Docs {
+    pub fn new(idle_after: Duration) -> Self {
         Self {
             open: Mutex::new(HashMap::new()),
             actor: ActorId::from(Uuid::new_v4().as_bytes().as_slice()),
             limits: Limits::default(),
+            idle_after,
         }
     }
 }
@@ -125,7 +124,7 @@ impl Open {
         }
     }
 
-    fn idle(&self) -> bool {
+    fn idle(&self, after: Duration) -> bool {
         let listened = self
             .listeners
             .lock()
@@ -134,7 +133,7 @@ impl Open {
         let quiet = self
             .used
             .lock()
-            .map(|u| u.elapsed() > IDLE_AFTER)
+            .map(|u| u.elapsed() > after)
             .unwrap_or(false);
         !listened && quiet
     }
@@ -167,7 +166,7 @@ impl Docs {
 
     fn sweep(&self) {
         if let Ok(mut o) = self.open.lock() {
-            o.retain(|_, d| !d.idle());
+            o.retain(|_, d| !d.idle(self.idle_after));
         }
     }
 }
@@ -321,7 +320,9 @@ pub fn spawn(state: web::Data<AppState>) {
         }
     });
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        let every =
+            (state.sync.idle_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             state.sync.sweep();

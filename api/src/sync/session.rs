@@ -247,10 +247,7 @@ impl Connection {
             &self.state.sync.limits,
         ) {
             Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, error = %e, "sync: message refused");
-                return Err(End::Close(format!("message refused: {e}")));
-            }
+            Err(e) => return Err(self.refuse(document, &e)),
         };
         tracing::debug!(%document, added = merged.added, review = ?merged.review, "sync: merged");
         let mut reasons = merged.review.refused.clone();
@@ -276,6 +273,7 @@ impl Connection {
         }
         let reply = merge::generate(&mut inner.doc, &mut synced.state);
         drop(inner);
+        let reply = reply.map_err(|e| self.refuse(document, &e))?;
         if !reasons.is_empty() {
             tracing::info!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, refused = ?reasons, "sync: edits put back");
             let notice = self.gate.refused(document, &reasons);
@@ -290,6 +288,12 @@ impl Connection {
         }
     }
 
+    /// Logs a message that is not taken in, with the peer; the connection then closes.
+    fn refuse(&self, document: DocumentId, e: &merge::MergeError) -> End {
+        tracing::warn!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, error = %e, "sync: message refused");
+        End::Close(format!("message refused: {e}"))
+    }
+
     /// Sends each changed document's news to this peer.
     async fn push_changes(&mut self) -> Step {
         for document in self.listener.take() {
@@ -299,7 +303,7 @@ impl Connection {
             let mut inner = synced.open.inner.lock().await;
             let reply = merge::generate(&mut inner.doc, &mut synced.state);
             drop(inner);
-            if let Some(bytes) = reply {
+            if let Some(bytes) = reply.map_err(|e| self.refuse(document, &e))? {
                 let m = self.gate.sync(document, bytes);
                 self.send(&m).await?;
             }
