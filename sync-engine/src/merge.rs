@@ -117,6 +117,9 @@ fn apply(
 ) -> Result<Merged, MergeError> {
     let message = sync::Message::decode(data).map_err(|e| MergeError::Decode(e.to_string()))?;
     scan::inflated_size(message.changes.iter(), limits.inflated_bytes)?;
+    for have in &message.have {
+        scan::check_bloom(&have.bloom.to_bytes())?;
+    }
     let heads_before = doc.get_heads();
     let before = hydrate_root(doc)?;
     doc.sync()

@@ -23,6 +23,26 @@ pub enum ScanError {
     BadDeflate,
     #[error("chunk type {0} is not accepted from peers")]
     Refused(u8),
+    #[error("a bloom filter with {bits} bits per entry and {probes} probes")]
+    Bloom { bits: u64, probes: u64 },
+}
+
+/// Checks the shape of a peer's bloom filter (what `BloomFilter::to_bytes` writes) before
+/// automerge uses it: with no bits it divides by zero, and it allocates a vector as long as the
+/// probe count the peer wrote. automerge writes 10 bits per entry and 7 probes.
+pub fn check_bloom(bytes: &[u8]) -> Result<(), ScanError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut r = Reader(bytes);
+    let _entries = r.uleb()?;
+    let bits = r.uleb()?;
+    let probes = r.uleb()?;
+    if (1..=64).contains(&bits) && (1..=64).contains(&probes) {
+        Ok(())
+    } else {
+        Err(ScanError::Bloom { bits, probes })
+    }
 }
 
 /// The bytes the chunks take once decompressed, if within `limit`.
@@ -236,6 +256,23 @@ mod tests {
             Err(ScanError::TooLarge { limit: 1 << 20 })
         );
         Ok(())
+    }
+
+    #[test]
+    fn bloom_filters_automerge_cannot_use_are_refused() {
+        assert_eq!(check_bloom(&[]), Ok(()));
+        assert_eq!(check_bloom(&[3, 10, 7, 0, 0, 0, 0]), Ok(()));
+        assert_eq!(
+            check_bloom(&[3, 0, 7]),
+            Err(ScanError::Bloom { bits: 0, probes: 7 })
+        );
+        assert_eq!(
+            check_bloom(&[3, 10, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Err(ScanError::Bloom {
+                bits: 10,
+                probes: u64::from(u32::MAX)
+            })
+        );
     }
 
     #[test]
