@@ -645,3 +645,50 @@ async fn documents_compact_reload_whole_and_leave_memory_when_unused() -> TestRe
     assert_eq!(fresh.find(&url).await?["on_site_note"], last.as_str());
     fresh.quit().await
 }
+
+#[tokio::test]
+async fn a_task_redispatched_to_another_grid_is_no_longer_the_old_grids_to_edit() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let (id, url) = task_in_g001(&app).await?;
+    let mut phone = Phone::start("old-grid").await?;
+    phone.connect(&app, &worker).await?;
+    phone.find(&url).await?;
+    let old_task = str_field(&event(&app, &worker, id).await?["task"], "id")?;
+    let document: sync_engine::docid::DocumentId = url.parse()?;
+    let before = app
+        .state
+        .sync
+        .generation_of(document)
+        .ok_or("not in memory")?;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/events/{id}/moves"),
+            Some(&dispatcher),
+            json!({"move": "redispatch", "assignee": {"kind": "grid", "code": "QSH-G002"}, "reason": "属第2网格"}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The phone's next edit comes after the live row of the move reached the document.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.state.sync.generation_of(document) == Some(before) {
+        if tokio::time::Instant::now() > deadline {
+            return Err("the move never reached the document".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    phone
+        .ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["on_site_note"], "value": "还在现场"}}))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let detail = event(&app, &dispatcher, id).await?;
+    let tasks = detail["tasks"].as_array().ok_or("no tasks")?;
+    let old = tasks
+        .iter()
+        .find(|t| t["id"] == old_task.as_str())
+        .ok_or("the old task is gone")?;
+    assert!(old["on_site_note"].is_null(), "{old}");
+    assert_eq!(detail["task"]["assignee_code"], "QSH-G002");
+    phone.quit().await
+}

@@ -15,6 +15,7 @@ pub mod store;
 pub mod subject;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,9 @@ pub struct Open {
     pub inner: tokio::sync::Mutex<Inner>,
     listeners: Mutex<Vec<Weak<Listener>>>,
     used: Mutex<Instant>,
+    /// Raised whenever a live row names the document's event: who may sync it may have changed
+    /// (a task redispatched to another grid), so connections look again.
+    generation: AtomicU64,
 }
 
 /// The document itself, behind the lock every merge takes.
@@ -118,6 +122,11 @@ impl Open {
         }
     }
 
+    /// Raised by every live row about the document's event.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub fn touch(&self) {
         if let Ok(mut u) = self.used.lock() {
             *u = Instant::now();
@@ -147,6 +156,11 @@ impl Docs {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many live rows about its event the document in memory has seen, if it is in memory.
+    pub fn generation_of(&self, id: DocumentId) -> Option<u64> {
+        self.get(id).map(|d| d.generation())
     }
 
     fn get(&self, id: DocumentId) -> Option<Arc<Open>> {
@@ -204,6 +218,7 @@ pub async fn open(state: &AppState, id: DocumentId, subject: Subject) -> ApiResu
         }),
         listeners: Mutex::new(Vec::new()),
         used: Mutex::new(Instant::now()),
+        generation: AtomicU64::new(0),
     });
     {
         let mut inner = open.inner.lock().await;
@@ -260,6 +275,7 @@ pub async fn reconcile(state: &AppState, open: &Open, inner: &mut Inner) -> ApiR
 /// Takes in what other instances wrote to the document, then agrees with the rows; wakes the
 /// document's connections when anything changed.
 async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
+    open.generation.fetch_add(1, Ordering::AcqRel);
     let mut inner = open.inner.lock().await;
     let mut changed = false;
     if let Some(version) = store::snapshot_version(&state.db, open.id.uuid()).await?

@@ -43,6 +43,8 @@ impl Access for Allowed {
 struct Synced {
     open: Arc<Open>,
     state: sync::State,
+    /// The document's generation when the peer's access was last looked up.
+    checked: u64,
 }
 
 struct Connection {
@@ -222,14 +224,19 @@ impl Connection {
         if !self.docs.contains_key(&document) {
             let open = super::open(&self.state, document, s).await?;
             open.listen(&self.listener);
+            let checked = open.generation();
             self.docs.insert(
                 document,
                 Synced {
                     open,
                     state: sync::State::new(),
+                    checked,
                 },
             );
         }
+        let Some(editor) = self.recheck(document, s, editor).await? else {
+            return self.send(&self.gate.unavailable(document)).await;
+        };
         let Some(synced) = self.docs.get_mut(&document) else {
             return Ok(());
         };
@@ -288,6 +295,36 @@ impl Connection {
         }
     }
 
+    /// The capacity the peer syncs `document` in, looked up again when a live row named the
+    /// document's event since the last look (a task redispatched elsewhere); None once the peer
+    /// may no longer see it, and then the document is dropped from this connection.
+    async fn recheck(
+        &mut self,
+        document: DocumentId,
+        s: Subject,
+        editor: Editor,
+    ) -> ApiResult<Option<Editor>> {
+        let Some(synced) = self.docs.get_mut(&document) else {
+            return Ok(None);
+        };
+        let generation = synced.open.generation();
+        if generation == synced.checked {
+            return Ok(Some(editor));
+        }
+        synced.checked = generation;
+        let now = subject::editor(&self.state, &self.user, &s).await?;
+        match now {
+            Some(e) => {
+                self.gate.access_mut().0.insert(document, (s, e));
+            }
+            None => {
+                self.docs.remove(&document);
+                self.gate.access_mut().0.remove(&document);
+            }
+        }
+        Ok(now)
+    }
+
     /// Logs a message that is not taken in, with the peer; the connection then closes.
     fn refuse(&self, document: DocumentId, e: &merge::MergeError) -> End {
         tracing::warn!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, error = %e, "sync: message refused");
@@ -297,6 +334,13 @@ impl Connection {
     /// Sends each changed document's news to this peer.
     async fn push_changes(&mut self) -> Step {
         for document in self.listener.take() {
+            let Some(&(s, editor)) = self.gate.access_mut().0.get(&document) else {
+                continue;
+            };
+            if self.recheck(document, s, editor).await?.is_none() {
+                self.send(&self.gate.unavailable(document)).await?;
+                continue;
+            }
             let Some(synced) = self.docs.get_mut(&document) else {
                 continue;
             };
