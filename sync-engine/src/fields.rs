@@ -1,37 +1,75 @@
-//! Reading and writing top-level fields in the shapes the JS client uses: strings as automerge
-//! text, lists of strings, maps of strings. The server writes the fields it owns from its rows
-//! only where they differ, so a document that already agrees gets no change at all.
+//! Reading and writing fields in the shapes the JS client uses: strings as automerge text,
+//! integers, lists and maps of those. The server writes the fields it owns from its rows only
+//! where they differ, and in place: a text is edited, a map's keys and a list's items are
+//! written one by one, so what a peer changed concurrently elsewhere in the same field merges
+//! instead of being replaced.
 
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, hydrate};
+use automerge::{
+    AutoCommit, AutomergeError, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, hydrate,
+};
 
-/// A field's value in one of the shapes the server writes.
+/// A value in one of the shapes the server writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Text(String),
-    Texts(Vec<String>),
-    Strings(BTreeMap<String, String>),
+    Int(i64),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+}
+
+impl Value {
+    /// A list of texts.
+    pub fn texts(items: impl IntoIterator<Item = String>) -> Self {
+        Value::List(items.into_iter().map(Value::Text).collect())
+    }
+
+    /// A map of texts.
+    pub fn strings(items: impl IntoIterator<Item = (String, String)>) -> Self {
+        Value::Map(
+            items
+                .into_iter()
+                .map(|(k, v)| (k, Value::Text(v)))
+                .collect(),
+        )
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 /// The value of a top-level field of a hydrated document, if it has one of the shapes.
 pub fn read(doc: &hydrate::Value, field: &str) -> Option<Value> {
-    let hydrate::Value::Map(m) = doc else {
-        return None;
-    };
-    match m.get(field)? {
+    match doc {
+        hydrate::Value::Map(m) => of(m.get(field)?),
+        _ => None,
+    }
+}
+
+/// A hydrated value in the server's shapes; None if any part has another shape.
+pub fn of(v: &hydrate::Value) -> Option<Value> {
+    match v {
+        hydrate::Value::Text(t) => Some(Value::Text(t.to_string())),
+        hydrate::Value::Scalar(ScalarValue::Str(s)) => Some(Value::Text(s.to_string())),
+        hydrate::Value::Scalar(ScalarValue::Int(n)) => Some(Value::Int(*n)),
+        hydrate::Value::Scalar(ScalarValue::Uint(n)) => i64::try_from(*n).ok().map(Value::Int),
+        hydrate::Value::Scalar(_) => None,
         hydrate::Value::List(l) => l
             .iter()
-            .map(|v| text(&v.value))
+            .map(|v| of(&v.value))
             .collect::<Option<Vec<_>>>()
-            .map(Value::Texts),
+            .map(Value::List),
         hydrate::Value::Map(m) => m
             .iter()
-            .map(|(k, v)| text(&v.value).map(|t| (k.clone(), t)))
+            .map(|(k, v)| of(&v.value).map(|v| (k.clone(), v)))
             .collect::<Option<BTreeMap<_, _>>>()
-            .map(Value::Strings),
-        v => text(v).map(Value::Text),
+            .map(Value::Map),
     }
 }
 
@@ -43,62 +81,121 @@ pub fn read_text(doc: &hydrate::Value, field: &str) -> Option<String> {
     }
 }
 
-/// The strings of a top-level list field.
+/// The texts of a top-level list field.
 pub fn read_texts(doc: &hydrate::Value, field: &str) -> Option<Vec<String>> {
     match read(doc, field)? {
-        Value::Texts(t) => Some(t),
-        _ => None,
-    }
-}
-
-fn text(v: &hydrate::Value) -> Option<String> {
-    match v {
-        hydrate::Value::Text(t) => Some(t.to_string()),
-        hydrate::Value::Scalar(ScalarValue::Str(s)) => Some(s.to_string()),
+        Value::List(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
         _ => None,
     }
 }
 
 /// Writes each field whose value differs, as one change of `doc`'s actor; true when anything was
-/// written. Text is updated in place (a minimal edit), so a concurrent edit of the same text by a
-/// peer merges instead of being replaced.
+/// written.
 pub fn write(doc: &mut AutoCommit, fields: &[(&str, Value)]) -> Result<bool, AutomergeError> {
     let current = doc.hydrate(ROOT, None)?;
-    let mut wrote = false;
     for (field, want) in fields {
-        if read(&current, field).as_ref() == Some(want) {
-            continue;
-        }
-        wrote = true;
-        match want {
-            Value::Text(s) => match doc.get(ROOT, *field)? {
-                Some((automerge::Value::Object(ObjType::Text), id)) => doc.update_text(&id, s)?,
-                _ => put_text(doc, &ROOT, field, s)?,
-            },
-            Value::Texts(items) => {
-                let list = doc.put_object(ROOT, *field, ObjType::List)?;
-                for (i, s) in items.iter().enumerate() {
-                    let t = doc.insert_object(&list, i, ObjType::Text)?;
-                    doc.splice_text(&t, 0, 0, s)?;
-                }
-            }
-            Value::Strings(map) => {
-                let obj = doc.put_object(ROOT, *field, ObjType::Map)?;
-                for (k, s) in map {
-                    put_text(doc, &obj, k, s)?;
-                }
-            }
+        if read(&current, field).as_ref() != Some(want) {
+            write_at(doc, &ROOT, Prop::Map((*field).to_owned()), want)?;
         }
     }
-    if wrote {
-        doc.commit();
-    }
-    Ok(wrote)
+    Ok(doc.commit().is_some())
 }
 
-fn put_text(doc: &mut AutoCommit, obj: &ObjId, key: &str, s: &str) -> Result<(), AutomergeError> {
-    let t = doc.put_object(obj, key, ObjType::Text)?;
-    doc.splice_text(&t, 0, 0, s)
+/// Makes the value at `prop` of `obj` equal `want`, keeping every object that already has the
+/// right type and changing only what differs inside it.
+fn write_at(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    prop: Prop,
+    want: &Value,
+) -> Result<(), AutomergeError> {
+    let current = doc.get(obj, prop.clone())?;
+    match (want, current) {
+        (Value::Text(s), Some((automerge::Value::Object(ObjType::Text), id))) => {
+            if doc.text(&id)? != *s {
+                doc.update_text(&id, s)?;
+            }
+        }
+        (Value::Int(n), Some((automerge::Value::Scalar(v), _)))
+            if v.as_ref() == &ScalarValue::Int(*n) => {}
+        (Value::Map(m), Some((automerge::Value::Object(ObjType::Map), id))) => {
+            for (k, v) in m {
+                write_at(doc, &id, Prop::Map(k.clone()), v)?;
+            }
+            let extra: Vec<String> = doc.keys(&id).filter(|k| !m.contains_key(k)).collect();
+            for k in extra {
+                doc.delete(&id, k.as_str())?;
+            }
+        }
+        (Value::List(items), Some((automerge::Value::Object(ObjType::List), id))) => {
+            let len = doc.length(&id);
+            for (i, v) in items.iter().enumerate().take(len) {
+                write_at(doc, &id, Prop::Seq(i), v)?;
+            }
+            for (i, v) in items.iter().enumerate().skip(len) {
+                insert(doc, &id, i, v)?;
+            }
+            for i in (items.len()..len).rev() {
+                doc.delete(&id, i)?;
+            }
+        }
+        _ => put(doc, obj, prop, want)?,
+    }
+    Ok(())
+}
+
+/// Writes a fresh value at `prop`, replacing whatever was there.
+fn put(doc: &mut AutoCommit, obj: &ObjId, prop: Prop, want: &Value) -> Result<(), AutomergeError> {
+    let kind = match want {
+        Value::Int(n) => return doc.put(obj, prop, *n),
+        Value::Text(_) => ObjType::Text,
+        Value::List(_) => ObjType::List,
+        Value::Map(_) => ObjType::Map,
+    };
+    let id = doc.put_object(obj, prop, kind)?;
+    fill(doc, &id, want)
+}
+
+fn insert(
+    doc: &mut AutoCommit,
+    list: &ObjId,
+    index: usize,
+    want: &Value,
+) -> Result<(), AutomergeError> {
+    let kind = match want {
+        Value::Int(n) => return doc.insert(list, index, *n),
+        Value::Text(_) => ObjType::Text,
+        Value::List(_) => ObjType::List,
+        Value::Map(_) => ObjType::Map,
+    };
+    let id = doc.insert_object(list, index, kind)?;
+    fill(doc, &id, want)
+}
+
+/// Writes the contents of `want` into the new, empty object `id`.
+fn fill(doc: &mut AutoCommit, id: &ObjId, want: &Value) -> Result<(), AutomergeError> {
+    match want {
+        Value::Int(_) => Ok(()),
+        Value::Text(s) => doc.splice_text(id, 0, 0, s),
+        Value::Map(m) => {
+            for (k, v) in m {
+                put(doc, id, Prop::Map(k.clone()), v)?;
+            }
+            Ok(())
+        }
+        Value::List(items) => {
+            for (i, v) in items.iter().enumerate() {
+                insert(doc, id, i, v)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -107,15 +204,35 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+    fn unit(number: &str, residents: &[&str]) -> Value {
+        Value::Map(BTreeMap::from([
+            ("number".to_owned(), Value::Text(number.into())),
+            ("floor".to_owned(), Value::Int(3)),
+            (
+                "residents".to_owned(),
+                Value::List(
+                    residents
+                        .iter()
+                        .map(|n| Value::strings([("name".to_owned(), (*n).to_owned())]))
+                        .collect(),
+                ),
+            ),
+        ]))
+    }
+
     #[test]
     fn writes_only_what_differs_and_reads_it_back() -> TestResult {
         let mut doc = AutoCommit::new();
         let fields = [
             ("status", Value::Text("dispatched".into())),
-            ("photos", Value::Texts(vec!["ab".into(), "cd".into()])),
+            ("photos", Value::texts(["ab".to_owned(), "cd".to_owned()])),
             (
                 "deadlines",
-                Value::Strings(BTreeMap::from([("sign".into(), "08:01".into())])),
+                Value::strings([("sign".to_owned(), "08:01".to_owned())]),
+            ),
+            (
+                "units",
+                Value::List(vec![unit("301", &["王建国"]), unit("302", &[])]),
             ),
         ];
         assert!(write(&mut doc, &fields)?);
@@ -126,36 +243,61 @@ mod tests {
         for (field, want) in &fields {
             assert_eq!(read(&state, field).as_ref(), Some(want));
         }
-        assert!(write(
-            &mut doc,
-            &[("status", Value::Text("signed".into()))]
-        )?);
+        let fewer = [("units", Value::List(vec![unit("301", &["王建国", "李梅"])]))];
+        assert!(write(&mut doc, &fewer)?);
         assert_eq!(
-            read_text(&doc.hydrate(ROOT, None)?, "status").as_deref(),
-            Some("signed")
+            read(&doc.hydrate(ROOT, None)?, "units").as_ref(),
+            Some(&fewer[0].1)
         );
         Ok(())
     }
 
     #[test]
-    fn a_server_text_update_merges_with_a_peer_edit() -> TestResult {
+    fn a_server_write_merges_with_a_peer_edit_elsewhere_in_the_field() -> TestResult {
         let mut server = AutoCommit::new();
         write(&mut server, &[("feedback", Value::Text("已清理".into()))])?;
+        write(
+            &mut server,
+            &[(
+                "units",
+                Value::List(vec![unit("301", &["王建国"]), unit("302", &[])]),
+            )],
+        )?;
         let mut phone = server.fork();
         let id = match phone.get(ROOT, "feedback")? {
             Some((_, id)) => id,
             None => return Err("no feedback".into()),
         };
         phone.splice_text(&id, 3, 0, "完毕")?;
-        phone.commit();
+        // The phone adds a resident to unit 302 while the server renames unit 301's.
+        let mut units = read(&phone.hydrate(ROOT, None)?, "units").ok_or("no units")?;
+        if let Value::List(l) = &mut units {
+            l[1] = unit("302", &["赵六"]);
+        }
+        write(&mut phone, &[("units", units)])?;
         write(
             &mut server,
             &[("feedback", Value::Text("楼道已清理".into()))],
         )?;
+        write(
+            &mut server,
+            &[(
+                "units",
+                Value::List(vec![unit("301", &["王建华"]), unit("302", &[])]),
+            )],
+        )?;
         server.merge(&mut phone)?;
+        let state = server.hydrate(ROOT, None)?;
         assert_eq!(
-            read_text(&server.hydrate(ROOT, None)?, "feedback").as_deref(),
+            read_text(&state, "feedback").as_deref(),
             Some("楼道已清理完毕")
+        );
+        assert_eq!(
+            read(&state, "units"),
+            Some(Value::List(vec![
+                unit("301", &["王建华"]),
+                unit("302", &["赵六"])
+            ]))
         );
         Ok(())
     }

@@ -34,7 +34,7 @@ pub fn task_document() -> AutoCommit {
             ("colour", Value::Text("red".into())),
             ("feedback", Value::Text(String::new())),
             ("on_site_note", Value::Text(String::new())),
-            ("photos", Value::Texts(Vec::new())),
+            ("photos", Value::List(Vec::new())),
         ],
     );
     doc

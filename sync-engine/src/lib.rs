@@ -53,7 +53,7 @@ impl DocKind {
                 "photos",
             ],
             DocKind::Report => &["description", "category", "photos", "location", "status"],
-            DocKind::Building => &["units", "residents", "shops", "notes"],
+            DocKind::Building => &["code", "name", "address", "notes", "units", "shops"],
         }
     }
 
@@ -72,7 +72,7 @@ impl DocKind {
                     | "deadlines"
             ),
             DocKind::Report => matches!(field, "status" | "category" | "location" | "photos"),
-            DocKind::Building => false,
+            DocKind::Building => matches!(field, "code" | "name" | "address"),
         }
     }
 
@@ -84,9 +84,7 @@ impl DocKind {
                 matches!(field, "feedback" | "on_site_note" | "photos")
             }
             (DocKind::Report, Editor::Citizen) => field == "description",
-            (DocKind::Building, Editor::Worker) => {
-                matches!(field, "units" | "residents" | "shops" | "notes")
-            }
+            (DocKind::Building, Editor::Worker) => matches!(field, "units" | "shops" | "notes"),
             (_, Editor::Dispatcher) => !self.server_owned(field) && self.fields().contains(&field),
             _ => false,
         }
@@ -177,7 +175,8 @@ mod tests {
         assert!(!DocKind::Task.may_write(Editor::Citizen, "feedback"));
         assert!(DocKind::Report.may_write(Editor::Citizen, "description"));
         assert!(!DocKind::Report.may_write(Editor::Citizen, "category"));
-        assert!(!DocKind::Building.may_write(Editor::Citizen, "residents"));
+        assert!(!DocKind::Building.may_write(Editor::Citizen, "units"));
+        assert!(!DocKind::Building.may_write(Editor::Worker, "address"));
         assert!(!DocKind::Task.may_write(Editor::Dispatcher, "no_such_field"));
         assert!(!DocKind::Task.may_write(Editor::Dispatcher, "colour"));
         assert!(!DocKind::Report.may_write(Editor::Reader, "description"));

@@ -30,7 +30,7 @@ impl DocKind {
             return None;
         }
         Some(match (self, field) {
-            (_, "photos" | "units" | "residents" | "shops") => Shape::List,
+            (_, "photos" | "units" | "shops") => Shape::List,
             (DocKind::Task, "deadlines") | (DocKind::Report, "location") => Shape::Map,
             _ => Shape::Text,
         })
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn the_schema_gives_each_field_a_shape() {
-        assert_eq!(DocKind::Building.shape("residents"), Some(Shape::List));
+        assert_eq!(DocKind::Building.shape("units"), Some(Shape::List));
         assert_eq!(DocKind::Report.shape("location"), Some(Shape::Map));
         assert_eq!(DocKind::Report.shape("description"), Some(Shape::Text));
         assert_eq!(DocKind::Task.shape("owner"), None);

@@ -692,3 +692,119 @@ async fn a_task_redispatched_to_another_grid_is_no_longer_the_old_grids_to_edit(
     assert_eq!(detail["task"]["assignee_code"], "QSH-G002");
     phone.quit().await
 }
+
+#[tokio::test]
+async fn two_workers_update_a_building_offline_and_the_history_says_who_changed_what() -> TestResult
+{
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let admin = app.token(ADMIN).await?;
+    let (status, body) = app
+        .post(
+            "/api/v1/users",
+            Some(&admin),
+            json!({"phone": "13900000031", "name": "周网格", "password": "网格2026abc", "roles": ["grid_worker"], "areas": [{"kind": "grid", "code": "QSH-G001"}]}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let first = app.token(GRID_WORKER).await?;
+    let pair = app.login_pair("13900000031", "网格2026abc").await?;
+    let second = str_field(&pair, "access_token")?;
+    let (status, profile) = app.get("/api/v1/buildings/QSH-B0001", Some(&first)).await?;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    let url = str_field(&profile, "document_url")?;
+
+    let mut a = Phone::start("worker-a").await?;
+    let mut b = Phone::start("worker-b").await?;
+    a.connect(&app, &first).await?;
+    b.connect(&app, &second).await?;
+    let doc = a.find(&url).await?;
+    b.find(&url).await?;
+    let units = doc["units"].as_array().ok_or("no units")?;
+    assert!(units.len() >= 2, "{doc}");
+    let unit = units[0]["number"].as_str().ok_or("no number")?.to_owned();
+    let moved_in = units[0]["residents"].as_array().map_or(0, Vec::len);
+    for p in [&mut a, &mut b] {
+        p.ok(json!({"cmd": "offline"})).await?;
+    }
+    // Worker A, in the stairwell: a new tenant in the first unit, and a note on the second.
+    a.ok(json!({"cmd": "change", "url": url, "set": [
+        {"path": ["units", 0, "residents", moved_in], "value": {"name": "吴新", "phone": "13900001111", "id_number": "", "relation": "租户"}},
+        {"path": ["units", 1, "notes"], "value": "空置"},
+    ]}))
+    .await?;
+    // Worker B, meanwhile: the building's notes, and the same unit's note.
+    b.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["notes"], "value": "楼道灯坏了"}}))
+        .await?;
+    b.ok(json!({"cmd": "change", "url": url, "set": {"path": ["units", 1, "notes"], "value": "出租"}}))
+        .await?;
+    // A's finding, posted once the phone has signal again (its client id was made offline).
+    let finding = Uuid::new_v4();
+    for p in [&mut a, &mut b] {
+        p.ok(json!({"cmd": "online", "timeout_ms": 5000})).await?;
+    }
+    let (status, created) = app
+        .post(
+            "/api/v1/events",
+            Some(&first),
+            json!({"id": finding, "category": "safety.hazard", "description": "楼道灯坏了，夜间看不清", "building_code": "QSH-B0001"}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let both = json!([
+        {"path": ["notes"], "equals": "楼道灯坏了"},
+        {"path": ["units", 0, "residents", moved_in, "name"], "equals": "吴新"},
+    ]);
+    let at_a = a.wait(&url, both.clone()).await?;
+    let at_b = b.wait(&url, both).await?;
+    // The same field, written on both: one value, the same on every copy.
+    let note = at_a["units"][1]["notes"].clone();
+    assert!(note == "空置" || note == "出租", "{note}");
+    let at_b = b
+        .wait(&url, json!({"path": ["units", 1, "notes"], "equals": note}))
+        .await
+        .map_err(|e| format!("{e}; b had {at_b}"))?;
+    assert_eq!(at_a, at_b);
+
+    // The profile's rows hold both workers' edits, and its history who made which.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let profile = loop {
+        let (_, p) = app.get("/api/v1/buildings/QSH-B0001", Some(&first)).await?;
+        let notes_ok = p["notes"] == "楼道灯坏了";
+        let unit_ok = p["units"]
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["number"] == unit.as_str()))
+            .and_then(|u| u["residents"].as_array())
+            .is_some_and(|r| r.iter().any(|r| r["name"] == "吴新"));
+        if notes_ok && unit_ok && p["units"][1]["notes"] == note {
+            break p;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("the profile never got both edits: {p}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(profile["units"][1]["notes"], note);
+    let (_, history) = app
+        .get(
+            "/api/v1/buildings/QSH-B0001/history?limit=100",
+            Some(&first),
+        )
+        .await?;
+    let visits = history["items"].as_array().ok_or("no history")?;
+    let by = |name: &str, field: &str| {
+        visits.iter().any(|v| {
+            v["actor_name"] == name
+                && v["changes"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["field"].as_str().is_some_and(|f| f.contains(field)))
+                })
+        })
+    };
+    assert!(by("王网格", "residents"), "{history}");
+    assert!(by("周网格", "notes"), "{history}");
+    // The finding was routed by the building's code to its grid, as a worker's own report.
+    assert_eq!(created["grid_code"], "QSH-G001", "{created}");
+    assert_eq!(created["source"], "patrol");
+    a.quit().await?;
+    b.quit().await
+}

@@ -17,6 +17,7 @@ use crate::entities::buildings as building_rows;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageQuery, PageRequest};
+use crate::places::buildings::visits::{FLOORS, UNIT_FLOORS, in_range, text};
 use crate::places::buildings::{
     self, Access, BuildingFilter, BuildingProfile, BuildingSummary, Business, Change, Freshness,
     NewBuilding, ProfileChange, UnitUpdate, Visit,
@@ -119,17 +120,6 @@ pub struct CreateBuildingRequest {
     pub notes: Option<String>,
     #[serde(default)]
     pub units: Vec<NewUnit>,
-}
-
-fn text(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
-    let n = v.trim().chars().count();
-    if n == 0 || n > max {
-        errors.push(FieldError::new(
-            field,
-            "length",
-            format!("1–{max} characters"),
-        ));
-    }
 }
 
 /// Register a building; its micro-grid follows from its point.
@@ -256,96 +246,6 @@ pub struct UpdateResult {
     pub profile: BuildingProfile,
 }
 
-/// Floors of a building, and the floor of a unit (basements are negative).
-const FLOORS: std::ops::RangeInclusive<i32> = 1..=200;
-const UNIT_FLOORS: std::ops::RangeInclusive<i32> = -5..=200;
-
-fn in_range(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    v: Option<i32>,
-    range: &std::ops::RangeInclusive<i32>,
-) {
-    if v.is_some_and(|v| !range.contains(&v)) {
-        errors.push(FieldError::new(
-            field,
-            "range",
-            format!("must be between {} and {}", range.start(), range.end()),
-        ));
-    }
-}
-
-fn check_update(body: &UpdateBuildingRequest) -> ApiResult<()> {
-    let mut errors = Vec::new();
-    in_range(&mut errors, "floors", body.floors, &FLOORS);
-    // One visit says one thing about each unit.
-    let mut numbers: BTreeSet<&str> = BTreeSet::new();
-    for (i, u) in body.units.iter().enumerate() {
-        if !numbers.insert(u.number.as_str()) {
-            errors.push(FieldError::new(
-                format!("units[{i}].number"),
-                "unique",
-                "unit numbers repeat",
-            ));
-        } else if body.remove_units.contains(&u.number) {
-            errors.push(FieldError::new(
-                format!("units[{i}].number"),
-                "conflict",
-                "this unit is also in remove_units",
-            ));
-        }
-        in_range(
-            &mut errors,
-            &format!("units[{i}].floor"),
-            u.floor,
-            &UNIT_FLOORS,
-        );
-    }
-    if let Some(n) = &body.name {
-        text(&mut errors, "name", n, 100);
-    }
-    if let Some(a) = &body.address {
-        text(&mut errors, "address", a, 200);
-    }
-    for (i, u) in body.units.iter().enumerate() {
-        text(&mut errors, &format!("units[{i}].number"), &u.number, 32);
-        for (j, r) in u.residents.iter().flatten().enumerate() {
-            let at = format!("units[{i}].residents[{j}]");
-            text(&mut errors, &format!("{at}.name"), &r.name, 64);
-            if let Some(p) = &r.phone
-                && !(p.len() <= 20
-                    && p.bytes()
-                        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+'))
-            {
-                errors.push(FieldError::new(
-                    format!("{at}.phone"),
-                    "phone_format",
-                    "digits, '+' and '-' only",
-                ));
-            }
-            if let Some(id) = &r.id_number
-                && !(id.len() == 18
-                    && id.bytes().take(17).all(|b| b.is_ascii_digit())
-                    && matches!(id.as_bytes()[17], b'0'..=b'9' | b'X' | b'x'))
-            {
-                errors.push(FieldError::new(
-                    format!("{at}.id_number"),
-                    "id_number",
-                    "18 characters: 17 digits, then a digit or X",
-                ));
-            }
-        }
-    }
-    for (i, s) in body.businesses.iter().flatten().enumerate() {
-        text(&mut errors, &format!("businesses[{i}].name"), &s.name, 100);
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
 /// Update a profile on a visit; the change and who made it go into the building's history.
 #[utoipa::path(
     tag = "buildings",
@@ -368,7 +268,6 @@ pub async fn update_building(
 ) -> ApiResult<web::Json<UpdateResult>> {
     let (_, access) = visible(&state, &auth.user, &code).await?;
     buildings::may_update(&auth.user, access)?;
-    check_update(&body)?;
     let change = ProfileChange {
         name: body.name.map(|n| n.trim().to_owned()),
         address: body.address.map(|a| a.trim().to_owned()),
@@ -378,7 +277,9 @@ pub async fn update_building(
         remove_units: body.remove_units.into_iter().collect(),
         businesses: body.businesses,
     };
+    buildings::visits::check(&change)?;
     let changes = buildings::update(&state.db, &code, auth.user.id, change).await?;
+    state.live.poke();
     let b = buildings::find(&state.db, &code).await?;
     let profile = buildings::profile(&state.db, &b, access).await?;
     Ok(web::Json(UpdateResult { changes, profile }))

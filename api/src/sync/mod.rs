@@ -9,6 +9,7 @@
 //! document's event (a REST move, a deadline lighting the task, an edit merged on another
 //! instance), the server writes the rows' values into the document as its own change.
 
+pub mod building_doc;
 pub mod routes;
 pub mod session;
 pub mod store;

@@ -21,15 +21,19 @@ pub struct SyncQuery {
     pub token: Option<String>,
 }
 
-/// Offline sync of task documents, in the automerge-repo protocol.
+/// Offline sync of tasks, reports and building profiles, in the automerge-repo protocol.
 ///
 /// Speak it with `@automerge/automerge-repo` and its websocket network adapter, unchanged:
-/// `new WebSocketClientAdapter("wss://HOST/api/v1/sync?token=TOKEN")`. A task's document URL
-/// is `document_url` in the task's view. A peer syncs only the tasks of its grids and teams (the
-/// command centre: all); any other document is answered as missing. The server reviews every
-/// merge: a worker writes `feedback`, `on_site_note` and `photos`; writing `status` as `signed`,
-/// `on_site` or `handled` makes that move through the same rules as the REST call. Anything
-/// else is put back by a change of the server's, and an ephemeral message
+/// `new WebSocketClientAdapter("wss://HOST/api/v1/sync?token=TOKEN")`. Document URLs are
+/// `document_url` in the views of tasks, events and building profiles. A peer syncs only the
+/// tasks of its grids and teams, its own reports, and the buildings of its grids (the command
+/// centre: tasks and reports); any other document is answered as missing. The server reviews
+/// every merge: a worker writes a task's `feedback`, `on_site_note` and `photos`, and writing
+/// `status` as `signed`, `on_site` or `handled` makes that move through the same rules as the
+/// REST call; a reporter writes the `description` of an open report; a worker of the grid
+/// writes a building's `notes`, `units` (with their residents) and `shops`, each merge a visit
+/// in the building's history. Anything else is put back by a change of the server's, and an
+/// ephemeral message
 /// `{"type": "refused", "fields": [{"field", "reason"}]}` says why. A message that is not CBOR,
 /// too large (8 MiB), a compression bomb or otherwise broken closes the connection with an
 /// `error` message.

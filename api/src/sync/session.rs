@@ -268,7 +268,14 @@ impl Connection {
                 Some(self.user.id),
             )
             .await?;
-            subject::write_through(&self.state, &s, &merged.after, &merged.review.accepted).await?;
+            subject::write_through(
+                &self.state,
+                &self.user,
+                &s,
+                &merged.after,
+                &merged.review.accepted,
+            )
+            .await?;
             if let Some(status) = &merged.review.status_move
                 && let Some(why) =
                     status_move(&self.state, &self.user, &s, status, &merged.after).await?

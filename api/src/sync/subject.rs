@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::accounts;
 use crate::auth::principal::CurrentUser;
-use crate::entities::{events, sync_documents, tasks};
+use crate::entities::{buildings, events, sync_documents, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::events::flow::Status;
 use crate::events::moves::{self, MoveRequest};
@@ -55,6 +55,16 @@ pub async fn resolve(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Su
             event: Some(e.id),
         }));
     }
+    if matches!(kind, None | Some("building"))
+        && let Some(b) = buildings::Entity::find_by_id(subject).one(db).await?
+    {
+        // Live rows about a building carry its id where events carry theirs.
+        return Ok(Some(Subject {
+            kind: DocKind::Building,
+            id: b.id,
+            event: Some(b.id),
+        }));
+    }
     Ok(None)
 }
 
@@ -93,7 +103,19 @@ pub async fn editor(
                 Editor::Reader
             }))
         }
-        DocKind::Building => Ok(None),
+        DocKind::Building => {
+            let Some(b) = buildings::Entity::find_by_id(s.id).one(&state.db).await? else {
+                return Ok(None);
+            };
+            let areas = accounts::areas_of(&state.db, user.id).await?;
+            let access = crate::places::buildings::access(user, &areas, &state.places.get(), &b);
+            Ok(match access {
+                Ok(a) if crate::places::buildings::may_update(user, a).is_ok() => {
+                    Some(Editor::Worker)
+                }
+                _ => None,
+            })
+        }
     }
 }
 
@@ -136,7 +158,7 @@ pub async fn owned(
                     "assignee",
                     Value::Text(format!("{}:{}", task.assignee_kind, task.assignee_code)),
                 ),
-                ("deadlines", Value::Strings(deadlines)),
+                ("deadlines", Value::strings(deadlines)),
                 ("feedback", text(task.feedback.as_deref())),
                 ("on_site_note", text(task.on_site_note.as_deref())),
             ])
@@ -155,18 +177,18 @@ pub async fn owned(
                 ("status", text(Some(e.status.as_str()))),
                 ("description", text(Some(&e.description))),
                 ("category", text(Some(&e.category))),
-                ("location", Value::Strings(location)),
-                ("photos", Value::Texts(e.photos)),
+                ("location", Value::strings(location)),
+                ("photos", Value::texts(e.photos)),
             ])
         }
-        DocKind::Building => Err(ApiError::NotFound("document")),
+        DocKind::Building => super::building_doc::owned(db, s.id).await,
     }
 }
 
 /// Fields a new document starts with besides those of its rows.
 pub fn initial(kind: DocKind) -> Vec<(&'static str, Value)> {
     match kind {
-        DocKind::Task => vec![("photos", Value::Texts(Vec::new()))],
+        DocKind::Task => vec![("photos", Value::List(Vec::new()))],
         DocKind::Report | DocKind::Building => Vec::new(),
     }
 }
@@ -176,6 +198,7 @@ pub fn initial(kind: DocKind) -> Vec<(&'static str, Value)> {
 /// Values the rows do not take are not written, and come back with the reason.
 pub async fn write_through(
     state: &AppState,
+    user: &CurrentUser,
     s: &Subject,
     after: &hydrate::Value,
     accepted: &BTreeSet<String>,
@@ -230,7 +253,13 @@ pub async fn write_through(
             state.live.poke();
             Ok(Vec::new())
         }
-        DocKind::Building => Ok(Vec::new()),
+        DocKind::Building => {
+            let refused =
+                super::building_doc::write_through(&state.db, s.id, user.id, after, accepted)
+                    .await?;
+            state.live.poke();
+            Ok(refused)
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::areas::{placement, served_codes, serves};
 
-mod visits;
+pub mod visits;
 use crate::accounts::AreaRef;
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
@@ -223,6 +223,9 @@ pub struct BuildingProfile {
     pub masked: bool,
     pub units: Vec<UnitView>,
     pub businesses: Vec<Business>,
+    /// The profile's offline document, for its grid's workers (`GET /api/v1/sync`).
+    #[schema(example = "automerge:4NMNnkMhL8jXrdJ9jamS58PAVdXu")]
+    pub document_url: String,
 }
 
 /// The building with this code, whoever asks; callers apply [`access`].
@@ -284,6 +287,7 @@ pub async fn profile(
         })
         .collect();
     Ok(BuildingProfile {
+        document_url: sync_engine::docid::DocumentId::from_uuid(b.id).url(),
         summary: BuildingSummary::of(b, now),
         notes: b.notes.clone(),
         masked,

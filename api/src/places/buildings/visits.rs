@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Business, Resident, find, mask_phone, resident_row};
 use crate::entities::{building_units, building_visits, buildings, businesses, residents, users};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 
 /// One recorded change of a visit.
@@ -265,6 +265,20 @@ pub async fn update(
     }
     .insert(&tx)
     .await?;
+    // The grid's workers hear of it, and documents of the building on every instance reload.
+    crate::live::outbox::record(
+        &tx,
+        crate::live::outbox::Entry {
+            event_id: b.id,
+            kind: "building.updated",
+            grid_code: b.grid_code.clone(),
+            team_code: None,
+            user_id: None,
+            street_code: None,
+            payload: serde_json::json!({"code": b.code, "changes": &changes}),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(changes)
 }
@@ -316,4 +330,106 @@ pub async fn history(
             .collect(),
         next_cursor: page_rows.next_cursor,
     })
+}
+
+/// Floors of a building, and the floor of a unit (basements are negative).
+pub const FLOORS: std::ops::RangeInclusive<i32> = 1..=200;
+pub const UNIT_FLOORS: std::ops::RangeInclusive<i32> = -5..=200;
+
+pub fn in_range(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    v: Option<i32>,
+    range: &std::ops::RangeInclusive<i32>,
+) {
+    if v.is_some_and(|v| !range.contains(&v)) {
+        errors.push(FieldError::new(
+            field,
+            "range",
+            format!("must be between {} and {}", range.start(), range.end()),
+        ));
+    }
+}
+
+pub fn text(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
+    let n = v.trim().chars().count();
+    if n == 0 || n > max {
+        errors.push(FieldError::new(
+            field,
+            "length",
+            format!("1–{max} characters"),
+        ));
+    }
+}
+
+/// The one check of a profile change, from REST or from a building's document.
+pub fn check(body: &ProfileChange) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    in_range(&mut errors, "floors", body.floors, &FLOORS);
+    // One visit says one thing about each unit.
+    let mut numbers: BTreeSet<&str> = BTreeSet::new();
+    for (i, u) in body.units.iter().enumerate() {
+        if !numbers.insert(u.number.as_str()) {
+            errors.push(FieldError::new(
+                format!("units[{i}].number"),
+                "unique",
+                "unit numbers repeat",
+            ));
+        } else if body.remove_units.contains(&u.number) {
+            errors.push(FieldError::new(
+                format!("units[{i}].number"),
+                "conflict",
+                "this unit is also in remove_units",
+            ));
+        }
+        in_range(
+            &mut errors,
+            &format!("units[{i}].floor"),
+            u.floor,
+            &UNIT_FLOORS,
+        );
+    }
+    if let Some(n) = &body.name {
+        text(&mut errors, "name", n, 100);
+    }
+    if let Some(a) = &body.address {
+        text(&mut errors, "address", a, 200);
+    }
+    for (i, u) in body.units.iter().enumerate() {
+        text(&mut errors, &format!("units[{i}].number"), &u.number, 32);
+        for (j, r) in u.residents.iter().flatten().enumerate() {
+            let at = format!("units[{i}].residents[{j}]");
+            text(&mut errors, &format!("{at}.name"), &r.name, 64);
+            if let Some(p) = &r.phone
+                && !(p.len() <= 20
+                    && p.bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+'))
+            {
+                errors.push(FieldError::new(
+                    format!("{at}.phone"),
+                    "phone_format",
+                    "digits, '+' and '-' only",
+                ));
+            }
+            if let Some(id) = &r.id_number
+                && !(id.len() == 18
+                    && id.bytes().take(17).all(|b| b.is_ascii_digit())
+                    && matches!(id.as_bytes()[17], b'0'..=b'9' | b'X' | b'x'))
+            {
+                errors.push(FieldError::new(
+                    format!("{at}.id_number"),
+                    "id_number",
+                    "18 characters: 17 digits, then a digit or X",
+                ));
+            }
+        }
+    }
+    for (i, s) in body.businesses.iter().flatten().enumerate() {
+        text(&mut errors, &format!("businesses[{i}].name"), &s.name, 100);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
