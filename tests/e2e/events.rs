@@ -628,47 +628,6 @@ async fn the_command_centre_recolours_and_the_deadlines_follow() -> TestResult {
     Ok(())
 }
 
-/// Starts the real `gridwing` binary on `url` and returns it with its base URL.
-async fn start_binary(url: &str) -> TestResult<(tokio::process::Child, String)> {
-    use tokio::io::AsyncBufReadExt;
-    let photos = std::env::temp_dir().join(format!("gw-photos-{}", Uuid::new_v4().simple()));
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--database-url",
-            url,
-            "--workers",
-            "2",
-            "--demo",
-        ])
-        .args([
-            "--login-limit-per-addr",
-            "10000",
-            "--photo-dir",
-            &photos.display().to_string(),
-        ])
-        .env_remove("REDIS_URL")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
-    let base = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("gridwing listening on ") {
-                return Ok::<_, std::io::Error>(Some(url.to_owned()));
-            }
-        }
-        Ok(None)
-    })
-    .await??
-    .ok_or("the server never said where it listens")?;
-    // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, base))
-}
-
 #[tokio::test]
 async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestResult {
     let db = TestDb::new().await?;

@@ -85,6 +85,7 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     ("GET", "/api/v1/photos/{sha256}", AnyUser, false),
     ("GET", "/api/v1/photos/{sha256}/thumb", AnyUser, false),
     ("GET", "/api/v1/live", AnyUser, false),
+    ("GET", "/api/v1/sync", AnyUser, false),
     ("GET", "/api/v1/feed", AnyUser, false),
     ("POST", "/api/v1/events", AnyUser, false),
     ("GET", "/api/v1/events", AnyUser, false),

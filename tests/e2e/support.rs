@@ -312,3 +312,44 @@ pub fn error_fields(p: &Value) -> Vec<String> {
         .filter_map(|e| e["field"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// Starts the real `gridwing` binary on `url` and returns it with its base URL.
+pub async fn start_binary(url: &str) -> TestResult<(tokio::process::Child, String)> {
+    use tokio::io::AsyncBufReadExt;
+    let photos = std::env::temp_dir().join(format!("gw-photos-{}", uuid::Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--workers",
+            "2",
+            "--demo",
+        ])
+        .args([
+            "--login-limit-per-addr",
+            "10000",
+            "--photo-dir",
+            &photos.display().to_string(),
+        ])
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().ok_or("stdout")?).lines();
+    let base = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("gridwing listening on ") {
+                return Ok::<_, std::io::Error>(Some(url.to_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .await??
+    .ok_or("the server never said where it listens")?;
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, base))
+}

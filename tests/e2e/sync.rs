@@ -808,3 +808,73 @@ async fn two_workers_update_a_building_offline_and_the_history_says_who_changed_
     a.quit().await?;
     b.quit().await
 }
+
+#[tokio::test]
+async fn an_acknowledged_edit_survives_kill_9_of_the_server_that_took_it() -> TestResult {
+    let db = TestDb::new().await?;
+    let (mut first, base) = start_binary(db.url()).await?;
+    let client = reqwest::Client::new();
+    let token = |base: String| {
+        let client = client.clone();
+        async move {
+            let res = client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"phone": CITIZEN, "password": "gridwing2026"}))
+                .send()
+                .await?;
+            str_field(&res.json().await?, "access_token")
+        }
+    };
+    let citizen = token(base.clone()).await?;
+    let created: Value = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&citizen)
+        .json(&json!({"id": Uuid::new_v4(), "category": "environment.garbage", "description": "垃圾桶满了", "lat": 30.25, "lng": 119.72}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let url = str_field(&created, "document_url")?;
+    let ws = |base: &str, token: &str| {
+        format!(
+            "{}/api/v1/sync?token={token}",
+            base.replacen("http", "ws", 1)
+        )
+    };
+    let mut phone = Phone::start("before-kill").await?;
+    phone
+        .ok(json!({"cmd": "connect", "url": ws(&base, &citizen), "timeout_ms": 5000}))
+        .await?;
+    phone.find(&url).await?;
+    phone
+        .ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["description"], "value": "垃圾桶满了，已经溢出"}}))
+        .await?;
+    // Acknowledged: the server's heads include the edit.
+    phone
+        .ok(json!({"cmd": "synced", "url": url, "timeout_ms": 5000}))
+        .await?;
+    first.start_kill()?;
+    first.wait().await?;
+    phone.quit().await?;
+
+    let (_second, base) = start_binary(db.url()).await?;
+    let citizen = token(base.clone()).await?;
+    let mut fresh = Phone::start("after-kill").await?;
+    fresh
+        .ok(json!({"cmd": "connect", "url": ws(&base, &citizen), "timeout_ms": 5000}))
+        .await?;
+    assert_eq!(
+        fresh.find(&url).await?["description"],
+        "垃圾桶满了，已经溢出"
+    );
+    let id = str_field(&created, "id")?;
+    let e: Value = client
+        .get(format!("{base}/api/v1/events/{id}"))
+        .bearer_auth(&citizen)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(e["description"], "垃圾桶满了，已经溢出");
+    fresh.quit().await
+}
