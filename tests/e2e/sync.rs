@@ -199,6 +199,16 @@ async fn two_phones_edit_a_task_offline_and_converge_and_the_rows_show_the_merge
     })
     .await?;
     assert_eq!(e["task"]["on_site_note"], "三楼楼道，纸箱十余个");
+    // And the live feed carries the merged notes to the grid.
+    let (status, feed) = app.get("/api/v1/feed?limit=500", Some(&worker)).await?;
+    assert_eq!(status, StatusCode::OK, "{feed}");
+    let noted = feed["items"]
+        .as_array()
+        .ok_or("no items")?
+        .iter()
+        .filter(|i| i["kind"] == "task.noted" && i["event_id"] == id.to_string().as_str())
+        .any(|i| i["payload"]["task"]["on_site_note"] == "三楼楼道，纸箱十余个");
+    assert!(noted, "{feed}");
     a.quit().await?;
     b.quit().await
 }
