@@ -1,6 +1,9 @@
 //! The offline-first documents of gridwing: which kinds of document phones keep and edit while
-//! offline, how they are named on the wire, and which fields each role may change. The automerge
-//! storage and the sync protocol build on these definitions.
+//! offline and which fields each role may change ([`DocKind`]), the automerge-repo wire protocol
+//! ([`protocol`], [`docid`]), the per-connection gate that checks access before a peer's bytes
+//! are read ([`peer`]), the bounded pre-scan of compressed changes ([`scan`]), taking a message
+//! into a document within limits ([`merge`]) and reviewing what it changed ([`review`]), and the
+//! server's writes of its own values ([`fields`]). Storage and transport live in the `api` crate.
 
 pub mod docid;
 pub mod fields;
