@@ -104,6 +104,14 @@ impl<A: Access> Gate<A> {
         }
     }
 
+    /// The `error` message the server sends before it closes the connection.
+    pub fn error(&self, why: &str) -> Message {
+        Message::Error {
+            sender_id: self.server_id.clone(),
+            message: why.to_owned(),
+        }
+    }
+
     /// The peer's id, once it has joined.
     pub fn remote(&self) -> Option<&str> {
         self.remote.as_deref()

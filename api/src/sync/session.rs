@@ -25,6 +25,8 @@ use sea_orm::EntityTrait;
 
 /// The largest message a peer may send: a whole document of a few thousand edits fits.
 pub const MAX_MESSAGE: usize = 8 << 20;
+/// Documents one connection may name; a phone holds its grid's open tasks and buildings.
+pub const MAX_DOCUMENTS: usize = 20_000;
 pub const PING_EVERY: Duration = Duration::from_secs(20);
 pub const IDLE_AFTER: Duration = Duration::from_secs(50);
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,10 +146,7 @@ pub async fn serve(
     };
     if let End::Close(why) = end {
         tracing::info!(peer = c.gate.remote().unwrap_or("-"), user = %c.user.id, reason = %why, "sync: closing");
-        let error = Message::Error {
-            sender_id: String::new(),
-            message: why.clone(),
-        };
+        let error = c.gate.error(&why);
         let _ = c.send(&error).await;
         let reason = Some(CloseReason {
             code: CloseCode::Policy,
@@ -185,10 +184,17 @@ impl Connection {
     }
 
     /// Looks up whether the peer may sync a document it named, once per connection.
-    async fn look_up(&mut self, document: DocumentId) -> ApiResult<bool> {
-        if !self.checked.insert(document) {
+    async fn look_up(&mut self, document: DocumentId) -> Result<bool, End> {
+        if self.checked.contains(&document) {
             return Ok(false);
         }
+        // Each look-up reads the database: a peer naming endless made-up ids is cut off.
+        if self.checked.len() >= MAX_DOCUMENTS {
+            return Err(End::Close(format!(
+                "more than {MAX_DOCUMENTS} documents on one connection"
+            )));
+        }
+        self.checked.insert(document);
         let Some(s) = subject::resolve(&self.state.db, document.uuid()).await? else {
             return Ok(false);
         };
