@@ -1,8 +1,9 @@
 //! Taking one sync message from a peer into a document, within limits, and reviewing it.
 //!
-//! The message is applied to a copy of the document, so a message that fails, panics inside
-//! automerge or breaks a limit leaves the document exactly as it was; only a message that passes
-//! everything replaces it. The caller persists the new changes and runs any status move.
+//! A message that carries changes is applied to a copy of the document, so one that fails,
+//! panics inside automerge or breaks a limit leaves the document exactly as it was; only a
+//! message that passes everything replaces it. A message of heads and wants alone changes no
+//! document and is applied directly. The caller persists the new changes and runs any status move.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -83,27 +84,40 @@ pub fn receive(
     limits: &Limits,
 ) -> Result<Merged, MergeError> {
     let started = Instant::now();
-    let mut trial_doc = doc.clone();
-    let mut trial_state = state.clone();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        apply(
-            &mut trial_doc,
-            &mut trial_state,
-            *changes,
-            kind,
-            editor,
-            data,
-            limits,
-        )
-    }))
-    .map_err(|_| MergeError::Panicked)??;
-    if started.elapsed() > limits.budget {
-        return Err(MergeError::TooSlow(limits.budget));
-    }
-    *doc = trial_doc;
-    *state = trial_state;
+    let message = catch_unwind(AssertUnwindSafe(|| checked(data, limits)))
+        .map_err(|_| MergeError::Panicked)??;
+    let run = |doc: &mut AutoCommit, state: &mut sync::State, message| {
+        catch_unwind(AssertUnwindSafe(|| {
+            apply(doc, state, *changes, kind, editor, message, limits)
+        }))
+        .map_err(|_| MergeError::Panicked)?
+    };
+    let outcome = if message.changes.iter().len() == 0 {
+        // Heads and wants only: the document does not change, so it needs no copy.
+        run(doc, state, message)?
+    } else {
+        let mut trial_doc = doc.clone();
+        let mut trial_state = state.clone();
+        let outcome = run(&mut trial_doc, &mut trial_state, message)?;
+        if started.elapsed() > limits.budget {
+            return Err(MergeError::TooSlow(limits.budget));
+        }
+        *doc = trial_doc;
+        *state = trial_state;
+        outcome
+    };
     *changes += outcome.added;
     Ok(outcome)
+}
+
+/// The message, decoded and checked before automerge acts on any part of it.
+fn checked(data: &[u8], limits: &Limits) -> Result<sync::Message, MergeError> {
+    let message = sync::Message::decode(data).map_err(|e| MergeError::Decode(e.to_string()))?;
+    scan::inflated_size(message.changes.iter(), limits.inflated_bytes)?;
+    for have in &message.have {
+        scan::check_bloom(&have.bloom.to_bytes())?;
+    }
+    Ok(message)
 }
 
 fn apply(
@@ -112,14 +126,9 @@ fn apply(
     changes: usize,
     kind: DocKind,
     editor: Editor,
-    data: &[u8],
+    message: sync::Message,
     limits: &Limits,
 ) -> Result<Merged, MergeError> {
-    let message = sync::Message::decode(data).map_err(|e| MergeError::Decode(e.to_string()))?;
-    scan::inflated_size(message.changes.iter(), limits.inflated_bytes)?;
-    for have in &message.have {
-        scan::check_bloom(&have.bloom.to_bytes())?;
-    }
     let heads_before = doc.get_heads();
     let before = hydrate_root(doc)?;
     doc.sync()
