@@ -730,7 +730,9 @@ async fn two_workers_update_a_building_offline_and_the_history_says_who_changed_
     let doc = a.find(&url).await?;
     b.find(&url).await?;
     let units = doc["units"].as_array().ok_or("no units")?;
-    assert!(units.len() >= 2, "{doc}");
+    assert!(units.len() >= 3, "{doc}");
+    // A unit nobody touched keeps its last check: a visit marks only the units it changes.
+    let untouched = profile["units"][2].clone();
     let unit = units[0]["number"].as_str().ok_or("no number")?.to_owned();
     let moved_in = units[0]["residents"].as_array().map_or(0, Vec::len);
     for p in [&mut a, &mut b] {
@@ -794,6 +796,11 @@ async fn two_workers_update_a_building_offline_and_the_history_says_who_changed_
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(profile["units"][1]["notes"], note);
+    assert_eq!(profile["units"][2]["number"], untouched["number"]);
+    assert_eq!(
+        profile["units"][2]["verified_at"], untouched["verified_at"],
+        "{untouched}"
+    );
     let (_, history) = app
         .get(
             "/api/v1/buildings/QSH-B0001/history?limit=100",

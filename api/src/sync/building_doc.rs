@@ -211,7 +211,18 @@ pub async fn write_through(
                     .filter(|u| !kept.contains(u.number.as_str()))
                     .map(|u| u.number.clone())
                     .collect();
-                change.units = units;
+                // Only the units that differ: a visit marks the units it names as checked.
+                change.units = units
+                    .into_iter()
+                    .filter(|u| {
+                        !profile.units.iter().any(|p| {
+                            p.number == u.number
+                                && p.floor == u.floor
+                                && p.notes == u.notes
+                                && u.residents.as_ref() == Some(&p.residents)
+                        })
+                    })
+                    .collect();
             }
             Err(r) => return Ok(vec![r]),
         }
