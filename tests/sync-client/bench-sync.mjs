@@ -311,17 +311,27 @@ async function cmdSeed() {
 }
 
 // ---- idle and load: a parent and its worker processes ------------------------------------------
+// Workers die with their parent: a busy worker may notice the closed IPC channel late.
+const children = new Set()
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, () => {
+    for (const c of children) c.kill("SIGKILL")
+    process.exit(1)
+  })
+}
 function startWorkers(procs, n, config) {
   const per = Math.ceil(n / procs)
   const workers = []
   for (let p = 0; p < procs && p * per < n; p++) {
     const child = fork(fileURLToPath(import.meta.url), ["worker"], { stdio: ["ignore", "ignore", "inherit", "ipc"] })
+    children.add(child)
     const w = { child, messages: [], waiters: [], exited: null }
     child.on("message", m => {
       w.messages.push(m)
       for (const f of w.waiters.splice(0)) f()
     })
     child.on("exit", code => {
+      children.delete(child)
       w.exited = code ?? -1
       for (const f of w.waiters.splice(0)) f()
     })
