@@ -227,6 +227,27 @@ fn field_error(path: &str, message: &str) -> FieldError {
     }
 }
 
+/// Answers a websocket upgrade; a request that is not one is a 422 naming the upgrade.
+pub fn websocket(
+    req: &HttpRequest,
+    body: web::Payload,
+) -> Result<
+    (
+        actix_web::HttpResponse,
+        actix_ws::Session,
+        actix_ws::MessageStream,
+    ),
+    ApiError,
+> {
+    actix_ws::handle(req, body).map_err(|_| {
+        ApiError::invalid(
+            "upgrade",
+            "websocket",
+            "this route speaks WebSocket: send a GET with Upgrade: websocket",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

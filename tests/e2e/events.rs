@@ -633,18 +633,7 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
     let db = TestDb::new().await?;
     let (mut child, base) = start_binary(db.url()).await?;
     let client = reqwest::Client::new();
-    let login = |base: String| {
-        let client = client.clone();
-        async move {
-            let res = client
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"phone": CITIZEN, "password": "gridwing2026"}))
-                .send()
-                .await?;
-            str_field(&res.json().await?, "access_token")
-        }
-    };
-    let token = login(base.clone()).await?;
+    let token = login_at(&client, &base, CITIZEN).await?;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut load = Vec::new();
     for _ in 0..8 {
@@ -692,7 +681,7 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
 
     // Restart on the same database: every acknowledged report is there, with its task and deadlines.
     let (_child, base) = start_binary(db.url()).await?;
-    let token = login(base.clone()).await?;
+    let token = login_at(&client, &base, CITIZEN).await?;
     let mut mine = std::collections::BTreeSet::new();
     let mut cursor: Option<String> = None;
     loop {

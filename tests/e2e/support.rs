@@ -353,3 +353,13 @@ pub async fn start_binary(url: &str) -> TestResult<(tokio::process::Child, Strin
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, base))
 }
+
+/// A demo account's access token from a server started with [`start_binary`].
+pub async fn login_at(client: &reqwest::Client, base: &str, phone: &str) -> TestResult<String> {
+    let res = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"phone": phone, "password": DEMO_PASSWORD}))
+        .send()
+        .await?;
+    str_field(&res.json().await?, "access_token")
+}

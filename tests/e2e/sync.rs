@@ -831,18 +831,7 @@ async fn an_acknowledged_edit_survives_kill_9_of_the_server_that_took_it() -> Te
     let db = TestDb::new().await?;
     let (mut first, base) = start_binary(db.url()).await?;
     let client = reqwest::Client::new();
-    let token = |base: String| {
-        let client = client.clone();
-        async move {
-            let res = client
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"phone": CITIZEN, "password": "gridwing2026"}))
-                .send()
-                .await?;
-            str_field(&res.json().await?, "access_token")
-        }
-    };
-    let citizen = token(base.clone()).await?;
+    let citizen = login_at(&client, &base, CITIZEN).await?;
     let created: Value = client
         .post(format!("{base}/api/v1/events"))
         .bearer_auth(&citizen)
@@ -875,7 +864,7 @@ async fn an_acknowledged_edit_survives_kill_9_of_the_server_that_took_it() -> Te
     phone.quit().await?;
 
     let (_second, base) = start_binary(db.url()).await?;
-    let citizen = token(base.clone()).await?;
+    let citizen = login_at(&client, &base, CITIZEN).await?;
     let mut fresh = Phone::start("after-kill").await?;
     fresh
         .ok(json!({"cmd": "connect", "url": ws(&base, &citizen), "timeout_ms": 5000}))

@@ -62,6 +62,29 @@ async fn authenticate_user(
     Ok(verify(state, &token).await?.0)
 }
 
+/// The caller of a websocket upgrade, from `?token=` (browsers and mini-programs cannot set the
+/// header on an upgrade) or the Authorization header, and when their token expires. Refused
+/// before the upgrade, so a client sees a plain 401 it can act on.
+pub async fn websocket_caller(
+    state: &AppState,
+    req: &HttpRequest,
+    query_token: Option<String>,
+) -> Result<(CurrentUser, i64), ApiError> {
+    let token = query_token
+        .or_else(|| bearer(req))
+        .ok_or(ApiError::Unauthorized(
+            "missing access token: pass ?token= or the Authorization header",
+        ))?;
+    verify(state, &token).await
+}
+
+/// How long until a token that expires at `expires_at` (Unix seconds) does; zero if it has.
+pub fn lifetime(expires_at: i64) -> std::time::Duration {
+    std::time::Duration::from_secs(
+        u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
+    )
+}
+
 /// The user an access token names, if it verifies and its session is live, and when the token
 /// expires (Unix seconds): every way of presenting a token goes through here.
 pub async fn verify(state: &AppState, token: &str) -> Result<(CurrentUser, i64), ApiError> {

@@ -91,10 +91,7 @@ pub async fn serve(
             }
         }
     }
-    let expiry = Duration::from_secs(
-        u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
-    );
-    let expires = tokio::time::sleep(expiry);
+    let expires = tokio::time::sleep(crate::auth::principal::lifetime(expires_at));
     tokio::pin!(expires);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

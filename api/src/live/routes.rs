@@ -8,9 +8,8 @@ use super::audience::Audience;
 use super::feed::{self, Feed};
 use super::hub;
 use crate::auth::Auth;
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::AnyRole;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::Query;
 use crate::routes::PROBLEM;
 use crate::state::AppState;
@@ -44,14 +43,6 @@ pub struct FeedQuery {
     pub limit: Option<u64>,
 }
 
-/// The caller of a websocket upgrade, and when their token expires.
-async fn authenticate(state: &AppState, token: Option<String>) -> ApiResult<(CurrentUser, i64)> {
-    let token = token.ok_or(ApiError::Unauthorized(
-        "missing access token: pass ?token= or the Authorization header",
-    ))?;
-    crate::auth::principal::verify(state, &token).await
-}
-
 /// Live updates over a websocket.
 ///
 /// Each text frame is one item, as in the feed: `{"cursor", "kind", "event_id", "payload"}`, in
@@ -77,12 +68,8 @@ pub async fn live(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let Query(q) = Query::<LiveQuery>::extract(&req).await?;
-    // Refused before the upgrade, so a client sees a plain 401 it can act on.
-    let (user, expires_at) = authenticate(
-        &state,
-        q.token.or_else(|| crate::auth::principal::bearer(&req)),
-    )
-    .await?;
+    let (user, expires_at) =
+        crate::auth::principal::websocket_caller(&state, &req, q.token).await?;
     let after = q
         .after
         .as_deref()
@@ -90,13 +77,7 @@ pub async fn live(
         .transpose()?;
     let audience = Audience::of(&state, &user).await?;
     let rows = state.live.subscribe();
-    let (res, session, stream) = actix_ws::handle(&req, body).map_err(|_| {
-        ApiError::invalid(
-            "upgrade",
-            "websocket",
-            "this route speaks WebSocket: send a GET with Upgrade: websocket",
-        )
-    })?;
+    let (res, session, stream) = crate::extract::websocket(&req, body)?;
     let client = hub::Client {
         user,
         expires_at,

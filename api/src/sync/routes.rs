@@ -4,7 +4,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::Query;
 use crate::routes::PROBLEM;
 use crate::state::AppState;
@@ -54,20 +54,9 @@ pub async fn sync(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let Query(q) = Query::<SyncQuery>::extract(&req).await?;
-    let token = q
-        .token
-        .or_else(|| crate::auth::principal::bearer(&req))
-        .ok_or(ApiError::Unauthorized(
-            "missing access token: pass ?token= or the Authorization header",
-        ))?;
-    let (user, expires_at) = crate::auth::principal::verify(&state, &token).await?;
-    let (res, session, stream) = actix_ws::handle(&req, body).map_err(|_| {
-        ApiError::invalid(
-            "upgrade",
-            "websocket",
-            "this route speaks WebSocket: send a GET with Upgrade: websocket",
-        )
-    })?;
+    let (user, expires_at) =
+        crate::auth::principal::websocket_caller(&state, &req, q.token).await?;
+    let (res, session, stream) = crate::extract::websocket(&req, body)?;
     actix_web::rt::spawn(super::session::serve(
         state, user, expires_at, session, stream,
     ));

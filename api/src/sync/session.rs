@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::web;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session};
@@ -18,8 +17,10 @@ use tokio::time::Instant;
 use super::subject::{self, Subject};
 use super::{Listener, Open};
 use crate::auth::principal::CurrentUser;
+// The same liveness rules as the live websocket: phones hold both open side by side.
 use crate::error::ApiResult;
 use crate::events::moves;
+use crate::live::hub::{IDLE_AFTER, PING_EVERY, SEND_TIMEOUT};
 use crate::state::AppState;
 use sea_orm::EntityTrait;
 
@@ -27,9 +28,6 @@ use sea_orm::EntityTrait;
 pub const MAX_MESSAGE: usize = 8 << 20;
 /// Documents one connection may name; a phone holds its grid's open tasks and buildings.
 pub const MAX_DOCUMENTS: usize = 20_000;
-pub const PING_EVERY: Duration = Duration::from_secs(20);
-pub const IDLE_AFTER: Duration = Duration::from_secs(50);
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The documents a connection's peer may sync, as found so far, with the capacity it edits in.
 #[derive(Default)]
@@ -108,10 +106,7 @@ pub async fn serve(
         listener: Arc::new(Listener::default()),
         session,
     };
-    let expiry = Duration::from_secs(
-        u64::try_from(expires_at - chrono::Utc::now().timestamp()).unwrap_or(0),
-    );
-    let expires = tokio::time::sleep(expiry);
+    let expires = tokio::time::sleep(crate::auth::principal::lifetime(expires_at));
     tokio::pin!(expires);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
