@@ -12,12 +12,14 @@ use automerge::{
 };
 
 /// A value in one of the shapes the server writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
     Int(i64),
     List(Vec<Value>),
     Map(BTreeMap<String, Value>),
+    /// Any other scalar a peer wrote (a boolean, a float, null …), kept as it is.
+    Scalar(ScalarValue),
 }
 
 impl Value {
@@ -44,32 +46,38 @@ impl Value {
     }
 }
 
-/// The value of a top-level field of a hydrated document, if it has one of the shapes.
+/// The value of a top-level field of a hydrated document, if it has one.
 pub fn read(doc: &hydrate::Value, field: &str) -> Option<Value> {
     match doc {
-        hydrate::Value::Map(m) => of(m.get(field)?),
+        hydrate::Value::Map(m) => m.get(field).map(of),
         _ => None,
     }
 }
 
-/// A hydrated value in the server's shapes; None if any part has another shape.
-pub fn of(v: &hydrate::Value) -> Option<Value> {
+/// A hydrated value in the server's terms: text whether an object or a string scalar.
+pub fn of(v: &hydrate::Value) -> Value {
+    convert(v, true)
+}
+
+/// A hydrated value exactly as it is, string scalars staying scalars: to put a value back.
+pub fn exact(v: &hydrate::Value) -> Value {
+    convert(v, false)
+}
+
+fn convert(v: &hydrate::Value, str_as_text: bool) -> Value {
     match v {
-        hydrate::Value::Text(t) => Some(Value::Text(t.to_string())),
-        hydrate::Value::Scalar(ScalarValue::Str(s)) => Some(Value::Text(s.to_string())),
-        hydrate::Value::Scalar(ScalarValue::Int(n)) => Some(Value::Int(*n)),
-        hydrate::Value::Scalar(ScalarValue::Uint(n)) => i64::try_from(*n).ok().map(Value::Int),
-        hydrate::Value::Scalar(_) => None,
-        hydrate::Value::List(l) => l
-            .iter()
-            .map(|v| of(&v.value))
-            .collect::<Option<Vec<_>>>()
-            .map(Value::List),
-        hydrate::Value::Map(m) => m
-            .iter()
-            .map(|(k, v)| of(&v.value).map(|v| (k.clone(), v)))
-            .collect::<Option<BTreeMap<_, _>>>()
-            .map(Value::Map),
+        hydrate::Value::Text(t) => Value::Text(t.to_string()),
+        hydrate::Value::Scalar(ScalarValue::Str(s)) if str_as_text => Value::Text(s.to_string()),
+        hydrate::Value::Scalar(ScalarValue::Int(n)) => Value::Int(*n),
+        hydrate::Value::Scalar(s) => Value::Scalar(s.clone()),
+        hydrate::Value::List(l) => {
+            Value::List(l.iter().map(|v| convert(&v.value, str_as_text)).collect())
+        }
+        hydrate::Value::Map(m) => Value::Map(
+            m.iter()
+                .map(|(k, v)| (k.clone(), convert(&v.value, str_as_text)))
+                .collect(),
+        ),
     }
 }
 
@@ -107,6 +115,12 @@ pub fn write(doc: &mut AutoCommit, fields: &[(&str, Value)]) -> Result<bool, Aut
     Ok(doc.commit().is_some())
 }
 
+/// Makes the top-level `field` equal `want`, in place, without committing: for a caller that
+/// writes several fields (and deletions) as one change.
+pub fn put_field(doc: &mut AutoCommit, field: &str, want: &Value) -> Result<(), AutomergeError> {
+    write_at(doc, &ROOT, Prop::Map(field.to_owned()), want)
+}
+
 /// Makes the value at `prop` of `obj` equal `want`, keeping every object that already has the
 /// right type and changing only what differs inside it.
 fn write_at(
@@ -124,6 +138,7 @@ fn write_at(
         }
         (Value::Int(n), Some((automerge::Value::Scalar(v), _)))
             if v.as_ref() == &ScalarValue::Int(*n) => {}
+        (Value::Scalar(x), Some((automerge::Value::Scalar(v), _))) if v.as_ref() == x => {}
         (Value::Map(m), Some((automerge::Value::Object(ObjType::Map), id))) => {
             for (k, v) in m {
                 write_at(doc, &id, Prop::Map(k.clone()), v)?;
@@ -154,6 +169,7 @@ fn write_at(
 fn put(doc: &mut AutoCommit, obj: &ObjId, prop: Prop, want: &Value) -> Result<(), AutomergeError> {
     let kind = match want {
         Value::Int(n) => return doc.put(obj, prop, *n),
+        Value::Scalar(x) => return doc.put(obj, prop, x.clone()),
         Value::Text(_) => ObjType::Text,
         Value::List(_) => ObjType::List,
         Value::Map(_) => ObjType::Map,
@@ -170,6 +186,7 @@ fn insert(
 ) -> Result<(), AutomergeError> {
     let kind = match want {
         Value::Int(n) => return doc.insert(list, index, *n),
+        Value::Scalar(x) => return doc.insert(list, index, x.clone()),
         Value::Text(_) => ObjType::Text,
         Value::List(_) => ObjType::List,
         Value::Map(_) => ObjType::Map,
@@ -181,7 +198,7 @@ fn insert(
 /// Writes the contents of `want` into the new, empty object `id`.
 fn fill(doc: &mut AutoCommit, id: &ObjId, want: &Value) -> Result<(), AutomergeError> {
     match want {
-        Value::Int(_) => Ok(()),
+        Value::Int(_) | Value::Scalar(_) => Ok(()),
         Value::Text(s) => doc.splice_text(id, 0, 0, s),
         Value::Map(m) => {
             for (k, v) in m {

@@ -8,8 +8,9 @@
 use std::collections::BTreeSet;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ScalarValue, hydrate};
+use automerge::{AutoCommit, AutomergeError, ROOT, ScalarValue, hydrate};
 
+use crate::fields;
 use crate::{DocKind, Editor};
 
 /// The shape a field's value must have.
@@ -124,7 +125,7 @@ pub fn restore(
 ) -> Result<(), AutomergeError> {
     for field in fields {
         match root_field(before, field) {
-            Some(v) => put(doc, &ROOT, field, v)?,
+            Some(v) => fields::put_field(doc, field, &fields::exact(v))?,
             None => doc.delete(ROOT, field.as_str())?,
         }
     }
@@ -163,65 +164,10 @@ fn shape_name(shape: Shape) -> &'static str {
     }
 }
 
-/// Writes a hydrated value under `key` of the map `obj`.
-fn put(
-    doc: &mut AutoCommit,
-    obj: &ObjId,
-    key: &str,
-    v: &hydrate::Value,
-) -> Result<(), AutomergeError> {
-    let kind = match v {
-        hydrate::Value::Scalar(s) => return doc.put(obj, key, s.clone()),
-        hydrate::Value::Text(_) => ObjType::Text,
-        hydrate::Value::Map(_) => ObjType::Map,
-        hydrate::Value::List(_) => ObjType::List,
-    };
-    let id = doc.put_object(obj, key, kind)?;
-    fill(doc, &id, v)
-}
-
-/// Inserts a hydrated value at `index` of the list `obj`.
-fn insert(
-    doc: &mut AutoCommit,
-    obj: &ObjId,
-    index: usize,
-    v: &hydrate::Value,
-) -> Result<(), AutomergeError> {
-    let kind = match v {
-        hydrate::Value::Scalar(s) => return doc.insert(obj, index, s.clone()),
-        hydrate::Value::Text(_) => ObjType::Text,
-        hydrate::Value::Map(_) => ObjType::Map,
-        hydrate::Value::List(_) => ObjType::List,
-    };
-    let id = doc.insert_object(obj, index, kind)?;
-    fill(doc, &id, v)
-}
-
-/// Writes the contents of a hydrated object into the new, empty object `id`.
-fn fill(doc: &mut AutoCommit, id: &ObjId, v: &hydrate::Value) -> Result<(), AutomergeError> {
-    match v {
-        // A scalar is written by its parent, never as an object.
-        hydrate::Value::Scalar(_) => Ok(()),
-        hydrate::Value::Text(t) => doc.splice_text(id, 0, 0, &t.to_string()),
-        hydrate::Value::Map(m) => {
-            for (k, mv) in m.iter() {
-                put(doc, id, k, &mv.value)?;
-            }
-            Ok(())
-        }
-        hydrate::Value::List(l) => {
-            for (i, lv) in l.iter().enumerate() {
-                insert(doc, id, i, &lv.value)?;
-            }
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use automerge::{ActorId, ReadDoc};
+    use automerge::{ActorId, ObjType, ReadDoc};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
