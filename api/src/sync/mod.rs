@@ -278,6 +278,7 @@ pub async fn reconcile(state: &AppState, open: &Open, inner: &mut Inner) -> ApiR
 async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
     open.generation.fetch_add(1, Ordering::AcqRel);
     let mut inner = open.inner.lock().await;
+    let heads = inner.doc.get_heads();
     let mut changed = false;
     if let Some(version) = store::snapshot_version(&state.db, open.id.uuid()).await?
         && version != inner.snapshot_version
@@ -292,9 +293,11 @@ async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
         let Inner { doc, rows, .. } = &mut *inner;
         changed |= store::apply_changes(&state.db, open.id.uuid(), doc, rows).await? > 0;
     }
+    // Count only what came in, not the whole history again.
+    let added = inner.doc.get_changes(&heads).len();
+    inner.changes += added;
     changed |= reconcile(state, open, &mut inner).await?;
     if changed {
-        inner.changes = inner.doc.get_changes(&[]).len();
         drop(inner);
         open.notify(None);
     }
