@@ -187,23 +187,46 @@ impl Docs {
 }
 
 /// The document in memory, loaded (or first written) as needed, agreeing with its rows.
-pub async fn open(state: &AppState, id: DocumentId, subject: Subject) -> ApiResult<Arc<Open>> {
+/// `unwritten`: the document was not in the database a moment ago, so it is written at once
+/// rather than looked for first.
+pub async fn open(
+    state: &AppState,
+    id: DocumentId,
+    subject: Subject,
+    unwritten: bool,
+) -> ApiResult<Arc<Open>> {
     if let Some(d) = state.sync.get(id) {
         d.touch();
         return Ok(d);
     }
-    let stored = match store::load(&state.db, id.uuid()).await? {
-        Some(s) => s,
+    let stored = match unwritten {
+        true => None,
+        false => store::load(&state.db, id.uuid()).await?,
+    };
+    // A document this instance has just written from the rows agrees with them already.
+    let (stored, fresh) = match stored {
+        Some(s) => (s, false),
         None => {
             let mut doc = AutoCommit::new().with_actor(state.sync.actor.clone());
             let mut first = subject::owned(&state.db, &subject).await?;
             first.extend(subject::initial(subject.kind));
             fields::write(&mut doc, &first).map_err(engine)?;
-            // Another instance may have written it meanwhile: then theirs is the document.
-            store::create(&state.db, id.uuid(), subject.kind, subject.id, &mut doc).await?;
-            store::load(&state.db, id.uuid())
-                .await?
-                .ok_or(crate::error::ApiError::NotFound("document"))?
+            if store::create(&state.db, id.uuid(), subject.kind, subject.id, &mut doc).await? {
+                let stored = store::Stored {
+                    kind: subject.kind,
+                    subject: subject.id,
+                    doc,
+                    snapshot_version: 1,
+                    rows: HashSet::new(),
+                };
+                (stored, true)
+            } else {
+                // Another instance wrote it meanwhile: then theirs is the document.
+                let theirs = store::load(&state.db, id.uuid())
+                    .await?
+                    .ok_or(crate::error::ApiError::NotFound("document"))?;
+                (theirs, false)
+            }
         }
     };
     let mut doc = stored.doc.with_actor(state.sync.actor.clone());
@@ -221,7 +244,7 @@ pub async fn open(state: &AppState, id: DocumentId, subject: Subject) -> ApiResu
         used: Mutex::new(Instant::now()),
         generation: AtomicU64::new(0),
     });
-    {
+    if !fresh {
         let mut inner = open.inner.lock().await;
         reconcile(state, &open, &mut inner).await?;
     }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::subject::{self, Subject};
 use super::{Listener, Open};
+use crate::accounts::{self, AreaRef};
 use crate::auth::principal::CurrentUser;
 // The same liveness rules as the live websocket: phones hold both open side by side.
 use crate::error::ApiResult;
@@ -28,6 +29,10 @@ use sea_orm::EntityTrait;
 pub const MAX_MESSAGE: usize = 8 << 20;
 /// Documents one connection may name; a phone holds its grid's open tasks and buildings.
 pub const MAX_DOCUMENTS: usize = 20_000;
+
+/// How long a connection trusts the user's areas it read: a phone's first sync names hundreds
+/// of documents at once, and a worker moved to another grid is seen within this.
+const AREAS_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The documents a connection's peer may sync, as found so far, with the capacity it edits in.
 #[derive(Default)]
@@ -53,6 +58,10 @@ struct Connection {
     gate: Gate<Allowed>,
     /// Documents whose access was looked up, allowed or not: looked up once per connection.
     checked: HashSet<DocumentId>,
+    /// Documents not yet written when they were looked up: no need to try loading them.
+    unwritten: HashSet<DocumentId>,
+    /// The user's areas and when they were read.
+    areas: Option<(Instant, Vec<AreaRef>)>,
     docs: HashMap<DocumentId, Synced>,
     listener: Arc<Listener>,
     session: Session,
@@ -102,6 +111,8 @@ pub async fn serve(
         user,
         gate,
         checked: HashSet::new(),
+        unwritten: HashSet::new(),
+        areas: None,
         docs: HashMap::new(),
         listener: Arc::new(Listener::default()),
         session,
@@ -178,6 +189,27 @@ impl Connection {
         }
     }
 
+    /// The capacity the user syncs `s` in now, if any. The user's areas are read again when
+    /// older than [`AREAS_FRESH`] or when `fresh` asks.
+    async fn editor(
+        &mut self,
+        s: &Subject,
+        task: Option<crate::entities::tasks::Model>,
+        fresh: bool,
+    ) -> ApiResult<Option<Editor>> {
+        let stale = fresh
+            || self
+                .areas
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() > AREAS_FRESH);
+        if stale {
+            let areas = accounts::areas_of(&self.state.db, self.user.id).await?;
+            self.areas = Some((Instant::now(), areas));
+        }
+        let areas = self.areas.as_ref().map_or(&[][..], |(_, a)| a.as_slice());
+        subject::editor(&self.state, &self.user, areas, s, task).await
+    }
+
     /// Looks up whether the peer may sync a document it named, once per connection.
     async fn look_up(&mut self, document: DocumentId) -> Result<bool, End> {
         if self.checked.contains(&document) {
@@ -190,12 +222,16 @@ impl Connection {
             )));
         }
         self.checked.insert(document);
-        let Some(s) = subject::resolve(&self.state.db, document.uuid()).await? else {
+        let Some(found) = subject::resolve(&self.state.db, document.uuid()).await? else {
             return Ok(false);
         };
-        let Some(editor) = subject::editor(&self.state, &self.user, &s).await? else {
+        let s = found.subject;
+        let Some(editor) = self.editor(&s, found.task, false).await? else {
             return Ok(false);
         };
+        if !found.stored {
+            self.unwritten.insert(document);
+        }
         self.gate.access_mut().0.insert(document, (s, editor));
         Ok(true)
     }
@@ -223,7 +259,8 @@ impl Connection {
             return self.send(&self.gate.unavailable(document)).await;
         };
         if !self.docs.contains_key(&document) {
-            let open = super::open(&self.state, document, s).await?;
+            let unwritten = self.unwritten.remove(&document);
+            let open = super::open(&self.state, document, s, unwritten).await?;
             open.listen(&self.listener);
             let checked = open.generation();
             self.docs.insert(
@@ -320,7 +357,7 @@ impl Connection {
             return Ok(Some(editor));
         }
         synced.checked = generation;
-        let now = subject::editor(&self.state, &self.user, &s).await?;
+        let now = self.editor(&s, None, true).await?;
         match now {
             Some(e) => {
                 self.gate.access_mut().0.insert(document, (s, e));

@@ -30,63 +30,90 @@ pub struct Subject {
     pub event: Option<Uuid>,
 }
 
+/// What a document id names, with what was read on the way.
+pub struct Resolved {
+    pub subject: Subject,
+    /// Whether the document has been written already.
+    pub stored: bool,
+    /// The task row, for a task's document: the access check right after needs it.
+    pub task: Option<tasks::Model>,
+}
+
 /// What a document id names: a document already written, or a task or report whose document
 /// is written on first use (a task's document id is the task's id, a report's the event's).
-pub async fn resolve(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Subject>> {
+pub async fn resolve(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Resolved>> {
     let stored = sync_documents::Entity::find_by_id(id).one(db).await?;
     let subject = stored.as_ref().map_or(id, |d| d.subject);
     let kind = stored.as_ref().map(|d| d.kind.as_str());
+    let found = |subject, task| {
+        Some(Resolved {
+            subject,
+            stored: stored.is_some(),
+            task,
+        })
+    };
     if matches!(kind, None | Some("task"))
         && let Some(t) = tasks::Entity::find_by_id(subject).one(db).await?
     {
-        return Ok(Some(Subject {
+        let s = Subject {
             kind: DocKind::Task,
             id: t.id,
             event: Some(t.event_id),
-        }));
+        };
+        return Ok(found(s, Some(t)));
     }
     if matches!(kind, None | Some("report"))
         && let Some(e) = events::Entity::find_by_id(subject).one(db).await?
         && e.reporter_id.is_some()
     {
-        return Ok(Some(Subject {
+        let s = Subject {
             kind: DocKind::Report,
             id: e.id,
             event: Some(e.id),
-        }));
+        };
+        return Ok(found(s, None));
     }
     if matches!(kind, None | Some("building"))
         && let Some(b) = buildings::Entity::find_by_id(subject).one(db).await?
     {
         // Live rows about a building carry its id where events carry theirs.
-        return Ok(Some(Subject {
+        let s = Subject {
             kind: DocKind::Building,
             id: b.id,
             event: Some(b.id),
-        }));
+        };
+        return Ok(found(s, None));
     }
     Ok(None)
 }
 
 /// The capacity in which the user edits the document, or None when they may not see it. A
 /// task: a worker of the grid or team it is with now, or the command centre. A report: its
-/// reporter, while it is open (then only reading), or the command centre.
+/// reporter, while it is open (then only reading), or the command centre. `areas` are the
+/// user's areas (`accounts::areas_of`); `task`, the task's row if it was just read.
 pub async fn editor(
     state: &AppState,
     user: &CurrentUser,
+    areas: &[accounts::AreaRef],
     s: &Subject,
+    task: Option<tasks::Model>,
 ) -> ApiResult<Option<Editor>> {
     if access::is_command_centre(user) {
         return Ok(Some(Editor::Dispatcher));
     }
     match s.kind {
         DocKind::Task => {
-            let Some(task) = tasks::Entity::find_by_id(s.id).one(&state.db).await? else {
-                return Ok(None);
+            let task = match task.filter(|t| t.id == s.id) {
+                Some(t) => t,
+                None => match tasks::Entity::find_by_id(s.id).one(&state.db).await? {
+                    Some(t) => t,
+                    None => return Ok(None),
+                },
             };
-            let areas = accounts::areas_of(&state.db, user.id).await?;
-            Ok((task.open && access::works_on(state, user, &areas, &task))
-                .then_some(Editor::Worker))
+            Ok(
+                (task.open && access::works_on(state, user, areas, &task))
+                    .then_some(Editor::Worker),
+            )
         }
         DocKind::Report => {
             let Some(e) = events::Entity::find_by_id(s.id).one(&state.db).await? else {
@@ -107,8 +134,7 @@ pub async fn editor(
             let Some(b) = buildings::Entity::find_by_id(s.id).one(&state.db).await? else {
                 return Ok(None);
             };
-            let areas = accounts::areas_of(&state.db, user.id).await?;
-            let access = crate::places::buildings::access(user, &areas, &state.places.get(), &b);
+            let access = crate::places::buildings::access(user, areas, &state.places.get(), &b);
             Ok(match access {
                 Ok(a) if crate::places::buildings::may_update(user, a).is_ok() => {
                     Some(Editor::Worker)
@@ -130,14 +156,12 @@ pub async fn owned(
 ) -> ApiResult<Vec<(&'static str, Value)>> {
     match s.kind {
         DocKind::Task => {
-            let task = tasks::Entity::find_by_id(s.id)
+            let (task, event) = tasks::Entity::find_by_id(s.id)
+                .find_also_related(events::Entity)
                 .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
-            let event = events::Entity::find_by_id(task.event_id)
-                .one(db)
-                .await?
-                .ok_or(ApiError::NotFound("event"))?;
+            let event = event.ok_or(ApiError::NotFound("event"))?;
             let mut deadlines = BTreeMap::new();
             for (name, due) in [
                 ("sign", task.sign_due),
