@@ -51,6 +51,10 @@ const shutdown = () => {
   setTimeout(() => process.exit(0), 500).unref()
 }
 process.on("SIGTERM", shutdown)
+// Under a heavy load the library's own 60 s wait for a document can reject with nobody to catch
+// it, which would end the process and the run with it; say so on stderr (the benchmark prints
+// it) and keep serving the other documents.
+process.on("unhandledRejection", (e) => console.error("unhandled rejection:", e?.message ?? e))
 process.on("SIGINT", shutdown)
 // Keep a reference so the repo is not collected; handy when poking at it with --inspect.
 globalThis.__repo = repo

@@ -202,7 +202,7 @@ impl Connection {
                 .areas
                 .as_ref()
                 .is_none_or(|(at, _)| at.elapsed() > AREAS_FRESH);
-        if stale {
+        if stale && subject::uses_areas(&self.user, s) {
             let areas = accounts::areas_of(&self.state.db, self.user.id).await?;
             self.areas = Some((Instant::now(), areas));
         }

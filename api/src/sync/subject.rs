@@ -87,6 +87,12 @@ pub async fn resolve(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Re
     Ok(None)
 }
 
+/// Whether [`editor`] looks at the user's areas for `s`: the command centre sees every document
+/// and a report is its reporter's, so neither needs them read.
+pub fn uses_areas(user: &CurrentUser, s: &Subject) -> bool {
+    !access::is_command_centre(user) && s.kind != DocKind::Report
+}
+
 /// The capacity in which the user edits the document, or None when they may not see it. A
 /// task: a worker of the grid or team it is with now, or the command centre. A report: its
 /// reporter, while it is open (then only reading), or the command centre. `areas` are the
