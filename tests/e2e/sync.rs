@@ -302,6 +302,61 @@ async fn another_grids_task_is_answered_as_missing() -> TestResult {
     phone.quit().await
 }
 
+/// A phone's first sync asks for all its documents at once; in one burst, each is still
+/// answered by its own rule: its own grid's tasks synced, a made-up id and a citizen's report
+/// unavailable.
+#[tokio::test]
+async fn a_burst_of_requests_is_answered_document_by_document() -> TestResult {
+    use automerge::sync::SyncDoc;
+    use futures_util::SinkExt;
+    use sync_engine::docid::DocumentId;
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (report_id, first) = task_in_g001(&app).await?;
+    let (_, second) = task_in_g001(&app).await?;
+    let (first, second): (DocumentId, DocumentId) = (first.parse()?, second.parse()?);
+    let missing = DocumentId::from_uuid(Uuid::now_v7());
+    let report = DocumentId::from_uuid(report_id);
+
+    let mut peer = RawPeer::join(&app, &worker).await?;
+    let mut empty = automerge::AutoCommit::new();
+    let hello = empty
+        .sync()
+        .generate_sync_message(&mut automerge::sync::State::new())
+        .ok_or("an empty document has a first sync message")?
+        .encode();
+    for document in [first, missing, report, second] {
+        let request = Message::Request {
+            sender_id: "raw-peer".into(),
+            target_id: "server".into(),
+            document_id: document,
+            data: hello.clone(),
+        };
+        peer.ws
+            .feed(tungstenite::Message::Binary(request.encode().into()))
+            .await?;
+    }
+    peer.ws.flush().await?;
+
+    let (mut synced, mut unavailable) = (Vec::new(), Vec::new());
+    while synced.len() + unavailable.len() < 4 {
+        match peer.next().await? {
+            Some(Message::Sync { document_id, .. }) => synced.push(document_id),
+            Some(Message::DocUnavailable { document_id, .. }) => unavailable.push(document_id),
+            other => return Err(format!("unexpected answer {other:?}").into()),
+        }
+    }
+    synced.sort_by_key(|d| d.uuid());
+    let mut want = vec![first, second];
+    want.sort_by_key(|d| d.uuid());
+    assert_eq!(synced, want, "the worker's own tasks are synced");
+    unavailable.sort_by_key(|d| d.uuid());
+    let mut want = vec![missing, report];
+    want.sort_by_key(|d| d.uuid());
+    assert_eq!(unavailable, want, "nothing else is");
+    Ok(())
+}
+
 /// A raw websocket peer, for messages the stock client would never send.
 struct RawPeer {
     ws: tokio_tungstenite::WebSocketStream<

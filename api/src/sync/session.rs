@@ -6,8 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix_web::web;
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, MessageStream, Session,
+};
 use automerge::sync;
+use futures_util::FutureExt;
 use sync_engine::docid::DocumentId;
 use sync_engine::peer::{Access, Action, Gate};
 use sync_engine::protocol::{Message, PeerMetadata};
@@ -123,18 +126,19 @@ pub async fn serve(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heard = Instant::now();
     let listener = c.listener.clone();
+    // A message read while gathering a burst of frames that is not a frame itself.
+    let mut next: Option<Incoming> = None;
     let end = loop {
+        if let Some(msg) = next.take() {
+            if let Err(end) = c.incoming(msg, &mut stream, &mut next).await {
+                break end;
+            }
+            continue;
+        }
         let step = tokio::select! {
             msg = stream.recv() => {
                 heard = Instant::now();
-                match msg {
-                    Some(Ok(AggregatedMessage::Binary(frame))) => c.frame(&frame).await,
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => c.pong(&bytes).await,
-                    Some(Ok(AggregatedMessage::Text(_))) => Err(End::Close("this protocol speaks binary CBOR frames".into())),
-                    Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
-                    Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-                    Some(Err(e)) => Err(End::Close(format!("websocket protocol error: {e}"))),
-                }
+                c.incoming(msg, &mut stream, &mut next).await
             }
             () = listener.wake.notified() => c.push_changes().await,
             () = &mut expires => Err(End::Close("access token expired; reconnect with a fresh token".into())),
@@ -162,7 +166,51 @@ pub async fn serve(
     }
 }
 
+/// What the websocket gave.
+type Incoming = Option<Result<AggregatedMessage, actix_ws::ProtocolError>>;
+
+/// Most frames taken in one burst: a phone's first sync sends a request per document at once.
+const BURST: usize = 512;
+
 impl Connection {
+    /// Acts on one message from the websocket. A frame is taken together with the frames that
+    /// have already arrived behind it, so the documents they name are looked up together; a
+    /// message of another kind met on the way is left in `next`.
+    async fn incoming(
+        &mut self,
+        msg: Incoming,
+        stream: &mut AggregatedMessageStream,
+        next: &mut Option<Incoming>,
+    ) -> Step {
+        match msg {
+            Some(Ok(AggregatedMessage::Binary(frame))) => {
+                let mut frames = vec![frame];
+                while frames.len() < BURST {
+                    match stream.recv().now_or_never() {
+                        Some(Some(Ok(AggregatedMessage::Binary(f)))) => frames.push(f),
+                        Some(other) => {
+                            *next = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                self.look_up_many(&frames).await?;
+                for frame in &frames {
+                    self.frame(frame).await?;
+                }
+                Ok(())
+            }
+            Some(Ok(AggregatedMessage::Ping(bytes))) => self.pong(&bytes).await,
+            Some(Ok(AggregatedMessage::Text(_))) => {
+                Err(End::Close("this protocol speaks binary CBOR frames".into()))
+            }
+            Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Err(e)) => Err(End::Close(format!("websocket protocol error: {e}"))),
+        }
+    }
+
     async fn send(&mut self, m: &Message) -> Step {
         match tokio::time::timeout(SEND_TIMEOUT, self.session.binary(m.encode())).await {
             Ok(Ok(())) => Ok(()),
@@ -222,7 +270,51 @@ impl Connection {
             )));
         }
         self.checked.insert(document);
-        let Some(found) = subject::resolve(&self.state.db, document.uuid()).await? else {
+        let found = subject::resolve(&self.state.db, document.uuid()).await?;
+        self.admit(document, found).await
+    }
+
+    /// Looks up together the documents that a burst of frames asks for and that were not
+    /// looked up yet, as many as the connection may still name; [`Self::look_up`] then finds
+    /// them looked up (and closes the connection for any beyond the limit).
+    async fn look_up_many(&mut self, frames: &[web::Bytes]) -> Step {
+        let mut new = Vec::new();
+        let mut seen = HashSet::new();
+        for frame in frames {
+            // Only the envelope is read here; the gate reads it again in turn.
+            let Some(document) = Message::decode(frame, MAX_MESSAGE)
+                .ok()
+                .filter(|m| matches!(m, Message::Request { .. } | Message::Sync { .. }))
+                .and_then(|m| m.document_id())
+            else {
+                continue;
+            };
+            if self.checked.len() + new.len() < MAX_DOCUMENTS
+                && !self.checked.contains(&document)
+                && seen.insert(document)
+            {
+                new.push(document);
+            }
+        }
+        if new.len() < 2 {
+            return Ok(());
+        }
+        let ids: Vec<_> = new.iter().map(|d| d.uuid()).collect();
+        let mut found = subject::resolve_many(&self.state.db, &ids).await?;
+        for document in new {
+            self.checked.insert(document);
+            self.admit(document, found.remove(&document.uuid())).await?;
+        }
+        Ok(())
+    }
+
+    /// Lets the peer sync a document it looked up, if the document exists and the user may.
+    async fn admit(
+        &mut self,
+        document: DocumentId,
+        found: Option<subject::Resolved>,
+    ) -> Result<bool, End> {
+        let Some(found) = found else {
             return Ok(false);
         };
         let s = found.subject;

@@ -3,10 +3,12 @@
 //! written through to the rows. The rows stay the one source of truth for every field they
 //! hold; a document edit the server accepts is written to them at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::hydrate;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use sync_engine::fields::{self, Value};
 use sync_engine::{DocKind, Editor};
 use uuid::Uuid;
@@ -39,52 +41,127 @@ pub struct Resolved {
     pub task: Option<tasks::Model>,
 }
 
+/// Ids per statement when looking many up at once: well under every database's limit on bound
+/// parameters.
+const IDS_PER_QUERY: usize = 500;
+
 /// What a document id names: a document already written, or a task or report whose document
 /// is written on first use (a task's document id is the task's id, a report's the event's).
 pub async fn resolve(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<Resolved>> {
-    let stored = sync_documents::Entity::find_by_id(id).one(db).await?;
-    let subject = stored.as_ref().map_or(id, |d| d.subject);
-    let kind = stored.as_ref().map(|d| d.kind.as_str());
-    let found = |subject, task| {
-        Some(Resolved {
-            subject,
-            stored: stored.is_some(),
-            task,
-        })
+    Ok(resolve_many(db, &[id]).await?.remove(&id))
+}
+
+/// [`resolve`] for many ids at once, in a few statements whatever their number: a phone's first
+/// sync names its grid's documents in one burst. Ids that name nothing are absent.
+pub async fn resolve_many(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Resolved>> {
+    // What each id names as far as the written documents say: (subject, kind if written).
+    let mut wanted: HashMap<Uuid, (Uuid, Option<String>)> =
+        ids.iter().map(|&id| (id, (id, None))).collect();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let written: Vec<(Uuid, String, Uuid)> = sync_documents::Entity::find()
+            .select_only()
+            .columns([
+                sync_documents::Column::Id,
+                sync_documents::Column::Kind,
+                sync_documents::Column::Subject,
+            ])
+            .filter(sync_documents::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, kind, subject) in written {
+            wanted.insert(id, (subject, Some(kind)));
+        }
+    }
+    let mut by_subject: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (&id, (subject, _)) in &wanted {
+        by_subject.entry(*subject).or_default().push(id);
+    }
+    let mut found = HashMap::new();
+    // Each kind in turn takes the ids it may hold that no earlier kind took.
+    let open = |found: &HashMap<Uuid, Resolved>, kind: &str| -> Vec<Uuid> {
+        wanted
+            .iter()
+            .filter(|(id, (_, k))| {
+                !found.contains_key(*id) && k.as_deref().is_none_or(|k| k == kind)
+            })
+            .map(|(_, (subject, _))| *subject)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     };
-    if matches!(kind, None | Some("task"))
-        && let Some(t) = tasks::Entity::find_by_id(subject).one(db).await?
-    {
-        let s = Subject {
-            kind: DocKind::Task,
-            id: t.id,
-            event: Some(t.event_id),
-        };
-        return Ok(found(s, Some(t)));
+    let take = |found: &mut HashMap<Uuid, Resolved>,
+                kind: &str,
+                subject: Subject,
+                task: Option<&tasks::Model>| {
+        for &id in by_subject.get(&subject.id).into_iter().flatten() {
+            let k = &wanted[&id].1;
+            if k.as_deref().is_none_or(|k| k == kind) && !found.contains_key(&id) {
+                found.insert(
+                    id,
+                    Resolved {
+                        subject,
+                        stored: k.is_some(),
+                        task: task.cloned(),
+                    },
+                );
+            }
+        }
+    };
+    for chunk in open(&found, "task").chunks(IDS_PER_QUERY) {
+        let rows = tasks::Entity::find()
+            .filter(tasks::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        for t in rows {
+            let s = Subject {
+                kind: DocKind::Task,
+                id: t.id,
+                event: Some(t.event_id),
+            };
+            take(&mut found, "task", s, Some(&t));
+        }
     }
-    if matches!(kind, None | Some("report"))
-        && let Some(e) = events::Entity::find_by_id(subject).one(db).await?
-        && e.reporter_id.is_some()
-    {
-        let s = Subject {
-            kind: DocKind::Report,
-            id: e.id,
-            event: Some(e.id),
-        };
-        return Ok(found(s, None));
+    for chunk in open(&found, "report").chunks(IDS_PER_QUERY) {
+        let rows: Vec<Uuid> = events::Entity::find()
+            .select_only()
+            .column(events::Column::Id)
+            .filter(events::Column::Id.is_in(chunk.iter().copied()))
+            .filter(events::Column::ReporterId.is_not_null())
+            .into_tuple()
+            .all(db)
+            .await?;
+        for id in rows {
+            let s = Subject {
+                kind: DocKind::Report,
+                id,
+                event: Some(id),
+            };
+            take(&mut found, "report", s, None);
+        }
     }
-    if matches!(kind, None | Some("building"))
-        && let Some(b) = buildings::Entity::find_by_id(subject).one(db).await?
-    {
-        // Live rows about a building carry its id where events carry theirs.
-        let s = Subject {
-            kind: DocKind::Building,
-            id: b.id,
-            event: Some(b.id),
-        };
-        return Ok(found(s, None));
+    for chunk in open(&found, "building").chunks(IDS_PER_QUERY) {
+        let rows: Vec<Uuid> = buildings::Entity::find()
+            .select_only()
+            .column(buildings::Column::Id)
+            .filter(buildings::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for id in rows {
+            // Live rows about a building carry its id where events carry theirs.
+            let s = Subject {
+                kind: DocKind::Building,
+                id,
+                event: Some(id),
+            };
+            take(&mut found, "building", s, None);
+        }
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// Whether [`editor`] looks at the user's areas for `s`: the command centre sees every document
