@@ -341,7 +341,31 @@ async fn a_burst_of_requests_is_answered_document_by_document() -> TestResult {
     let (mut synced, mut unavailable) = (Vec::new(), Vec::new());
     while synced.len() + unavailable.len() < 4 {
         match peer.next().await? {
-            Some(Message::Sync { document_id, .. }) => synced.push(document_id),
+            Some(Message::Sync {
+                document_id, data, ..
+            }) => {
+                // What the server wrote from the rows, all in this first answer.
+                let mut copy = automerge::AutoCommit::new();
+                copy.sync().receive_sync_message(
+                    &mut automerge::sync::State::new(),
+                    automerge::sync::Message::decode(&data)?,
+                )?;
+                let text = |key: &str| -> TestResult<String> {
+                    use automerge::ReadDoc;
+                    match copy.get(automerge::ROOT, key)? {
+                        Some((automerge::Value::Scalar(v), _)) => {
+                            Ok(v.as_str().unwrap_or_default().to_owned())
+                        }
+                        Some((automerge::Value::Object(automerge::ObjType::Text), id)) => {
+                            Ok(copy.text(id)?)
+                        }
+                        other => Err(format!("{key}: {other:?}").into()),
+                    }
+                };
+                assert_eq!(text("description")?, "楼道堆放纸箱");
+                assert_eq!(text("status")?, "dispatched");
+                synced.push(document_id);
+            }
             Some(Message::DocUnavailable { document_id, .. }) => unavailable.push(document_id),
             other => return Err(format!("unexpected answer {other:?}").into()),
         }

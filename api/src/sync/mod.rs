@@ -229,9 +229,24 @@ pub async fn open(
             }
         }
     };
+    let open = in_memory(state, id, subject, stored);
+    if !fresh {
+        let mut inner = open.inner.lock().await;
+        reconcile(state, &open, &mut inner).await?;
+    }
+    enter(state, open)
+}
+
+/// A document read or just written, as this instance holds it.
+fn in_memory(
+    state: &AppState,
+    id: DocumentId,
+    subject: Subject,
+    stored: store::Stored,
+) -> Arc<Open> {
     let mut doc = stored.doc.with_actor(state.sync.actor.clone());
     let changes = doc.get_changes(&[]).len();
-    let open = Arc::new(Open {
+    Arc::new(Open {
         id,
         subject,
         inner: tokio::sync::Mutex::new(Inner {
@@ -243,18 +258,59 @@ pub async fn open(
         listeners: Mutex::new(Vec::new()),
         used: Mutex::new(Instant::now()),
         generation: AtomicU64::new(0),
-    });
-    if !fresh {
-        let mut inner = open.inner.lock().await;
-        reconcile(state, &open, &mut inner).await?;
-    }
+    })
+}
+
+/// Puts a document into the registry; the one already there if another connection was first.
+fn enter(state: &AppState, open: Arc<Open>) -> ApiResult<Arc<Open>> {
     let mut map = state
         .sync
         .open
         .lock()
         .map_err(|_| anyhow::anyhow!("document registry poisoned"))?;
-    // Two connections may load the same document at once; the first in stays.
-    Ok(map.entry(id).or_insert(open).clone())
+    Ok(map.entry(open.id).or_insert(open).clone())
+}
+
+/// Writes from their rows, all at once, the documents of tasks that were not yet written, and
+/// holds them in memory as [`open`] would; a phone's first sync asks for its grid's tasks in one
+/// burst. What is left out (another kind, or written meanwhile by another instance) [`open`]
+/// takes one by one.
+pub async fn write_tasks(state: &AppState, wanted: &[(DocumentId, Subject)]) -> ApiResult<()> {
+    let wanted: Vec<_> = wanted
+        .iter()
+        .filter(|(id, s)| s.kind == sync_engine::DocKind::Task && state.sync.get(*id).is_none())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = wanted.iter().map(|(_, s)| s.id).collect();
+    let mut owned = subject::owned_tasks(&state.db, &ids).await?;
+    let mut docs = HashMap::new();
+    let mut new = Vec::new();
+    for (id, s) in wanted {
+        let Some(mut first) = owned.remove(&s.id) else {
+            continue;
+        };
+        first.extend(subject::initial(s.kind));
+        let mut doc = AutoCommit::new().with_actor(state.sync.actor.clone());
+        fields::write(&mut doc, &first).map_err(engine)?;
+        new.push((id.uuid(), s.kind, s.id, doc.save()));
+        docs.insert(id.uuid(), (*id, *s, doc));
+    }
+    for written in store::create_many(&state.db, new).await? {
+        let Some((id, s, doc)) = docs.remove(&written) else {
+            continue;
+        };
+        let stored = store::Stored {
+            kind: s.kind,
+            subject: s.id,
+            doc,
+            snapshot_version: 1,
+            rows: HashSet::new(),
+        };
+        enter(state, in_memory(state, id, s, stored))?;
+    }
+    Ok(())
 }
 
 fn engine(e: automerge::AutomergeError) -> crate::error::ApiError {

@@ -301,10 +301,18 @@ impl Connection {
         }
         let ids: Vec<_> = new.iter().map(|d| d.uuid()).collect();
         let mut found = subject::resolve_many(&self.state.db, &ids).await?;
+        let mut unwritten = Vec::new();
         for document in new {
             self.checked.insert(document);
-            self.admit(document, found.remove(&document.uuid())).await?;
+            let resolved = found.remove(&document.uuid());
+            let s = resolved.as_ref().filter(|r| !r.stored).map(|r| r.subject);
+            if self.admit(document, resolved).await?
+                && let Some(s) = s
+            {
+                unwritten.push((document, s));
+            }
         }
+        super::write_tasks(&self.state, &unwritten).await?;
         Ok(())
     }
 

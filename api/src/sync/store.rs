@@ -8,12 +8,13 @@ use std::collections::HashSet;
 use automerge::AutoCommit;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QueryTrait, Set, sea_query::OnConflict,
 };
 use sync_engine::DocKind;
 use uuid::Uuid;
 
+use crate::db::by_size;
 use crate::entities::{sync_changes, sync_documents};
 use crate::error::{ApiError, ApiResult};
 
@@ -107,20 +108,46 @@ pub async fn create(
     subject: Uuid,
     doc: &mut AutoCommit,
 ) -> ApiResult<bool> {
+    let written = create_many(db, vec![(id, kind, subject, doc.save())]).await?;
+    Ok(written.contains(&id))
+}
+
+/// A new document: its id, kind, subject and first snapshot.
+pub type New = (Uuid, DocKind, Uuid, Vec<u8>);
+
+/// Writes new documents in a few multi-row statements; the ids written, without those another
+/// instance created first.
+pub async fn create_many(db: &impl ConnectionTrait, docs: Vec<New>) -> ApiResult<HashSet<Uuid>> {
     let now = Utc::now();
-    let inserted = sync_documents::Entity::insert(sync_documents::ActiveModel {
-        id: Set(id),
-        kind: Set(kind_name(kind).to_owned()),
-        subject: Set(subject),
-        snapshot: Set(doc.save()),
-        snapshot_version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict(OnConflict::new().do_nothing().to_owned())
-    .exec_without_returning(db)
-    .await?;
-    Ok(inserted == 1)
+    let rows = docs
+        .into_iter()
+        .map(
+            |(id, kind, subject, snapshot)| sync_documents::ActiveModel {
+                id: Set(id),
+                kind: Set(kind_name(kind).to_owned()),
+                subject: Set(subject),
+                snapshot: Set(snapshot),
+                snapshot_version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            },
+        )
+        .collect();
+    let mut written = HashSet::new();
+    for chunk in by_size(rows, |r| 200 + r.snapshot.as_ref().len()) {
+        let mut insert = sync_documents::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::column(sync_documents::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .into_query();
+        insert.returning_col(sync_documents::Column::Id);
+        for row in db.query_all(&insert).await? {
+            written.insert(row.try_get::<Uuid>("", "id")?);
+        }
+    }
+    Ok(written)
 }
 
 /// Records changes merged into a document, with who sent them; the new row's id.

@@ -245,30 +245,7 @@ pub async fn owned(
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
             let event = event.ok_or(ApiError::NotFound("event"))?;
-            let mut deadlines = BTreeMap::new();
-            for (name, due) in [
-                ("sign", task.sign_due),
-                ("arrive", task.arrive_due),
-                ("handle", task.handle_due),
-            ] {
-                if let Some(due) = due {
-                    deadlines.insert(name.to_owned(), due.to_rfc3339());
-                }
-            }
-            Ok(vec![
-                ("status", text(Some(&event.status))),
-                ("description", text(Some(&event.description))),
-                ("category", text(Some(&event.category))),
-                ("colour", text(Some(&task.colour))),
-                ("light", text(Some(&task.light))),
-                (
-                    "assignee",
-                    Value::Text(format!("{}:{}", task.assignee_kind, task.assignee_code)),
-                ),
-                ("deadlines", Value::strings(deadlines)),
-                ("feedback", text(task.feedback.as_deref())),
-                ("on_site_note", text(task.on_site_note.as_deref())),
-            ])
+            Ok(task_fields(&task, &event))
         }
         DocKind::Report => {
             let e = views::event(db, s.id).await?;
@@ -290,6 +267,56 @@ pub async fn owned(
         }
         DocKind::Building => super::building_doc::owned(db, s.id).await,
     }
+}
+
+/// The fields of a task's document that its rows hold.
+fn task_fields(task: &tasks::Model, event: &events::Model) -> Vec<(&'static str, Value)> {
+    let mut deadlines = BTreeMap::new();
+    for (name, due) in [
+        ("sign", task.sign_due),
+        ("arrive", task.arrive_due),
+        ("handle", task.handle_due),
+    ] {
+        if let Some(due) = due {
+            deadlines.insert(name.to_owned(), due.to_rfc3339());
+        }
+    }
+    vec![
+        ("status", text(Some(&event.status))),
+        ("description", text(Some(&event.description))),
+        ("category", text(Some(&event.category))),
+        ("colour", text(Some(&task.colour))),
+        ("light", text(Some(&task.light))),
+        (
+            "assignee",
+            Value::Text(format!("{}:{}", task.assignee_kind, task.assignee_code)),
+        ),
+        ("deadlines", Value::strings(deadlines)),
+        ("feedback", text(task.feedback.as_deref())),
+        ("on_site_note", text(task.on_site_note.as_deref())),
+    ]
+}
+
+/// [`owned`] for many tasks at once, in a statement per few hundred: the fields of each task
+/// found, by task id.
+pub async fn owned_tasks(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> ApiResult<HashMap<Uuid, Vec<(&'static str, Value)>>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let rows = tasks::Entity::find()
+            .find_also_related(events::Entity)
+            .filter(tasks::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        for (task, event) in rows {
+            if let Some(event) = event {
+                found.insert(task.id, task_fields(&task, &event));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Fields a new document starts with besides those of its rows.
