@@ -169,8 +169,10 @@ pub async fn serve(
 /// What the websocket gave.
 type Incoming = Option<Result<AggregatedMessage, actix_ws::ProtocolError>>;
 
-/// Most frames taken in one burst: a phone's first sync sends a request per document at once.
-const BURST: usize = 512;
+/// Most frames taken in one burst: a phone's first sync sends a request per document at once,
+/// and a burst is answered only once all of it is looked up, so a small one keeps the phone busy
+/// with the answers to the last while the next is looked up.
+const BURST: usize = 64;
 
 impl Connection {
     /// Acts on one message from the websocket. A frame is taken together with the frames that
