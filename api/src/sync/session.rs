@@ -99,7 +99,9 @@ pub async fn serve(
         .max_frame_size(MAX_MESSAGE)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE);
-    let server_id = format!("gridwing-{}", uuid::Uuid::new_v4());
+    // The peer names the server in every message it sends: a short id (this connection's own,
+    // 48 random bits) keeps those bytes down.
+    let server_id = format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let gate = Gate::new(
         server_id,
         PeerMetadata {
@@ -130,15 +132,20 @@ pub async fn serve(
     let mut next: Option<Incoming> = None;
     let end = loop {
         if let Some(msg) = next.take() {
-            if let Err(end) = c.incoming(msg, &mut stream, &mut next).await {
+            let step = c.incoming(msg, &mut stream, &mut next).await;
+            heard = Instant::now();
+            if let Err(end) = step {
                 break end;
             }
             continue;
         }
         let step = tokio::select! {
             msg = stream.recv() => {
+                let step = c.incoming(msg, &mut stream, &mut next).await;
+                // Heard once handled: the time a burst of its frames takes on a busy server
+                // does not count as the peer's silence.
                 heard = Instant::now();
-                c.incoming(msg, &mut stream, &mut next).await
+                step
             }
             () = listener.wake.notified() => c.push_changes().await,
             () = &mut expires => Err(End::Close("access token expired; reconnect with a fresh token".into())),

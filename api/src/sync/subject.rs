@@ -82,7 +82,7 @@ pub async fn resolve_many(
     }
     let mut found = HashMap::new();
     // Each kind in turn takes the ids it may hold that no earlier kind took.
-    let open = |found: &HashMap<Uuid, Resolved>, kind: &str| -> Vec<Uuid> {
+    let untaken = |found: &HashMap<Uuid, Resolved>, kind: &str| -> Vec<Uuid> {
         wanted
             .iter()
             .filter(|(id, (_, k))| {
@@ -111,7 +111,7 @@ pub async fn resolve_many(
             }
         }
     };
-    for chunk in open(&found, "task").chunks(IDS_PER_QUERY) {
+    for chunk in untaken(&found, "task").chunks(IDS_PER_QUERY) {
         let rows = tasks::Entity::find()
             .filter(tasks::Column::Id.is_in(chunk.iter().copied()))
             .all(db)
@@ -125,7 +125,7 @@ pub async fn resolve_many(
             take(&mut found, "task", s, Some(&t));
         }
     }
-    for chunk in open(&found, "report").chunks(IDS_PER_QUERY) {
+    for chunk in untaken(&found, "report").chunks(IDS_PER_QUERY) {
         let rows: Vec<Uuid> = events::Entity::find()
             .select_only()
             .column(events::Column::Id)
@@ -143,7 +143,7 @@ pub async fn resolve_many(
             take(&mut found, "report", s, None);
         }
     }
-    for chunk in open(&found, "building").chunks(IDS_PER_QUERY) {
+    for chunk in untaken(&found, "building").chunks(IDS_PER_QUERY) {
         let rows: Vec<Uuid> = buildings::Entity::find()
             .select_only()
             .column(buildings::Column::Id)
