@@ -136,11 +136,9 @@ pub async fn create_many(db: &impl ConnectionTrait, docs: Vec<New>) -> ApiResult
     let mut written = HashSet::new();
     for chunk in by_size(rows, |r| 200 + r.snapshot.as_ref().len()) {
         let mut insert = sync_documents::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::column(sync_documents::Column::Id)
-                    .do_nothing()
-                    .to_owned(),
-            )
+            // Any conflict, on the id or on the (kind, subject) it mirrors: another instance
+            // wrote the document first.
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
             .into_query();
         insert.returning_col(sync_documents::Column::Id);
         for row in db.query_all(&insert).await? {
