@@ -666,6 +666,13 @@ async fn a_citizen_edits_the_description_of_an_open_report_and_nothing_else() ->
             json!({"path": ["description"], "equals": "楼道堆放纸箱，堵住了消防通道"}),
         )
         .await?;
+    // And hears why.
+    let notices = phone.ok(json!({"cmd": "ephemeral", "url": url})).await?;
+    let text = notices.to_string();
+    assert!(
+        text.contains("description") && text.contains("1–2000 characters"),
+        "{text}"
+    );
     phone.quit().await?;
 
     // The grid's worker works from the task; the citizen's report document is not theirs.

@@ -410,8 +410,8 @@ pub async fn apply(
 }
 
 /// Writes an outbox row for the event's current state, to its current grid or team, its reporter
-/// and the command centre.
-pub async fn announce(db: &impl ConnectionTrait, id: Uuid, kind: &'static str) -> ApiResult<()> {
+/// and the command centre; the row's id.
+pub async fn announce(db: &impl ConnectionTrait, id: Uuid, kind: &'static str) -> ApiResult<Uuid> {
     let view = views::event(db, id).await?;
     let reporter = events::Entity::find_by_id(id)
         .one(db)

@@ -78,6 +78,9 @@ pub fn spawn(state: web::Data<AppState>) {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WireRow {
     pub pos: i64,
+    /// The outbox row's id, so the instance that wrote it knows it again.
+    #[serde(default)]
+    pub id: Uuid,
     pub event_id: Uuid,
     pub kind: String,
     pub grid_code: Option<String>,
@@ -92,6 +95,7 @@ impl WireRow {
     pub fn of(row: outbox_rows::Model) -> Option<Self> {
         Some(Self {
             pos: row.pos?,
+            id: row.id,
             event_id: row.event_id,
             kind: row.kind,
             grid_code: row.grid_code,
@@ -107,6 +111,8 @@ impl WireRow {
 #[derive(Debug)]
 pub struct Delivery {
     pub pos: i64,
+    /// The outbox row's id.
+    pub id: Uuid,
     /// The event concerned: documents that mirror it refresh.
     pub event_id: Uuid,
     pub grid_code: Option<String>,
@@ -123,6 +129,7 @@ impl Delivery {
             .into_boxed_str();
         Self {
             pos: row.pos,
+            id: row.id,
             event_id: row.event_id,
             grid_code: row.grid_code,
             team_code: row.team_code,

@@ -44,10 +44,9 @@ pub fn row(e: Entry) -> outbox::ActiveModel {
     }
 }
 
-/// Writes the entry inside the caller's transaction.
-pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<()> {
-    row(e).insert(db).await?;
-    Ok(())
+/// Writes the entry inside the caller's transaction; the row's id.
+pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<Uuid> {
+    Ok(row(e).insert(db).await?.id)
 }
 
 /// Writes many entries inside the caller's transaction, a few hundred rows per statement (a

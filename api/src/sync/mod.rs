@@ -23,15 +23,19 @@ use std::time::{Duration, Instant};
 use actix_web::web;
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use sync_engine::docid::DocumentId;
-use sync_engine::fields;
-use sync_engine::merge::Limits;
+use sync_engine::merge::{Limits, Merged};
+use sync_engine::{DocKind, fields};
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use self::subject::Subject;
+use crate::auth::principal::CurrentUser;
 use crate::error::ApiResult;
 use crate::state::AppState;
+
+/// How long a settled outbox row is remembered while it has not come back on the bus.
+const SETTLED_FOR: Duration = Duration::from_secs(600);
 
 /// The documents this instance holds in memory.
 pub struct Docs {
@@ -41,6 +45,10 @@ pub struct Docs {
     pub limits: Limits,
     /// A document unused by every connection for this long is dropped from memory.
     idle_after: Duration,
+    /// Outbox rows this instance wrote for a merge into a document it holds, which already
+    /// agrees with the rows: when such a row comes back on the bus, that document needs no
+    /// refresh (other instances' copies and other documents of the event still do).
+    settled: Mutex<HashMap<Uuid, (DocumentId, Instant)>>,
 }
 
 impl Docs {
@@ -50,6 +58,7 @@ impl Docs {
             actor: ActorId::from(Uuid::new_v4().as_bytes().as_slice()),
             limits: Limits::default(),
             idle_after,
+            settled: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -183,6 +192,21 @@ impl Docs {
         if let Ok(mut o) = self.open.lock() {
             o.retain(|_, d| !d.idle(self.idle_after));
         }
+        // A row that never came back (its transaction rolled back) is forgotten in time.
+        if let Ok(mut s) = self.settled.lock() {
+            s.retain(|_, (_, at)| at.elapsed() < SETTLED_FOR);
+        }
+    }
+
+    fn settle(&self, row: Uuid, document: DocumentId) {
+        if let Ok(mut s) = self.settled.lock() {
+            s.insert(row, (document, Instant::now()));
+        }
+    }
+
+    /// The document an outbox row was written for, if it agrees with the row already.
+    fn settled(&self, row: Uuid) -> Option<DocumentId> {
+        self.settled.lock().ok()?.remove(&row).map(|(d, _)| d)
     }
 }
 
@@ -278,7 +302,7 @@ fn enter(state: &AppState, open: Arc<Open>) -> ApiResult<Arc<Open>> {
 pub async fn write_tasks(state: &AppState, wanted: &[(DocumentId, Subject)]) -> ApiResult<()> {
     let wanted: Vec<_> = wanted
         .iter()
-        .filter(|(id, s)| s.kind == sync_engine::DocKind::Task && state.sync.get(*id).is_none())
+        .filter(|(id, s)| s.kind == DocKind::Task && state.sync.get(*id).is_none())
         .collect();
     if wanted.is_empty() {
         return Ok(());
@@ -331,6 +355,51 @@ pub async fn persist(
         return Ok(());
     }
     let row = store::append(&state.db, open.id.uuid(), data, peer, user).await?;
+    kept(state, open, inner, row).await
+}
+
+/// Stores what a peer's message added to a document (the changes after its heads before) and writes the
+/// accepted fields through to the rows; the values the rows did not take, with the reason. For a
+/// task or a report the change row, the rows and the live announcement are one transaction, so
+/// the change and what it means for the rows stand or fall together.
+pub async fn commit_merge(
+    state: &AppState,
+    open: &Open,
+    inner: &mut Inner,
+    merged: &Merged,
+    peer: Option<&str>,
+    user: &CurrentUser,
+) -> ApiResult<Vec<(String, String)>> {
+    let (after, accepted) = (&merged.after, &merged.review.accepted);
+    let data = inner.doc.save_after(&merged.heads_before);
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let id = open.id.uuid();
+    let (row, refused) = if open.subject.kind == DocKind::Building {
+        let row = store::append(&state.db, id, data, peer, Some(user.id)).await?;
+        let refused = subject::write_building(state, user, &open.subject, after, accepted).await?;
+        (row, refused)
+    } else {
+        let tx = crate::db::begin_write(&state.db).await?;
+        let row = store::append(&tx, id, data, peer, Some(user.id)).await?;
+        let (refused, announced) = subject::write_rows(&tx, &open.subject, after, accepted).await?;
+        // Known before the commit, so the row cannot come back first.
+        if let Some(a) = announced {
+            state.sync.settle(a, open.id);
+        }
+        tx.commit().await?;
+        if announced.is_some() {
+            state.live.poke();
+        }
+        (row, refused)
+    };
+    kept(state, open, inner, row).await?;
+    Ok(refused)
+}
+
+/// Counts a change row as folded into the document, compacting when enough have piled up.
+async fn kept(state: &AppState, open: &Open, inner: &mut Inner, row: Uuid) -> ApiResult<()> {
     inner.rows.insert(row);
     if inner.rows.len() >= store::COMPACT_AFTER {
         inner.snapshot_version =
@@ -391,7 +460,11 @@ pub fn spawn(state: web::Data<AppState>) {
         loop {
             match rows.recv().await {
                 Ok(row) => {
+                    let settled = watcher.sync.settled(row.id);
                     for open in watcher.sync.of_event(row.event_id) {
+                        if settled == Some(open.id) {
+                            continue;
+                        }
                         let state = watcher.clone();
                         tokio::spawn(async move {
                             if let Err(e) = refresh(&state, &open).await {

@@ -406,23 +406,16 @@ impl Connection {
         tracing::debug!(%document, added = merged.added, review = ?merged.review, "sync: merged");
         let mut reasons = merged.review.refused.clone();
         if merged.added > 0 {
-            super::persist(
+            let refused = super::commit_merge(
                 &self.state,
                 &open,
                 &mut inner,
-                &merged.heads_before,
+                &merged,
                 self.gate.remote(),
-                Some(self.user.id),
-            )
-            .await?;
-            subject::write_through(
-                &self.state,
                 &self.user,
-                &s,
-                &merged.after,
-                &merged.review.accepted,
             )
             .await?;
+            reasons.extend(refused);
             if let Some(status) = &merged.review.status_move
                 && let Some(why) =
                     status_move(&self.state, &self.user, &s, status, &merged.after).await?

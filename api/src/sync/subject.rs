@@ -327,24 +327,23 @@ pub fn initial(kind: DocKind) -> Vec<(&'static str, Value)> {
     }
 }
 
-/// Writes the accepted fields of an edit to the rows, and announces the change live: workers
-/// and the command centre hear of it, and other instances holding the document reload it.
-/// Values the rows do not take are not written, and come back with the reason.
-pub async fn write_through(
-    state: &AppState,
-    user: &CurrentUser,
+/// Writes the accepted fields of an edit of a task or report to the rows inside the caller's
+/// transaction, and announces the change live: workers and the command centre hear of it, and
+/// other instances holding the document reload it. Values the rows do not take are not written,
+/// and come back with the reason; the outbox row's id when anything was announced.
+pub async fn write_rows(
+    db: &impl ConnectionTrait,
     s: &Subject,
     after: &hydrate::Value,
     accepted: &BTreeSet<String>,
-) -> ApiResult<Vec<(String, String)>> {
+) -> ApiResult<(Vec<(String, String)>, Option<Uuid>)> {
     if accepted.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     match s.kind {
         DocKind::Task => {
-            let tx = crate::db::begin_write(&state.db).await?;
             let task = tasks::Entity::find_by_id(s.id)
-                .one(&tx)
+                .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
             let event = task.event_id;
@@ -357,44 +356,57 @@ pub async fn write_through(
                 row.on_site_note = Set(text("on_site_note"));
             }
             if row.is_changed() {
-                row.update(&tx).await?;
+                row.update(db).await?;
             }
-            moves::announce(&tx, event, "task.noted").await?;
-            tx.commit().await?;
-            state.live.poke();
-            Ok(Vec::new())
+            let announced = moves::announce(db, event, "task.noted").await?;
+            Ok((Vec::new(), Some(announced)))
         }
         DocKind::Report => {
             let Some(text) = fields::read_text(after, "description")
                 .map(|t| t.trim().to_owned())
                 .filter(|t| (1..=2000).contains(&t.chars().count()))
             else {
-                return Ok(vec![("description".into(), "1–2000 characters".into())]);
+                return Ok((
+                    vec![("description".into(), "1–2000 characters".into())],
+                    None,
+                ));
             };
-            let tx = crate::db::begin_write(&state.db).await?;
             let e = events::Entity::find_by_id(s.id)
-                .one(&tx)
+                .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("event"))?;
             if e.description != text {
                 let mut row: events::ActiveModel = e.into();
                 row.description = Set(text);
                 row.updated_at = Set(chrono::Utc::now());
-                row.update(&tx).await?;
+                row.update(db).await?;
             }
-            moves::announce(&tx, s.id, "report.edited").await?;
-            tx.commit().await?;
-            state.live.poke();
-            Ok(Vec::new())
+            let announced = moves::announce(db, s.id, "report.edited").await?;
+            Ok((Vec::new(), Some(announced)))
         }
-        DocKind::Building => {
-            let refused =
-                super::building_doc::write_through(&state.db, s.id, user.id, after, accepted)
-                    .await?;
-            state.live.poke();
-            Ok(refused)
-        }
+        // A profile edit goes through the places module's own transaction.
+        DocKind::Building => Err(ApiError::Unexpected(anyhow::anyhow!(
+            "a building profile is written through write_building"
+        ))),
     }
+}
+
+/// Writes the accepted fields of a building profile's edit through the places module, which
+/// records the visit and announces it; the values it does not take, with the reason.
+pub async fn write_building(
+    state: &AppState,
+    user: &CurrentUser,
+    s: &Subject,
+    after: &hydrate::Value,
+    accepted: &BTreeSet<String>,
+) -> ApiResult<Vec<(String, String)>> {
+    if accepted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refused =
+        super::building_doc::write_through(&state.db, s.id, user.id, after, accepted).await?;
+    state.live.poke();
+    Ok(refused)
 }
 
 /// The move a status written in a document asks for, or why it cannot be one.
