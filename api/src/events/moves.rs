@@ -394,7 +394,7 @@ pub async fn apply(
     }
     active.status = Set(to.as_str().to_owned());
     active.updated_at = Set(now);
-    active.update(&tx).await?;
+    let moved = active.update(&tx).await?;
     let mut step = Step::new(id, ActorRef::user(user.id), mv.as_str())
         .from(from)
         .to(to)
@@ -403,27 +403,38 @@ pub async fn apply(
         step = step.task(t);
     }
     step.append(&tx).await?;
-    announce(&tx, id, "event.moved").await?;
+    let (_, view) = announce_event(&tx, moved, "event.moved").await?;
     tx.commit().await?;
     state.live.poke();
-    views::event(&state.db, id).await
+    Ok(view)
 }
 
 /// Writes an outbox row for the event's current state, to its current grid or team, its reporter
 /// and the command centre; the row's id.
 pub async fn announce(db: &impl ConnectionTrait, id: Uuid, kind: &'static str) -> ApiResult<Uuid> {
-    let view = views::event(db, id).await?;
-    let reporter = events::Entity::find_by_id(id)
+    let event = events::Entity::find_by_id(id)
         .one(db)
         .await?
-        .and_then(|e| e.reporter_id);
+        .ok_or(ApiError::NotFound("event"))?;
+    Ok(announce_event(db, event, kind).await?.0)
+}
+
+/// [`announce`] for an event row the caller has just read or written; the row's id and the
+/// view it carries.
+pub async fn announce_event(
+    db: &impl ConnectionTrait,
+    event: events::Model,
+    kind: &'static str,
+) -> ApiResult<(Uuid, EventView)> {
+    let (id, reporter) = (event.id, event.reporter_id);
+    let view = views::view_of(db, event).await?;
     let assignee = view
         .task
         .as_ref()
         .filter(|t| t.open)
         .map(|t| (t.assignee_kind.clone(), t.assignee_code.clone()));
     let (grid_code, team_code) = views::audience(assignee.as_ref());
-    outbox::record(
+    let row = outbox::record(
         db,
         Entry {
             event_id: id,
@@ -435,7 +446,8 @@ pub async fn announce(db: &impl ConnectionTrait, id: Uuid, kind: &'static str) -
             payload: serde_json::to_value(&view).unwrap_or_default(),
         },
     )
-    .await
+    .await?;
+    Ok((row, view))
 }
 
 /// A command-centre change of colour or category, with its reason; the open task's deadlines
@@ -500,13 +512,13 @@ pub async fn recolour(
         active.category = Set(c.clone());
     }
     active.updated_at = Set(now);
-    active.update(&tx).await?;
+    let changed = active.update(&tx).await?;
     Step::new(id, ActorRef::user(user.id), "recolour")
         .detail(detail)
         .append(&tx)
         .await?;
-    announce(&tx, id, "event.changed").await?;
+    let (_, view) = announce_event(&tx, changed, "event.changed").await?;
     tx.commit().await?;
     state.live.poke();
-    views::event(&state.db, id).await
+    Ok(view)
 }

@@ -221,6 +221,11 @@ pub async fn event(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<EventView> 
         .one(db)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
+    view_of(db, row).await
+}
+
+/// [`event`] for an event row the caller has just read or written.
+pub async fn view_of(db: &impl ConnectionTrait, row: events::Model) -> ApiResult<EventView> {
     assemble(db, vec![row])
         .await?
         .pop()

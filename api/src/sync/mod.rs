@@ -256,7 +256,7 @@ pub async fn open(
     let open = in_memory(state, id, subject, stored);
     if !fresh {
         let mut inner = open.inner.lock().await;
-        reconcile(state, &open, &mut inner).await?;
+        reconcile(state, &open, &mut inner, None).await?;
     }
     enter(state, open)
 }
@@ -358,10 +358,11 @@ pub async fn persist(
     kept(state, open, inner, row).await
 }
 
-/// Stores what a peer's message added to a document (the changes after its heads before) and writes the
-/// accepted fields through to the rows; the values the rows did not take, with the reason. For a
-/// task or a report the change row, the rows and the live announcement are one transaction, so
-/// the change and what it means for the rows stand or fall together.
+/// Stores what a peer's message added to a document (the changes after its heads before) and
+/// writes the accepted fields through to the rows: the values the rows did not take, with the
+/// reason, and what the rows hold now when that was read on the way. For a task or a report the
+/// change row, the rows and the live announcement are one transaction, so the change and what it
+/// means for the rows stand or fall together.
 pub async fn commit_merge(
     state: &AppState,
     open: &Open,
@@ -369,33 +370,39 @@ pub async fn commit_merge(
     merged: &Merged,
     peer: Option<&str>,
     user: &CurrentUser,
-) -> ApiResult<Vec<(String, String)>> {
+) -> ApiResult<subject::Written> {
     let (after, accepted) = (&merged.after, &merged.review.accepted);
     let data = inner.doc.save_after(&merged.heads_before);
     if data.is_empty() {
-        return Ok(Vec::new());
+        return Ok(subject::Written::default());
     }
     let id = open.id.uuid();
-    let (row, refused) = if open.subject.kind == DocKind::Building {
+    let (row, written) = if open.subject.kind == DocKind::Building {
         let row = store::append(&state.db, id, data, peer, Some(user.id)).await?;
         let refused = subject::write_building(state, user, &open.subject, after, accepted).await?;
-        (row, refused)
+        (
+            row,
+            subject::Written {
+                refused,
+                ..subject::Written::default()
+            },
+        )
     } else {
         let tx = crate::db::begin_write(&state.db).await?;
         let row = store::append(&tx, id, data, peer, Some(user.id)).await?;
-        let (refused, announced) = subject::write_rows(&tx, &open.subject, after, accepted).await?;
+        let written = subject::write_rows(&tx, &open.subject, after, accepted).await?;
         // Known before the commit, so the row cannot come back first.
-        if let Some(a) = announced {
+        if let Some(a) = written.announced {
             state.sync.settle(a, open.id);
         }
         tx.commit().await?;
-        if announced.is_some() {
+        if written.announced.is_some() {
             state.live.poke();
         }
-        (row, refused)
+        (row, written)
     };
     kept(state, open, inner, row).await?;
-    Ok(refused)
+    Ok(written)
 }
 
 /// Counts a change row as folded into the document, compacting when enough have piled up.
@@ -408,10 +415,18 @@ async fn kept(state: &AppState, open: &Open, inner: &mut Inner, row: Uuid) -> Ap
     Ok(())
 }
 
-/// Writes the rows' values into the document where they differ, as the server's own change;
-/// true when anything was written.
-pub async fn reconcile(state: &AppState, open: &Open, inner: &mut Inner) -> ApiResult<bool> {
-    let owned = subject::owned(&state.db, &open.subject).await?;
+/// Writes the rows' values (`owned`, else read now) into the document where they differ, as the
+/// server's own change; true when anything was written.
+pub async fn reconcile(
+    state: &AppState,
+    open: &Open,
+    inner: &mut Inner,
+    owned: Option<Vec<(&'static str, fields::Value)>>,
+) -> ApiResult<bool> {
+    let owned = match owned {
+        Some(o) => o,
+        None => subject::owned(&state.db, &open.subject).await?,
+    };
     let heads = inner.doc.get_heads();
     if !fields::write(&mut inner.doc, &owned).map_err(engine)? {
         return Ok(false);
@@ -444,7 +459,7 @@ async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
     // Count only what came in, not the whole history again.
     let added = inner.doc.get_changes(&heads).len();
     inner.changes += added;
-    changed |= reconcile(state, open, &mut inner).await?;
+    changed |= reconcile(state, open, &mut inner, None).await?;
     if changed {
         drop(inner);
         open.notify(None);

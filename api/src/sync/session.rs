@@ -406,7 +406,7 @@ impl Connection {
         tracing::debug!(%document, added = merged.added, review = ?merged.review, "sync: merged");
         let mut reasons = merged.review.refused.clone();
         if merged.added > 0 {
-            let refused = super::commit_merge(
+            let written = super::commit_merge(
                 &self.state,
                 &open,
                 &mut inner,
@@ -415,14 +415,18 @@ impl Connection {
                 &self.user,
             )
             .await?;
-            reasons.extend(refused);
-            if let Some(status) = &merged.review.status_move
-                && let Some(why) =
+            reasons.extend(written.refused);
+            let mut owned = written.owned;
+            if let Some(status) = &merged.review.status_move {
+                // The move changes the rows again: read them afresh.
+                owned = None;
+                if let Some(why) =
                     status_move(&self.state, &self.user, &s, status, &merged.after).await?
-            {
-                reasons.push(("status".into(), why));
+                {
+                    reasons.push(("status".into(), why));
+                }
             }
-            super::reconcile(&self.state, &open, &mut inner).await?;
+            super::reconcile(&self.state, &open, &mut inner, owned).await?;
             open.notify(Some(&self.listener));
         }
         let reply = merge::generate(&mut inner.doc, &mut synced.state);

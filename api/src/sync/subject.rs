@@ -247,26 +247,28 @@ pub async fn owned(
             let event = event.ok_or(ApiError::NotFound("event"))?;
             Ok(task_fields(&task, &event))
         }
-        DocKind::Report => {
-            let e = views::event(db, s.id).await?;
-            let mut location = BTreeMap::new();
-            if let (Some(lat), Some(lng)) = (e.lat, e.lng) {
-                location.insert("lat".to_owned(), lat.to_string());
-                location.insert("lng".to_owned(), lng.to_string());
-            }
-            if let Some(b) = &e.building_code {
-                location.insert("building".to_owned(), b.clone());
-            }
-            Ok(vec![
-                ("status", text(Some(e.status.as_str()))),
-                ("description", text(Some(&e.description))),
-                ("category", text(Some(&e.category))),
-                ("location", Value::strings(location)),
-                ("photos", Value::texts(e.photos)),
-            ])
-        }
+        DocKind::Report => Ok(report_fields(views::event(db, s.id).await?)),
         DocKind::Building => super::building_doc::owned(db, s.id).await,
     }
+}
+
+/// The fields of a report's document that its event's rows hold.
+fn report_fields(e: views::EventView) -> Vec<(&'static str, Value)> {
+    let mut location = BTreeMap::new();
+    if let (Some(lat), Some(lng)) = (e.lat, e.lng) {
+        location.insert("lat".to_owned(), lat.to_string());
+        location.insert("lng".to_owned(), lng.to_string());
+    }
+    if let Some(b) = &e.building_code {
+        location.insert("building".to_owned(), b.clone());
+    }
+    vec![
+        ("status", text(Some(e.status.as_str()))),
+        ("description", text(Some(&e.description))),
+        ("category", text(Some(&e.category))),
+        ("location", Value::strings(location)),
+        ("photos", Value::texts(e.photos)),
+    ]
 }
 
 /// The fields of a task's document that its rows hold.
@@ -327,18 +329,30 @@ pub fn initial(kind: DocKind) -> Vec<(&'static str, Value)> {
     }
 }
 
+/// What writing a document's edit to its rows did.
+#[derive(Default)]
+pub struct Written {
+    /// The values the rows did not take, with the reason.
+    pub refused: Vec<(String, String)>,
+    /// The outbox row that announced the change.
+    pub announced: Option<Uuid>,
+    /// The fields the rows hold now, read on the way, so the document can agree with them
+    /// without reading them again.
+    pub owned: Option<Vec<(&'static str, Value)>>,
+}
+
 /// Writes the accepted fields of an edit of a task or report to the rows inside the caller's
 /// transaction, and announces the change live: workers and the command centre hear of it, and
 /// other instances holding the document reload it. Values the rows do not take are not written,
-/// and come back with the reason; the outbox row's id when anything was announced.
+/// and come back with the reason.
 pub async fn write_rows(
     db: &impl ConnectionTrait,
     s: &Subject,
     after: &hydrate::Value,
     accepted: &BTreeSet<String>,
-) -> ApiResult<(Vec<(String, String)>, Option<Uuid>)> {
+) -> ApiResult<Written> {
     if accepted.is_empty() {
-        return Ok((Vec::new(), None));
+        return Ok(Written::default());
     }
     match s.kind {
         DocKind::Task => {
@@ -346,8 +360,7 @@ pub async fn write_rows(
                 .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
-            let event = task.event_id;
-            let mut row: tasks::ActiveModel = task.into();
+            let mut row: tasks::ActiveModel = task.clone().into();
             let text = |field| fields::read_text(after, field).filter(|t| !t.is_empty());
             if accepted.contains("feedback") {
                 row.feedback = Set(text("feedback"));
@@ -355,23 +368,34 @@ pub async fn write_rows(
             if accepted.contains("on_site_note") {
                 row.on_site_note = Set(text("on_site_note"));
             }
-            if row.is_changed() {
-                row.update(db).await?;
-            }
-            let announced = moves::announce(db, event, "task.noted").await?;
-            Ok((Vec::new(), Some(announced)))
+            let task = if row.is_changed() {
+                row.update(db).await?
+            } else {
+                task
+            };
+            let event = events::Entity::find_by_id(task.event_id)
+                .one(db)
+                .await?
+                .ok_or(ApiError::NotFound("event"))?;
+            let owned = task_fields(&task, &event);
+            let (announced, _) = moves::announce_event(db, event, "task.noted").await?;
+            Ok(Written {
+                refused: Vec::new(),
+                announced: Some(announced),
+                owned: Some(owned),
+            })
         }
         DocKind::Report => {
             let Some(text) = fields::read_text(after, "description")
                 .map(|t| t.trim().to_owned())
                 .filter(|t| (1..=2000).contains(&t.chars().count()))
             else {
-                return Ok((
-                    vec![("description".into(), "1–2000 characters".into())],
-                    None,
-                ));
+                return Ok(Written {
+                    refused: vec![("description".into(), "1–2000 characters".into())],
+                    ..Written::default()
+                });
             };
-            let e = events::Entity::find_by_id(s.id)
+            let mut e = events::Entity::find_by_id(s.id)
                 .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("event"))?;
@@ -379,10 +403,14 @@ pub async fn write_rows(
                 let mut row: events::ActiveModel = e.into();
                 row.description = Set(text);
                 row.updated_at = Set(chrono::Utc::now());
-                row.update(db).await?;
+                e = row.update(db).await?;
             }
-            let announced = moves::announce(db, s.id, "report.edited").await?;
-            Ok((Vec::new(), Some(announced)))
+            let (announced, view) = moves::announce_event(db, e, "report.edited").await?;
+            Ok(Written {
+                refused: Vec::new(),
+                announced: Some(announced),
+                owned: Some(report_fields(view)),
+            })
         }
         // A profile edit goes through the places module's own transaction.
         DocKind::Building => Err(ApiError::Unexpected(anyhow::anyhow!(
