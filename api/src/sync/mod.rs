@@ -372,35 +372,37 @@ pub async fn commit_merge(
     user: &CurrentUser,
 ) -> ApiResult<subject::Written> {
     let (after, accepted) = (&merged.after, &merged.review.accepted);
+    if open.subject.kind == DocKind::Building {
+        persist(
+            state,
+            open,
+            inner,
+            &merged.heads_before,
+            peer,
+            Some(user.id),
+        )
+        .await?;
+        let refused = subject::write_building(state, user, &open.subject, after, accepted).await?;
+        return Ok(subject::Written {
+            refused,
+            ..subject::Written::default()
+        });
+    }
     let data = inner.doc.save_after(&merged.heads_before);
     if data.is_empty() {
         return Ok(subject::Written::default());
     }
-    let id = open.id.uuid();
-    let (row, written) = if open.subject.kind == DocKind::Building {
-        let row = store::append(&state.db, id, data, peer, Some(user.id)).await?;
-        let refused = subject::write_building(state, user, &open.subject, after, accepted).await?;
-        (
-            row,
-            subject::Written {
-                refused,
-                ..subject::Written::default()
-            },
-        )
-    } else {
-        let tx = crate::db::begin_write(&state.db).await?;
-        let row = store::append(&tx, id, data, peer, Some(user.id)).await?;
-        let written = subject::write_rows(&tx, &open.subject, after, accepted).await?;
-        // Known before the commit, so the row cannot come back first.
-        if let Some(a) = written.announced {
-            state.sync.settle(a, open.id);
-        }
-        tx.commit().await?;
-        if written.announced.is_some() {
-            state.live.poke();
-        }
-        (row, written)
-    };
+    let tx = crate::db::begin_write(&state.db).await?;
+    let row = store::append(&tx, open.id.uuid(), data, peer, Some(user.id)).await?;
+    let written = subject::write_rows(&tx, &open.subject, after, accepted).await?;
+    // Known before the commit, so the row cannot come back first.
+    if let Some(a) = written.announced {
+        state.sync.settle(a, open.id);
+    }
+    tx.commit().await?;
+    if written.announced.is_some() {
+        state.live.poke();
+    }
     kept(state, open, inner, row).await?;
     Ok(written)
 }

@@ -356,10 +356,12 @@ pub async fn write_rows(
     }
     match s.kind {
         DocKind::Task => {
-            let task = tasks::Entity::find_by_id(s.id)
+            let (task, event) = tasks::Entity::find_by_id(s.id)
+                .find_also_related(events::Entity)
                 .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
+            let event = event.ok_or(ApiError::NotFound("event"))?;
             let mut row: tasks::ActiveModel = task.clone().into();
             let text = |field| fields::read_text(after, field).filter(|t| !t.is_empty());
             if accepted.contains("feedback") {
@@ -373,10 +375,6 @@ pub async fn write_rows(
             } else {
                 task
             };
-            let event = events::Entity::find_by_id(task.event_id)
-                .one(db)
-                .await?
-                .ok_or(ApiError::NotFound("event"))?;
             let owned = task_fields(&task, &event);
             let (announced, _) = moves::announce_event(db, event, "task.noted").await?;
             Ok(Written {
