@@ -18,8 +18,8 @@ use crate::auth::password;
 use crate::auth::roles::Role;
 use crate::auth::sessions::{self, RevokeReason};
 use crate::domain::{DisplayName, Email, Password, Phone};
-use crate::entities::{user_areas, user_roles, users};
-use crate::error::{ApiError, ApiResult};
+use crate::entities::{areas as area_rows, teams, user_areas, user_roles, users};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 
 /// The kind of area a user serves. Codes are those of the area tree and team registry.
@@ -59,6 +59,18 @@ impl AreaKind {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind's name in Chinese, for messages.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            AreaKind::Street => "街道",
+            AreaKind::Community => "社区",
+            AreaKind::GridLayer => "网层",
+            AreaKind::Grid => "网格",
+            AreaKind::MicroGrid => "微网格",
+            AreaKind::Team => "队伍",
+        }
     }
 }
 
@@ -177,6 +189,40 @@ async fn replace_areas(
         .await?;
     }
     Ok(())
+}
+
+/// Refuses areas that do not exist: an area code not in the area tree at its level, a team code
+/// no team has. A worker given a misspelt grid would otherwise serve nothing and hear nothing,
+/// silently. Every bad area is named (`areas[i].code`).
+pub async fn check_areas_exist(db: &impl ConnectionTrait, areas: &[AreaRef]) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    for (i, a) in areas.iter().enumerate() {
+        let known = match a.kind {
+            AreaKind::Team => teams::Entity::find()
+                .filter(teams::Column::Code.eq(&a.code))
+                .one(db)
+                .await?
+                .is_some(),
+            kind => area_rows::Entity::find()
+                .filter(area_rows::Column::Code.eq(&a.code))
+                .filter(area_rows::Column::Level.eq(kind.as_str()))
+                .one(db)
+                .await?
+                .is_some(),
+        };
+        if !known {
+            errors.push(FieldError::new(
+                format!("areas[{i}].code"),
+                "unknown_area",
+                format!("没有编码为 {} 的{}", a.code, a.kind.name_zh()),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// Creates a user with roles and areas in one transaction.

@@ -95,6 +95,13 @@ async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("--password: {}", rules.join("; "))
     })?;
     let conn = migrated(&args.db).await?;
+    let listed: Vec<_> = areas.iter().cloned().collect();
+    accounts::check_areas_exist(&conn, &listed)
+        .await
+        .map_err(|e| {
+            let why: Vec<String> = e.problem().errors.into_iter().map(|f| f.message).collect();
+            anyhow::anyhow!("--area: {}", why.join("; "))
+        })?;
     let user = accounts::create(
         &conn,
         NewAccount {

@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line and calls [`commands::run`]; everything else lives
 //! here so that the end-to-end tests start the very same server on a random port.
 
+pub mod access;
 pub mod accounts;
 pub mod auth;
 pub mod batch;

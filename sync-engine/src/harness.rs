@@ -5,12 +5,12 @@
 use automerge::sync;
 use automerge::{ActorId, AutoCommit};
 
+use crate::DocKind;
 use crate::docid::DocumentId;
 use crate::fields::{self, Value};
 use crate::merge::{self, Limits};
 use crate::peer::{Access, Action, Gate};
 use crate::protocol::{Message, PeerMetadata};
-use crate::{DocKind, Editor};
 
 /// The document the harness's peer may sync.
 pub const DOCUMENT: DocumentId = DocumentId::from_bytes([7; 16]);
@@ -73,7 +73,11 @@ pub fn feed(input: &[u8]) {
             &mut state,
             &mut changes,
             DocKind::Task,
-            Editor::Worker,
+            crate::access::Grant::of(
+                DocKind::Task,
+                &[crate::access::Relation::PlaceWorker],
+                crate::access::Phase::Open,
+            ),
             data,
             &limits,
         )

@@ -1,10 +1,12 @@
 //! The offline-first documents of gridwing: which kinds of document phones keep and edit while
-//! offline and which fields each role may change ([`DocKind`]), the automerge-repo wire protocol
+//! offline ([`DocKind`]) and who reads and writes which of their fields ([`access`], the table
+//! REST handlers consult too), the automerge-repo wire protocol
 //! ([`protocol`], [`docid`]), the per-connection gate that checks access before a peer's bytes
 //! are read ([`peer`]), the bounded pre-scan of compressed changes ([`scan`]), taking a message
 //! into a document within limits ([`merge`]) and reviewing what it changed ([`review`]), and the
 //! server's writes of its own values ([`fields`]). Storage and transport live in the `api` crate.
 
+pub mod access;
 pub mod docid;
 pub mod fields;
 pub mod harness;
@@ -27,16 +29,6 @@ pub enum DocKind {
     Report,
     /// A building profile (屋联码).
     Building,
-}
-
-/// Who is editing: the role the server found in the peer's token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Editor {
-    Citizen,
-    Worker,
-    Dispatcher,
-    /// May read the document and change nothing (a citizen's report once it is closed).
-    Reader,
 }
 
 impl DocKind {
@@ -75,21 +67,8 @@ impl DocKind {
                     | "deadlines"
             ),
             DocKind::Report => matches!(field, "status" | "category" | "location" | "photos"),
-            DocKind::Building => matches!(field, "code" | "name" | "address"),
-        }
-    }
-
-    /// Whether `editor` may change `field` of this kind of document. Status moves are never a
-    /// plain field write: they go through the server's state machine, so no editor gets them here.
-    pub fn may_write(self, editor: Editor, field: &str) -> bool {
-        match (self, editor) {
-            (DocKind::Task, Editor::Worker) => {
-                matches!(field, "feedback" | "on_site_note" | "photos")
-            }
-            (DocKind::Report, Editor::Citizen) => field == "description",
-            (DocKind::Building, Editor::Worker) => matches!(field, "units" | "shops" | "notes"),
-            (_, Editor::Dispatcher) => !self.server_owned(field) && self.fields().contains(&field),
-            _ => false,
+            // A building's code names it and is printed in its QR code.
+            DocKind::Building => field == "code",
         }
     }
 }
@@ -160,28 +139,10 @@ mod tests {
 
     #[test]
     fn nobody_writes_status_as_a_field() {
+        use access::{Grant, Phase, Relation};
         for kind in [DocKind::Task, DocKind::Report, DocKind::Building] {
-            for editor in [
-                Editor::Citizen,
-                Editor::Worker,
-                Editor::Dispatcher,
-                Editor::Reader,
-            ] {
-                assert!(!kind.may_write(editor, "status"), "{kind:?} {editor:?}");
-            }
+            let everyone = Grant::of(kind, &Relation::ALL, Phase::Open);
+            assert!(!everyone.may_write(kind, "status"), "{kind:?}");
         }
-    }
-
-    #[test]
-    fn roles_write_only_their_fields() {
-        assert!(DocKind::Task.may_write(Editor::Worker, "feedback"));
-        assert!(!DocKind::Task.may_write(Editor::Citizen, "feedback"));
-        assert!(DocKind::Report.may_write(Editor::Citizen, "description"));
-        assert!(!DocKind::Report.may_write(Editor::Citizen, "category"));
-        assert!(!DocKind::Building.may_write(Editor::Citizen, "units"));
-        assert!(!DocKind::Building.may_write(Editor::Worker, "address"));
-        assert!(!DocKind::Task.may_write(Editor::Dispatcher, "no_such_field"));
-        assert!(!DocKind::Task.may_write(Editor::Dispatcher, "colour"));
-        assert!(!DocKind::Report.may_write(Editor::Reader, "description"));
     }
 }

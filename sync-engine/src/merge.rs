@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use automerge::sync::{self, SyncDoc};
 use automerge::{AutoCommit, ChangeHash, ROOT, ReadDoc, hydrate};
 
+use crate::DocKind;
+use crate::access::Grant;
 use crate::review::{self, Review};
 use crate::scan::{self, ScanError};
-use crate::{DocKind, Editor};
 
 /// What one message and one document may cost.
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +72,7 @@ pub struct Merged {
     pub review: Review,
 }
 
-/// Applies `data` from a peer editing as `editor`. `changes` is how many changes `doc` holds;
+/// Applies `data` from a peer writing what `grant` allows. `changes` is how many changes `doc` holds;
 /// on success it is raised by what was added. Refused fields are put back at once; a status the
 /// peer wrote is in the review for the caller's state machine.
 pub fn receive(
@@ -79,7 +80,7 @@ pub fn receive(
     state: &mut sync::State,
     changes: &mut usize,
     kind: DocKind,
-    editor: Editor,
+    grant: Grant,
     data: &[u8],
     limits: &Limits,
 ) -> Result<Merged, MergeError> {
@@ -88,7 +89,7 @@ pub fn receive(
         .map_err(|_| MergeError::Panicked)??;
     let run = |doc: &mut AutoCommit, state: &mut sync::State, message| {
         catch_unwind(AssertUnwindSafe(|| {
-            apply(doc, state, *changes, kind, editor, message, limits)
+            apply(doc, state, *changes, kind, grant, message, limits)
         }))
         .map_err(|_| MergeError::Panicked)?
     };
@@ -125,7 +126,7 @@ fn apply(
     state: &mut sync::State,
     changes: usize,
     kind: DocKind,
-    editor: Editor,
+    grant: Grant,
     message: sync::Message,
     limits: &Limits,
 ) -> Result<Merged, MergeError> {
@@ -157,7 +158,7 @@ fn apply(
             limit: limits.doc_bytes,
         });
     }
-    let review = review::review(kind, editor, &before, &after);
+    let review = review::review(kind, grant, &before, &after);
     if !review.is_clean() {
         let fields: Vec<String> = review.refused.iter().map(|(f, _)| f.clone()).collect();
         review::restore(doc, &before, &fields).map_err(|e| MergeError::Apply(e.to_string()))?;
@@ -230,7 +231,7 @@ mod tests {
     fn sync_through(
         server: &mut AutoCommit,
         phone: &mut AutoCommit,
-        editor: Editor,
+        grant: Grant,
     ) -> Result<Vec<Merged>, MergeError> {
         let (mut ss, mut ps) = (sync::State::new(), sync::State::new());
         let mut changes = server.get_changes(&[]).len();
@@ -244,7 +245,7 @@ mod tests {
                     &mut ss,
                     &mut changes,
                     DocKind::Task,
-                    editor,
+                    grant,
                     &m.encode(),
                     &Limits::default(),
                 )?);
@@ -272,7 +273,15 @@ mod tests {
         let colour = phone.put_object(ROOT, "colour", ObjType::Text)?;
         phone.splice_text(&colour, 0, 0, "blue")?;
         phone.commit();
-        let merged = sync_through(&mut server, &mut phone, Editor::Worker)?;
+        let merged = sync_through(
+            &mut server,
+            &mut phone,
+            crate::access::Grant::of(
+                DocKind::Task,
+                &[crate::access::Relation::PlaceWorker],
+                crate::access::Phase::Open,
+            ),
+        )?;
         let review = merged
             .iter()
             .find(|m| m.added > 0)
@@ -304,7 +313,11 @@ mod tests {
                 &mut state,
                 &mut changes,
                 DocKind::Task,
-                Editor::Worker,
+                crate::access::Grant::of(
+                    DocKind::Task,
+                    &[crate::access::Relation::PlaceWorker],
+                    crate::access::Phase::Open,
+                ),
                 data,
                 &Limits::default(),
             );
@@ -339,7 +352,11 @@ mod tests {
                     &mut ss,
                     &mut changes,
                     DocKind::Task,
-                    Editor::Worker,
+                    crate::access::Grant::of(
+                        DocKind::Task,
+                        &[crate::access::Relation::PlaceWorker],
+                        crate::access::Phase::Open,
+                    ),
                     &m.encode(),
                     &small,
                 ) {

@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, AutomergeError, ROOT, ScalarValue, hydrate};
 
+use crate::DocKind;
+use crate::access::Grant;
 use crate::fields;
-use crate::{DocKind, Editor};
 
 /// The shape a field's value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +60,7 @@ impl Review {
 /// Compares the document before and after a peer's changes, field by field.
 pub fn review(
     kind: DocKind,
-    editor: Editor,
+    grant: Grant,
     before: &hydrate::Value,
     after: &hydrate::Value,
 ) -> Review {
@@ -80,7 +81,7 @@ pub fn review(
                 .push((field, "not a field of this document".into()));
             continue;
         };
-        if !kind.may_write(editor, &field) {
+        if !grant.may_write(kind, &field) {
             out.refused
                 .push((field, "this role may not change this field".into()));
             continue;
@@ -215,7 +216,16 @@ mod tests {
         set_text(&mut phone, "feedback", "堆物已清理")?;
         set_text(&mut phone, "status", "handled")?;
         server.merge(&mut phone)?;
-        let r = review(DocKind::Task, Editor::Worker, &before, &state(&server)?);
+        let r = review(
+            DocKind::Task,
+            crate::access::Grant::of(
+                DocKind::Task,
+                &[crate::access::Relation::PlaceWorker],
+                crate::access::Phase::Open,
+            ),
+            &before,
+            &state(&server)?,
+        );
         assert_eq!(r.accepted, BTreeSet::from(["feedback".to_owned()]));
         assert_eq!(r.status_move.as_deref(), Some("handled"));
         assert!(r.is_clean());
@@ -234,7 +244,16 @@ mod tests {
         phone.put(ROOT, "owner", "me")?;
         phone.commit();
         server.merge(&mut phone)?;
-        let r = review(DocKind::Task, Editor::Citizen, &before, &state(&server)?);
+        let r = review(
+            DocKind::Task,
+            crate::access::Grant::of(
+                DocKind::Task,
+                &[crate::access::Relation::Reporter],
+                crate::access::Phase::Open,
+            ),
+            &before,
+            &state(&server)?,
+        );
         let refused: Vec<&str> = r.refused.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(refused, ["deadlines", "feedback", "owner"]);
 
@@ -257,7 +276,16 @@ mod tests {
         phone.delete(ROOT, "on_site_note")?;
         phone.commit();
         server.merge(&mut phone)?;
-        let r = review(DocKind::Task, Editor::Worker, &before, &state(&server)?);
+        let r = review(
+            DocKind::Task,
+            crate::access::Grant::of(
+                DocKind::Task,
+                &[crate::access::Relation::PlaceWorker],
+                crate::access::Phase::Open,
+            ),
+            &before,
+            &state(&server)?,
+        );
         assert_eq!(
             r.refused,
             vec![

@@ -57,7 +57,7 @@ async fn duplicate_phone_is_409_and_writes_nothing() -> TestResult {
     assert_eq!(p["errors"][0]["field"], "phone");
     let res = app
         .request(Method::POST, "/api/v1/users", Some(&admin))
-        .json(&json!({"phone": CITIZEN, "name": "重复", "password": "another1pass", "roles": ["grid_worker"], "areas": [{"kind": "grid", "code": "QSH-G009"}]}))
+        .json(&json!({"phone": CITIZEN, "name": "重复", "password": "another1pass", "roles": ["grid_worker"]}))
         .send()
         .await?;
     assert_problem(res, 409, "conflict").await?;
@@ -467,7 +467,7 @@ async fn every_bad_access_token_is_refused_with_401() -> TestResult {
 
 #[tokio::test]
 async fn disabling_or_changing_roles_ends_sessions() -> TestResult {
-    let app = TestApp::spawn().await?;
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
     let admin = app.token(ADMIN).await?;
     let id = app
         .create_user(&admin, "13900000042", &["grid_worker"], "网格2026abc")
@@ -488,6 +488,44 @@ async fn disabling_or_changing_roles_ends_sessions() -> TestResult {
     assert_eq!(status, StatusCode::OK, "{user}");
     assert_eq!(user["roles"], json!(["grid_worker", "coordinator"]));
     assert_eq!(user["areas"], json!([{"kind": "grid", "code": "QSH-G002"}]));
+    // Areas that are not in the tree, or a grid's code given as a micro-grid's, are refused and
+    // named; the account keeps its areas.
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&admin))
+        .json(&json!({"areas": [
+            {"kind": "grid", "code": "QSH-G002"},
+            {"kind": "grid", "code": "QSH-G999"},
+            {"kind": "micro_grid", "code": "QSH-G001"},
+            {"kind": "team", "code": "QSH-NOPE-01"}
+        ]}))
+        .send()
+        .await?;
+    let p = assert_problem(res, 422, "validation-failed").await?;
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .ok_or("no errors")?
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["areas[1].code", "areas[2].code", "areas[3].code"],
+        "{p}"
+    );
+    let (_, user) = app
+        .get(&format!("/api/v1/users/{id}"), Some(&admin))
+        .await?;
+    assert_eq!(user["areas"], json!([{"kind": "grid", "code": "QSH-G002"}]));
+    let res = app
+        .request(Method::POST, "/api/v1/users", Some(&admin))
+        .json(
+            &json!({"phone": "13900000043", "name": "错网格", "password": "网格2026abc",
+                      "roles": ["grid_worker"], "areas": [{"kind": "grid", "code": "QSH-G999"}]}),
+        )
+        .send()
+        .await?;
+    let p = assert_problem(res, 422, "validation-failed").await?;
+    assert_eq!(p["errors"][0]["field"], "areas[0].code", "{p}");
     let (status, _) = app.get("/api/v1/me", Some(&worker)).await?;
     assert_eq!(
         status,

@@ -50,6 +50,7 @@ impl Row {
             event_id,
             kind: self.kind,
             grid_code: self.grid.clone(),
+            micro_grid_code: None,
             team_code: self.team.map(str::to_owned),
             user_id: self.user,
             street_code: Some("QSH".to_owned()),
@@ -465,6 +466,7 @@ async fn a_row_committed_later_gets_a_later_cursor_even_if_written_first() -> Te
             event_id: Set(entry.event_id),
             kind: Set(entry.kind.to_owned()),
             grid_code: Set(entry.grid_code),
+            micro_grid_code: Set(entry.micro_grid_code),
             team_code: Set(entry.team_code),
             user_id: Set(entry.user_id),
             street_code: Set(entry.street_code),
@@ -718,6 +720,82 @@ async fn a_report_reaches_its_grid_live_and_the_reporter_hears_each_move() -> Te
     assert_eq!(moved["payload"]["status"], "signed");
     assert!(cursor_of(&moved)? > cursor_of(&pushed)?);
     assert_quiet(&mut at_other, Duration::from_millis(500)).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_worker_of_one_micro_grid_hears_what_happens_in_it_and_nothing_else() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let admin = app.token(ADMIN).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (_, b) = app
+        .get("/api/v1/buildings/QSH-B0001", Some(&worker))
+        .await?;
+    let mine = str_field(&b, "micro_grid_code")?;
+    let (_, tree) = app
+        .get("/api/v1/areas?parent=QSH-G001&limit=200", Some(&admin))
+        .await?;
+    let theirs = tree["items"]
+        .as_array()
+        .ok_or("no children")?
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .find(|c| *c != mine)
+        .ok_or("the grid has one micro-grid")?
+        .to_owned();
+    let mut tokens = Vec::new();
+    for (phone, code) in [("13900000051", &mine), ("13900000052", &theirs)] {
+        let (status, body) = app
+            .post(
+                "/api/v1/users",
+                Some(&admin),
+                json!({"phone": phone, "name": "微网格员", "password": "网格2026abc",
+                       "roles": ["grid_worker"], "areas": [{"kind": "micro_grid", "code": code}]}),
+            )
+            .await?;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        tokens.push(str_field(
+            &app.login_pair(phone, "网格2026abc").await?,
+            "access_token",
+        )?);
+    }
+    let mut at_mine = connect(&app, &tokens[0], None).await?;
+    let mut at_theirs = connect(&app, &tokens[1], None).await?;
+
+    let id = report_in_g001(&app, &citizen, &worker).await?;
+    next_about(&mut at_mine, id, "event.created").await?;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/events/{id}/moves"),
+            Some(&worker),
+            json!({"move": "sign"}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    next_about(&mut at_mine, id, "event.moved").await?;
+    assert_quiet(&mut at_theirs, Duration::from_millis(500)).await?;
+    // The feed, the event and the list agree with what was heard live.
+    let heard = feed_all(&app, &tokens[0], "0").await?;
+    assert_eq!(only(&heard, &[id])?, [id, id]);
+    assert!(feed_all(&app, &tokens[1], "0").await?.is_empty());
+    let (status, _) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&tokens[0]))
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&tokens[1]))
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // They follow the grid's task; signing it is the grid's.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/events/{id}/moves"),
+            Some(&tokens[0]),
+            json!({"move": "arrive"}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts a real gridwing server on a random port with a database of its
 //! own and talks to it over HTTP, as a phone or a console would.
 
+mod access_table;
 mod activities;
 mod api_keys;
 mod api_style;
@@ -14,6 +15,7 @@ mod live;
 mod mail;
 mod openapi;
 mod patrols;
+mod phone;
 mod photos;
 mod rewards;
 mod roles;

@@ -77,7 +77,7 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     (
         "PATCH",
         "/api/v1/buildings/{code}",
-        Roles(&["grid_worker", "admin"]),
+        Roles(&["grid_worker"]),
         false,
     ),
     ("POST", "/api/v1/scan", AnyUser, false),
@@ -91,6 +91,8 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     ("GET", "/api/v1/events", AnyUser, false),
     ("GET", "/api/v1/events/{id}", AnyUser, false),
     ("POST", "/api/v1/events/{id}/moves", AnyUser, false),
+    ("PATCH", "/api/v1/events/{id}/task", Roles(STAFF), false),
+    ("PATCH", "/api/v1/events/{id}/report", AnyUser, false),
     (
         "PATCH",
         "/api/v1/events/{id}",

@@ -80,8 +80,9 @@ role_set!(
     Staff => [GridWorker, TeamMember, Dispatcher, Coordinator, Admin]
 );
 role_set!(
-    /// Those who may change a building's profile (the grid check follows in the handler).
-    ProfileEditors => [GridWorker, Admin]
+    /// Those who may change a building's profile: only grid workers stand in a relation that the
+    /// access table lets write one (`crate::access`); whose grid it is follows in the handler.
+    ProfileEditors => [GridWorker]
 );
 role_set!(
     /// 指挥中心: sees and steers every event.

@@ -448,6 +448,7 @@ async fn promote_next(
                     event_id: first.id,
                     kind: "signup.promoted",
                     grid_code: None,
+                    micro_grid_code: None,
                     team_code: None,
                     user_id: Some(first.user_id),
                     street_code: None,

@@ -10,6 +10,8 @@ pub struct Model {
     pub event_id: Uuid,
     pub kind: String,
     pub grid_code: Option<String>,
+    /// The event's micro-grid, for the workers who serve only that.
+    pub micro_grid_code: Option<String>,
     pub team_code: Option<String>,
     pub user_id: Option<Uuid>,
     pub street_code: Option<String>,

@@ -5,12 +5,14 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use uuid::Uuid;
 
 use super::flow::{Actor, Move};
-use crate::accounts::{self, AreaKind, AreaRef};
+use places::locate::LocateIndex;
+use sync_engine::DocKind;
+
+use crate::accounts::{self, AreaRef};
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
 use crate::entities::{events, tasks};
 use crate::error::{ApiError, ApiResult};
-use crate::places::areas::serves;
 use crate::state::AppState;
 
 /// The command centre sees and steers every event.
@@ -28,43 +30,15 @@ pub async fn open_task(db: &impl ConnectionTrait, event: Uuid) -> ApiResult<Opti
         .await?)
 }
 
-/// Whether the user works for the grid or team a task is with.
-pub fn works_on(
-    state: &AppState,
-    user: &CurrentUser,
-    areas: &[AreaRef],
-    task: &tasks::Model,
-) -> bool {
-    match task.assignee_kind.as_str() {
-        "grid" => {
-            user.has(Role::GridWorker) && serves(&state.places.get(), areas, &task.assignee_code)
-        }
-        "team" => {
-            user.has(Role::TeamMember)
-                && areas
-                    .iter()
-                    .any(|a| a.kind == AreaKind::Team && a.code == task.assignee_code)
-        }
-        _ => false,
-    }
-}
-
-/// Whether the user may see the event at all.
+/// Whether the user may see the event at all: the access table's read of its report.
 pub fn sees(
-    state: &AppState,
+    index: &LocateIndex,
     user: &CurrentUser,
     areas: &[AreaRef],
     event: &events::Model,
     task: Option<&tasks::Model>,
 ) -> bool {
-    is_command_centre(user)
-        || event.reporter_id == Some(user.id)
-        || task.is_some_and(|t| works_on(state, user, areas, t))
-        || (user.has(Role::GridWorker)
-            && event
-                .grid_code
-                .as_deref()
-                .is_some_and(|g| serves(&state.places.get(), areas, g)))
+    crate::access::sees(crate::access::report(user, areas, index, event, task))
 }
 
 /// The event, if the user may see it; 404 otherwise (the two look the same).
@@ -73,12 +47,12 @@ pub async fn visible_event(
     user: &CurrentUser,
     id: Uuid,
 ) -> ApiResult<(events::Model, Option<tasks::Model>, Vec<AreaRef>)> {
-    visible_event_in(state, &state.db, user, id).await
+    visible_event_in(&state.places.get(), &state.db, user, id).await
 }
 
 /// [`visible_event`], read through `db` (a transaction that is about to change the event).
 pub async fn visible_event_in(
-    state: &AppState,
+    index: &LocateIndex,
     db: &impl ConnectionTrait,
     user: &CurrentUser,
     id: Uuid,
@@ -89,7 +63,7 @@ pub async fn visible_event_in(
         .ok_or(ApiError::NotFound("event"))?;
     let task = open_task(db, id).await?;
     let areas = accounts::areas_of(db, user.id).await?;
-    if sees(state, user, &areas, &event, task.as_ref()) {
+    if sees(index, user, &areas, &event, task.as_ref()) {
         Ok((event, task, areas))
     } else {
         Err(ApiError::NotFound("event"))
@@ -109,9 +83,11 @@ pub async fn may_see_event(
     }
 }
 
-/// The capacity in which the user makes this move; the state machine decides if it may.
+/// The capacity in which the user makes this move; the state machine decides if it may. The
+/// moves of the task's holder (sign, arrive, handle) go with writing the task's notes: the
+/// access table decides both, so REST moves and a phone's offline edits agree.
 pub fn actor_for(
-    state: &AppState,
+    index: &LocateIndex,
     user: &CurrentUser,
     areas: &[AreaRef],
     event: &events::Model,
@@ -120,11 +96,11 @@ pub fn actor_for(
 ) -> Actor {
     match mv {
         Move::Sign | Move::Arrive | Move::Handle => {
-            if task.is_some_and(|t| works_on(state, user, areas, t)) {
-                Actor::Assignee
-            } else {
-                Actor::Other
-            }
+            let holds = task.is_some_and(|t| {
+                let g = crate::access::task(user, areas, index, event, t);
+                g.may_write(DocKind::Task, "feedback") && g.may_write(DocKind::Task, "photos")
+            });
+            if holds { Actor::Assignee } else { Actor::Other }
         }
         Move::Evaluate => {
             if event.reporter_id == Some(user.id) {

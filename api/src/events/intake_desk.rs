@@ -402,6 +402,7 @@ fn rows(job: &Prepared, duplicate_of: Option<Uuid>, now: chrono::DateTime<Utc>) 
         event_id: id,
         kind: "event.created",
         grid_code,
+        micro_grid_code: routing.micro_grid.clone(),
         team_code,
         user_id: reporter_id,
         street_code: routing.street.clone(),

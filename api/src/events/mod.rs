@@ -7,6 +7,7 @@ pub mod flow;
 pub mod intake;
 pub mod intake_desk;
 pub mod moves;
+pub mod notes;
 pub mod sweeper;
 pub mod timeline;
 pub mod views;

@@ -273,9 +273,10 @@ pub async fn apply(
     let mv = req.kind();
     let tx = crate::db::begin_write(&state.db).await?;
     // Read inside the write transaction so two moves on one event serialise on its row.
-    let (event, task, areas) = access::visible_event_in(state, &tx, user, id).await?;
+    let index = state.places.get();
+    let (event, task, areas) = access::visible_event_in(&index, &tx, user, id).await?;
     let from = Status::parse(&event.status).unwrap_or(Status::Reported);
-    let actor = access::actor_for(state, user, &areas, &event, task.as_ref(), mv);
+    let actor = access::actor_for(&index, user, &areas, &event, task.as_ref(), mv);
     let to = flow::check(from, mv, actor).map_err(flow_error)?;
     let now = Utc::now();
     let mut detail = serde_json::json!({});
@@ -440,6 +441,7 @@ pub async fn announce_event(
             event_id: id,
             kind,
             grid_code: grid_code.or(view.grid_code.clone()),
+            micro_grid_code: view.micro_grid_code.clone(),
             team_code,
             user_id: reporter,
             street_code: view.street_code.clone(),

@@ -316,7 +316,9 @@ pub async fn list(
         q = q.filter(
             Condition::any()
                 .add(events::Column::ReporterId.eq(user.id))
-                .add(events::Column::GridCode.is_in(grids))
+                // A micro-grid's worker sees what happens in it, as the access table says.
+                .add(events::Column::GridCode.is_in(grids.clone()))
+                .add(events::Column::MicroGridCode.is_in(grids))
                 .add(events::Column::Id.in_subquery(assigned)),
         );
     }

@@ -74,11 +74,24 @@ impl Audience {
         }
     }
 
-    /// Whether a row for this grid, team and user reaches this audience.
-    pub fn hears(&self, grid: Option<&str>, team: Option<&str>, user: Option<Uuid>) -> bool {
+    /// Whether a row reaches this audience: by its grid or micro-grid, its team or its user.
+    pub fn hears(&self, row: &super::Delivery) -> bool {
+        self.hears_parts(
+            [row.grid_code.as_deref(), row.micro_grid_code.as_deref()],
+            row.team_code.as_deref(),
+            row.user_id,
+        )
+    }
+
+    fn hears_parts(
+        &self,
+        places: [Option<&str>; 2],
+        team: Option<&str>,
+        user: Option<Uuid>,
+    ) -> bool {
         self.everything
             || user == Some(self.user)
-            || grid.is_some_and(|g| self.grids.contains(g))
+            || places.into_iter().flatten().any(|g| self.grids.contains(g))
             || team.is_some_and(|t| self.teams.contains(t))
     }
 
@@ -90,6 +103,7 @@ impl Audience {
         let mut c = Condition::any().add(outbox::Column::UserId.eq(self.user));
         if !self.grids.is_empty() {
             c = c.add(outbox::Column::GridCode.is_in(self.grids.iter().cloned()));
+            c = c.add(outbox::Column::MicroGridCode.is_in(self.grids.iter().cloned()));
         }
         if !self.teams.is_empty() {
             c = c.add(outbox::Column::TeamCode.is_in(self.teams.iter().cloned()));
@@ -153,36 +167,45 @@ mod tests {
         let u = user(&[Role::GridWorker]);
         let a = Audience::from_areas(&u, &[area(AreaKind::Community, "S-C1")], &tree());
         for g in ["S-G1", "S-G2", "S-G1-M1", "S-C1"] {
-            assert!(a.hears(Some(g), None, None), "{g}");
+            assert!(a.hears_parts([Some(g), None], None, None), "{g}");
         }
         for g in ["S-G3", "S-C2", "S"] {
-            assert!(!a.hears(Some(g), None, None), "{g}");
+            assert!(!a.hears_parts([Some(g), None], None, None), "{g}");
         }
-        assert!(a.hears(None, None, Some(u.id)));
-        assert!(!a.hears(None, Some("TEAM"), Some(Uuid::now_v7())));
+        assert!(a.hears_parts([None, None], None, Some(u.id)));
+        assert!(!a.hears_parts([None, None], Some("TEAM"), Some(Uuid::now_v7())));
     }
 
     #[test]
     fn roles_decide_which_areas_count() {
         let areas = [area(AreaKind::Grid, "S-G1"), area(AreaKind::Team, "MED")];
         let worker = Audience::from_areas(&user(&[Role::GridWorker]), &areas, &tree());
-        assert!(worker.hears(Some("S-G1"), None, None));
-        assert!(!worker.hears(None, Some("MED"), None));
+        assert!(worker.hears_parts([Some("S-G1"), None], None, None));
+        assert!(!worker.hears_parts([None, None], Some("MED"), None));
         let member = Audience::from_areas(&user(&[Role::TeamMember]), &areas, &tree());
-        assert!(member.hears(None, Some("MED"), None));
-        assert!(!member.hears(Some("S-G1"), None, None));
+        assert!(member.hears_parts([None, None], Some("MED"), None));
+        assert!(!member.hears_parts([Some("S-G1"), None], None, None));
         let citizen = Audience::from_areas(&user(&[Role::Citizen]), &areas, &tree());
-        assert!(!citizen.hears(Some("S-G1"), Some("MED"), None));
+        assert!(!citizen.hears_parts([Some("S-G1"), None], Some("MED"), None));
         assert!(citizen.condition().is_some());
         let dispatcher = Audience::from_areas(&user(&[Role::Dispatcher]), &[], &tree());
-        assert!(dispatcher.hears(None, None, None));
+        assert!(dispatcher.hears_parts([None, None], None, None));
         assert!(dispatcher.condition().is_none());
+    }
+
+    #[test]
+    fn a_micro_grid_worker_hears_rows_of_its_micro_grid_whatever_their_grid() {
+        let u = user(&[Role::GridWorker]);
+        let a = Audience::from_areas(&u, &[area(AreaKind::MicroGrid, "S-G1-M1")], &tree());
+        assert!(a.hears_parts([Some("S-G1"), Some("S-G1-M1")], None, None));
+        assert!(!a.hears_parts([Some("S-G1"), None], None, None));
+        assert!(!a.hears_parts([Some("S-G2"), Some("S-G2-M1")], None, None));
     }
 
     #[test]
     fn served_codes_count_even_outside_the_tree() {
         let u = user(&[Role::GridWorker]);
         let a = Audience::from_areas(&u, &[area(AreaKind::Grid, "X-G9")], &LocateIndex::empty());
-        assert!(a.hears(Some("X-G9"), None, None));
+        assert!(a.hears_parts([Some("X-G9"), None], None, None));
     }
 }

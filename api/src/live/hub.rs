@@ -115,7 +115,7 @@ pub async fn serve(
             row = rows.recv() => match row {
                 Ok(row) => {
                     if row.pos > skip
-                        && audience.hears(row.grid_code.as_deref(), row.team_code.as_deref(), row.user_id)
+                        && audience.hears(&row)
                         && !send(&mut session, &row.text).await
                     {
                         return;

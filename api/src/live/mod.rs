@@ -84,6 +84,9 @@ pub struct WireRow {
     pub event_id: Uuid,
     pub kind: String,
     pub grid_code: Option<String>,
+    /// Absent in rows sent by instances older than the column.
+    #[serde(default)]
+    pub micro_grid_code: Option<String>,
     pub team_code: Option<String>,
     pub user_id: Option<Uuid>,
     /// The message body, as stored: JSON text.
@@ -99,6 +102,7 @@ impl WireRow {
             event_id: row.event_id,
             kind: row.kind,
             grid_code: row.grid_code,
+            micro_grid_code: row.micro_grid_code,
             team_code: row.team_code,
             user_id: row.user_id,
             payload: row.payload,
@@ -116,6 +120,7 @@ pub struct Delivery {
     /// The event concerned: documents that mirror it refresh.
     pub event_id: Uuid,
     pub grid_code: Option<String>,
+    pub micro_grid_code: Option<String>,
     pub team_code: Option<String>,
     pub user_id: Option<Uuid>,
     /// The JSON text frame: a [`feed::FeedItem`].
@@ -132,6 +137,7 @@ impl Delivery {
             id: row.id,
             event_id: row.event_id,
             grid_code: row.grid_code,
+            micro_grid_code: row.micro_grid_code,
             team_code: row.team_code,
             user_id: row.user_id,
             text,

@@ -18,6 +18,8 @@ pub struct Entry {
     pub kind: &'static str,
     /// Workers of this grid hear of it.
     pub grid_code: Option<String>,
+    /// Workers of this micro-grid hear of it too.
+    pub micro_grid_code: Option<String>,
     /// Members of this team hear of it.
     pub team_code: Option<String>,
     /// This user (the reporter) hears of it.
@@ -36,6 +38,7 @@ pub fn row(e: Entry) -> outbox::ActiveModel {
         event_id: Set(e.event_id),
         kind: Set(e.kind.to_owned()),
         grid_code: Set(e.grid_code),
+        micro_grid_code: Set(e.micro_grid_code),
         team_code: Set(e.team_code),
         user_id: Set(e.user_id),
         street_code: Set(e.street_code),

@@ -24,6 +24,7 @@ use crate::places::buildings::{
 };
 use crate::places::coords::{self, Crs};
 use crate::state::AppState;
+use sync_engine::access::Grant;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_buildings)
@@ -36,16 +37,18 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(scan);
 }
 
-/// The building and what the caller may see of it; 404 for a grid worker of another grid.
+/// The building, what the access table grants the caller on it, and what they may see of it;
+/// 404 for a grid worker of another grid.
 async fn visible(
     state: &AppState,
     user: &CurrentUser,
     code: &str,
-) -> ApiResult<(building_rows::Model, Access)> {
+) -> ApiResult<(building_rows::Model, Grant, Access)> {
     let b = buildings::find(&state.db, code).await?;
     let areas = accounts::areas_of(&state.db, user.id).await?;
-    let access = buildings::access(user, &areas, &state.places.get(), &b)?;
-    Ok((b, access))
+    let grant = buildings::grant(user, &areas, &state.places.get(), &b);
+    let access = buildings::access_of(grant)?;
+    Ok((b, grant, access))
 }
 
 /// Filters and paging for the building list.
@@ -216,7 +219,7 @@ pub async fn get_building(
     auth: Auth<Staff>,
     code: web::Path<String>,
 ) -> ApiResult<web::Json<BuildingProfile>> {
-    let (b, access) = visible(&state, &auth.user, &code).await?;
+    let (b, _, access) = visible(&state, &auth.user, &code).await?;
     Ok(web::Json(buildings::profile(&state.db, &b, access).await?))
 }
 
@@ -266,8 +269,7 @@ pub async fn update_building(
     code: web::Path<String>,
     Json(body): Json<UpdateBuildingRequest>,
 ) -> ApiResult<web::Json<UpdateResult>> {
-    let (_, access) = visible(&state, &auth.user, &code).await?;
-    buildings::may_update(&auth.user, access)?;
+    let (_, grant, access) = visible(&state, &auth.user, &code).await?;
     let change = ProfileChange {
         name: body.name.map(|n| n.trim().to_owned()),
         address: body.address.map(|a| a.trim().to_owned()),
@@ -277,6 +279,7 @@ pub async fn update_building(
         remove_units: body.remove_units.into_iter().collect(),
         businesses: body.businesses,
     };
+    buildings::may_change(grant, &change)?;
     buildings::visits::check(&change)?;
     let changes = buildings::update(&state.db, &code, auth.user.id, change).await?;
     state.live.poke();
@@ -303,7 +306,7 @@ pub async fn history(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<Visit>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    let (b, _) = visible(&state, &auth.user, &code).await?;
+    let (b, ..) = visible(&state, &auth.user, &code).await?;
     Ok(web::Json(buildings::history(&state.db, &b, page).await?))
 }
 
@@ -325,7 +328,7 @@ pub async fn qr_png(
     Query(q): Query<PngQuery>,
 ) -> ApiResult<HttpResponse> {
     let scale = q.scale()?;
-    let (b, _) = visible(&state, &auth.user, &code).await?;
+    let (b, ..) = visible(&state, &auth.user, &code).await?;
     png(&state.qr.sign(&b.code), scale)
 }
 
@@ -345,7 +348,7 @@ pub async fn qr_svg(
     auth: Auth<Staff>,
     code: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (b, _) = visible(&state, &auth.user, &code).await?;
+    let (b, ..) = visible(&state, &auth.user, &code).await?;
     let svg = places::qr::render_svg(&state.qr.sign(&b.code))
         .map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
@@ -414,12 +417,12 @@ pub async fn scan(
         }
     };
     let areas = accounts::areas_of(&state.db, auth.user.id).await?;
-    let access = buildings::access(&auth.user, &areas, &state.places.get(), &b).ok();
+    let grant = buildings::grant(&auth.user, &areas, &state.places.get(), &b);
     let mut actions = vec![ScanAction::ReportProblem];
-    let profile = match access {
+    let profile = match buildings::access_of(grant).ok() {
         Some(a) => {
             actions.push(ScanAction::ViewProfile);
-            if buildings::may_update(&auth.user, a).is_ok() {
+            if !grant.writable(sync_engine::DocKind::Building).is_empty() {
                 actions.push(ScanAction::UpdateProfile);
             }
             Some(buildings::profile(&state.db, &b, a).await?)

@@ -16,6 +16,7 @@ pub mod buildings;
 pub mod callouts;
 pub mod events;
 pub mod health;
+pub mod notes;
 pub mod patrols;
 pub mod qr_image;
 pub mod rewards;
@@ -95,6 +96,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(teams::configure)
                 .configure(buildings::configure)
                 .configure(events::configure)
+                .configure(notes::configure)
                 .configure(crate::live::routes::configure)
                 .configure(crate::sync::routes::configure)
                 .configure(crate::photos::configure)

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use actix_web::{HttpResponse, get, patch, post, web};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -39,10 +40,15 @@ pub async fn me(state: web::Data<AppState>, auth: Auth<AnyRole>) -> ApiResult<we
     Ok(web::Json(accounts::view(&state.db, auth.user.id).await?))
 }
 
-fn validate_areas(areas: Vec<AreaRef>) -> ApiResult<BTreeSet<AreaRef>> {
+/// Areas in the right shape that exist in the area tree (or as teams).
+async fn validate_areas(
+    db: &DatabaseConnection,
+    areas: Vec<AreaRef>,
+) -> ApiResult<BTreeSet<AreaRef>> {
     for (i, a) in areas.iter().enumerate() {
         a.validate(&format!("areas[{i}]"))?;
     }
+    accounts::check_areas_exist(db, &areas).await?;
     Ok(areas.into_iter().collect())
 }
 
@@ -120,7 +126,7 @@ pub async fn create_user(
         password: Password::parse("password", &body.password, Some(&phone))?,
         phone,
         roles: body.roles.into_iter().collect(),
-        areas: validate_areas(body.areas)?,
+        areas: validate_areas(&state.db, body.areas).await?,
         email: body
             .email
             .as_deref()
@@ -215,7 +221,10 @@ pub async fn update_user(
             .map(|n| DisplayName::parse("name", n))
             .transpose()?,
         roles: body.roles.map(|r| r.into_iter().collect()),
-        areas: body.areas.map(validate_areas).transpose()?,
+        areas: match body.areas {
+            Some(a) => Some(validate_areas(&state.db, a).await?),
+            None => None,
+        },
         disabled: body.disabled,
         password,
         email: body

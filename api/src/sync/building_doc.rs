@@ -1,6 +1,6 @@
 //! A building profile as a document: the rows' profile written as document values, and a
-//! document's units, shops and notes read back as one profile change (a visit), which goes
-//! through the same check and the same history as `PATCH /api/v1/buildings/{code}`.
+//! document's name, address, units, shops and notes read back as one profile change (a visit),
+//! which goes through the same check and the same history as `PATCH /api/v1/buildings/{code}`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +22,8 @@ fn map(items: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     Value::Map(items.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
-/// The fields of the profile, unmasked: only the grid's workers and admins get the document.
+/// The fields of the profile, unmasked: only those the access table lets read it whole (the
+/// grid's workers) get the document.
 pub async fn owned(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Vec<(&'static str, Value)>> {
     let row = buildings_row(db, id).await?;
     let profile = buildings::profile(db, &row, Access::Full).await?;
@@ -197,6 +198,13 @@ pub async fn write_through(
 ) -> ApiResult<Vec<Refusal>> {
     let row = buildings_row(db, id).await?;
     let mut change = ProfileChange::default();
+    let text = |field: &str| fields::read_text(after, field).map(|t| t.trim().to_owned());
+    if accepted.contains("name") {
+        change.name = Some(text("name").unwrap_or_default());
+    }
+    if accepted.contains("address") {
+        change.address = Some(text("address").unwrap_or_default());
+    }
     if accepted.contains("notes") {
         change.notes = Some(fields::read_text(after, "notes").unwrap_or_default());
     }

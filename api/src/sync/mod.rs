@@ -394,7 +394,7 @@ pub async fn commit_merge(
     }
     let tx = crate::db::begin_write(&state.db).await?;
     let row = store::append(&tx, open.id.uuid(), data, peer, Some(user.id)).await?;
-    let written = subject::write_rows(&tx, &open.subject, after, accepted).await?;
+    let written = subject::write_rows(&tx, user, &open.subject, after, accepted).await?;
     // Known before the commit, so the row cannot come back first.
     if let Some(a) = written.announced {
         state.sync.settle(a, open.id);

@@ -11,10 +11,11 @@ use actix_ws::{
 };
 use automerge::sync;
 use futures_util::FutureExt;
+use sync_engine::access::Grant;
 use sync_engine::docid::DocumentId;
+use sync_engine::merge;
 use sync_engine::peer::{Access, Action, Gate};
 use sync_engine::protocol::{Message, PeerMetadata};
-use sync_engine::{Editor, merge};
 use tokio::time::Instant;
 
 use super::subject::{self, Subject};
@@ -37,9 +38,10 @@ pub const MAX_DOCUMENTS: usize = 20_000;
 /// of documents at once, and a worker moved to another grid is seen within this.
 const AREAS_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The documents a connection's peer may sync, as found so far, with the capacity it edits in.
+/// The documents a connection's peer may sync, as found so far, with what the access table
+/// grants it on each.
 #[derive(Default)]
-pub struct Allowed(HashMap<DocumentId, (Subject, Editor)>);
+pub struct Allowed(HashMap<DocumentId, (Subject, Grant)>);
 
 impl Access for Allowed {
     fn may_sync(&self, document: DocumentId) -> bool {
@@ -246,25 +248,36 @@ impl Connection {
         }
     }
 
-    /// The capacity the user syncs `s` in now, if any. The user's areas are read again when
-    /// older than [`AREAS_FRESH`] or when `fresh` asks.
-    async fn editor(
+    /// What the user may do with `s` now, if they may sync it at all. The user's areas are read
+    /// again when older than [`AREAS_FRESH`] or when `fresh` asks.
+    async fn grant(
         &mut self,
         s: &Subject,
-        task: Option<crate::entities::tasks::Model>,
+        task: Option<(
+            crate::entities::tasks::Model,
+            crate::entities::events::Model,
+        )>,
         fresh: bool,
-    ) -> ApiResult<Option<Editor>> {
+    ) -> ApiResult<Option<Grant>> {
         let stale = fresh
             || self
                 .areas
                 .as_ref()
                 .is_none_or(|(at, _)| at.elapsed() > AREAS_FRESH);
-        if stale && subject::uses_areas(&self.user, s) {
+        if stale && subject::uses_areas(&self.user) {
             let areas = accounts::areas_of(&self.state.db, self.user.id).await?;
             self.areas = Some((Instant::now(), areas));
         }
         let areas = self.areas.as_ref().map_or(&[][..], |(_, a)| a.as_slice());
-        subject::editor(&self.state, &self.user, areas, s, task).await
+        subject::grant(
+            &self.state.db,
+            &self.state.places.get(),
+            &self.user,
+            areas,
+            s,
+            task,
+        )
+        .await
     }
 
     /// Looks up whether the peer may sync a document it named, once per connection.
@@ -335,13 +348,13 @@ impl Connection {
             return Ok(false);
         };
         let s = found.subject;
-        let Some(editor) = self.editor(&s, found.task, false).await? else {
+        let Some(grant) = self.grant(&s, found.task, false).await? else {
             return Ok(false);
         };
         if !found.stored {
             self.unwritten.insert(document);
         }
-        self.gate.access_mut().0.insert(document, (s, editor));
+        self.gate.access_mut().0.insert(document, (s, grant));
         Ok(true)
     }
 
@@ -364,7 +377,7 @@ impl Connection {
     }
 
     async fn sync(&mut self, document: DocumentId, data: &[u8]) -> Step {
-        let Some(&(s, editor)) = self.gate.access_mut().0.get(&document) else {
+        let Some(&(s, grant)) = self.gate.access_mut().0.get(&document) else {
             return self.send(&self.gate.unavailable(document)).await;
         };
         if !self.docs.contains_key(&document) {
@@ -381,7 +394,7 @@ impl Connection {
                 },
             );
         }
-        let Some(editor) = self.recheck(document, s, editor).await? else {
+        let Some(grant) = self.recheck(document, s, grant).await? else {
             return self.send(&self.gate.unavailable(document)).await;
         };
         let Some(synced) = self.docs.get_mut(&document) else {
@@ -396,7 +409,7 @@ impl Connection {
             &mut synced.state,
             changes,
             s.kind,
-            editor,
+            grant,
             data,
             &self.state.sync.limits,
         ) {
@@ -446,24 +459,25 @@ impl Connection {
         }
     }
 
-    /// The capacity the peer syncs `document` in, looked up again when a live row named the
-    /// document's event since the last look (a task redispatched elsewhere); None once the peer
-    /// may no longer see it, and then the document is dropped from this connection.
+    /// What the peer may do with `document`, looked up again when a live row named the
+    /// document's event since the last look (a task redispatched elsewhere, a report handled);
+    /// None once the peer may no longer sync it, and then the document is dropped from this
+    /// connection.
     async fn recheck(
         &mut self,
         document: DocumentId,
         s: Subject,
-        editor: Editor,
-    ) -> ApiResult<Option<Editor>> {
+        grant: Grant,
+    ) -> ApiResult<Option<Grant>> {
         let Some(synced) = self.docs.get_mut(&document) else {
             return Ok(None);
         };
         let generation = synced.open.generation();
         if generation == synced.checked {
-            return Ok(Some(editor));
+            return Ok(Some(grant));
         }
         synced.checked = generation;
-        let now = self.editor(&s, None, true).await?;
+        let now = self.grant(&s, None, true).await?;
         match now {
             Some(e) => {
                 self.gate.access_mut().0.insert(document, (s, e));
@@ -485,10 +499,10 @@ impl Connection {
     /// Sends each changed document's news to this peer.
     async fn push_changes(&mut self) -> Step {
         for document in self.listener.take() {
-            let Some(&(s, editor)) = self.gate.access_mut().0.get(&document) else {
+            let Some(&(s, grant)) = self.gate.access_mut().0.get(&document) else {
                 continue;
             };
-            if self.recheck(document, s, editor).await?.is_none() {
+            if self.recheck(document, s, grant).await?.is_none() {
                 self.send(&self.gate.unavailable(document)).await?;
                 continue;
             }

@@ -6,20 +6,20 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::hydrate;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use places::locate::LocateIndex;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sync_engine::DocKind;
+use sync_engine::access::Grant;
 use sync_engine::fields::{self, Value};
-use sync_engine::{DocKind, Editor};
 use uuid::Uuid;
 
 use crate::accounts;
 use crate::auth::principal::CurrentUser;
+use crate::auth::roles::Role;
 use crate::entities::{buildings, events, sync_documents, tasks};
 use crate::error::{ApiError, ApiResult};
-use crate::events::flow::Status;
-use crate::events::moves::{self, MoveRequest};
-use crate::events::{access, views};
+use crate::events::moves::MoveRequest;
+use crate::events::{access, notes, views};
 use crate::state::AppState;
 
 /// The row a document mirrors.
@@ -37,8 +37,9 @@ pub struct Resolved {
     pub subject: Subject,
     /// Whether the document has been written already.
     pub stored: bool,
-    /// The task row, for a task's document: the access check right after needs it.
-    pub task: Option<tasks::Model>,
+    /// The task row and its event, for a task's document: the access check right after needs
+    /// them.
+    pub task: Option<(tasks::Model, events::Model)>,
 }
 
 /// Ids per statement when looking many up at once: well under every database's limit on bound
@@ -96,7 +97,7 @@ pub async fn resolve_many(
     let take = |found: &mut HashMap<Uuid, Resolved>,
                 kind: &str,
                 subject: Subject,
-                task: Option<&tasks::Model>| {
+                task: Option<&(tasks::Model, events::Model)>| {
         for &id in by_subject.get(&subject.id).into_iter().flatten() {
             let k = &wanted[&id].1;
             if k.as_deref().is_none_or(|k| k == kind) && !found.contains_key(&id) {
@@ -113,16 +114,18 @@ pub async fn resolve_many(
     };
     for chunk in untaken(&found, "task").chunks(IDS_PER_QUERY) {
         let rows = tasks::Entity::find()
+            .find_also_related(events::Entity)
             .filter(tasks::Column::Id.is_in(chunk.iter().copied()))
             .all(db)
             .await?;
-        for t in rows {
+        for (t, e) in rows {
+            let Some(e) = e else { continue };
             let s = Subject {
                 kind: DocKind::Task,
                 id: t.id,
                 event: Some(t.event_id),
             };
-            take(&mut found, "task", s, Some(&t));
+            take(&mut found, "task", s, Some(&(t, e)));
         }
     }
     for chunk in untaken(&found, "report").chunks(IDS_PER_QUERY) {
@@ -164,68 +167,58 @@ pub async fn resolve_many(
     Ok(found)
 }
 
-/// Whether [`editor`] looks at the user's areas for `s`: the command centre sees every document
-/// and a report is its reporter's, so neither needs them read.
-pub fn uses_areas(user: &CurrentUser, s: &Subject) -> bool {
-    !access::is_command_centre(user) && s.kind != DocKind::Report
+/// Whether [`grant`] looks at the user's areas: only grid workers and team members stand in a
+/// relation that the areas decide.
+pub fn uses_areas(user: &CurrentUser) -> bool {
+    user.has(Role::GridWorker) || user.has(Role::TeamMember)
 }
 
-/// The capacity in which the user edits the document, or None when they may not see it. A
-/// task: a worker of the grid or team it is with now, or the command centre. A report: its
-/// reporter, while it is open (then only reading), or the command centre. `areas` are the
-/// user's areas (`accounts::areas_of`); `task`, the task's row if it was just read.
-pub async fn editor(
-    state: &AppState,
+/// What the access table grants the user on the document, when it lets them sync it: only whole
+/// readers get a document, since it holds the raw values (a masked reader reads the profile over
+/// REST). `areas` are the user's areas (`accounts::areas_of`); `task`, the task's row and its
+/// event if they were just read.
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    index: &LocateIndex,
     user: &CurrentUser,
     areas: &[accounts::AreaRef],
     s: &Subject,
-    task: Option<tasks::Model>,
-) -> ApiResult<Option<Editor>> {
-    if access::is_command_centre(user) {
-        return Ok(Some(Editor::Dispatcher));
-    }
-    match s.kind {
+    task: Option<(tasks::Model, events::Model)>,
+) -> ApiResult<Option<Grant>> {
+    let g = match s.kind {
         DocKind::Task => {
-            let task = match task.filter(|t| t.id == s.id) {
-                Some(t) => t,
-                None => match tasks::Entity::find_by_id(s.id).one(&state.db).await? {
-                    Some(t) => t,
-                    None => return Ok(None),
+            let (task, event) = match task.filter(|(t, _)| t.id == s.id) {
+                Some(rows) => rows,
+                None => match tasks::Entity::find_by_id(s.id)
+                    .find_also_related(events::Entity)
+                    .one(db)
+                    .await?
+                {
+                    Some((t, Some(e))) => (t, e),
+                    _ => return Ok(None),
                 },
             };
-            Ok(
-                (task.open && access::works_on(state, user, areas, &task))
-                    .then_some(Editor::Worker),
-            )
+            crate::access::task(user, areas, index, &event, &task)
         }
         DocKind::Report => {
-            let Some(e) = events::Entity::find_by_id(s.id).one(&state.db).await? else {
+            let Some(e) = events::Entity::find_by_id(s.id).one(db).await? else {
                 return Ok(None);
             };
-            if e.reporter_id != Some(user.id) {
-                return Ok(None);
-            }
-            let open = Status::parse(&e.status).is_some_and(|st| !st.is_final())
-                && !matches!(e.status.as_str(), "handled");
-            Ok(Some(if open {
-                Editor::Citizen
+            let open = if uses_areas(user) {
+                access::open_task(db, e.id).await?
             } else {
-                Editor::Reader
-            }))
+                None
+            };
+            crate::access::report(user, areas, index, &e, open.as_ref())
         }
         DocKind::Building => {
-            let Some(b) = buildings::Entity::find_by_id(s.id).one(&state.db).await? else {
+            let Some(b) = buildings::Entity::find_by_id(s.id).one(db).await? else {
                 return Ok(None);
             };
-            let access = crate::places::buildings::access(user, areas, &state.places.get(), &b);
-            Ok(match access {
-                Ok(a) if crate::places::buildings::may_update(user, a).is_ok() => {
-                    Some(Editor::Worker)
-                }
-                _ => None,
-            })
+            crate::access::building(user, areas, index, &b)
         }
-    }
+    };
+    Ok(g.syncs().then_some(g))
 }
 
 fn text(s: Option<&str>) -> Value {
@@ -342,11 +335,12 @@ pub struct Written {
 }
 
 /// Writes the accepted fields of an edit of a task or report to the rows inside the caller's
-/// transaction, and announces the change live: workers and the command centre hear of it, and
-/// other instances holding the document reload it. Values the rows do not take are not written,
-/// and come back with the reason.
+/// transaction, by `user`, through the same functions as the REST calls that write them
+/// (`events::notes`): the same checks, the same timeline step, the same live announcement.
+/// Values the rows do not take are not written, and come back with the reason.
 pub async fn write_rows(
     db: &impl ConnectionTrait,
+    user: &CurrentUser,
     s: &Subject,
     after: &hydrate::Value,
     accepted: &BTreeSet<String>,
@@ -354,7 +348,7 @@ pub async fn write_rows(
     if accepted.is_empty() {
         return Ok(Written::default());
     }
-    match s.kind {
+    let noted = match s.kind {
         DocKind::Task => {
             let (task, event) = tasks::Entity::find_by_id(s.id)
                 .find_also_related(events::Entity)
@@ -362,58 +356,58 @@ pub async fn write_rows(
                 .await?
                 .ok_or(ApiError::NotFound("task"))?;
             let event = event.ok_or(ApiError::NotFound("event"))?;
-            let mut row: tasks::ActiveModel = task.clone().into();
-            let text = |field| fields::read_text(after, field).filter(|t| !t.is_empty());
-            if accepted.contains("feedback") {
-                row.feedback = Set(text("feedback"));
-            }
-            if accepted.contains("on_site_note") {
-                row.on_site_note = Set(text("on_site_note"));
-            }
-            let task = if row.is_changed() {
-                row.update(db).await?
-            } else {
-                task
+            let text = |field: &str| {
+                accepted
+                    .contains(field)
+                    .then(|| fields::read_text(after, field).unwrap_or_default())
             };
-            let owned = task_fields(&task, &event);
-            let (announced, _) = moves::announce_event(db, event, "task.noted").await?;
-            Ok(Written {
-                refused: Vec::new(),
-                announced: Some(announced),
-                owned: Some(owned),
-            })
+            let edit = notes::TaskNotes {
+                feedback: text("feedback"),
+                on_site_note: text("on_site_note"),
+            };
+            if let Err(e) = edit.check() {
+                return refusal(e);
+            }
+            notes::note_task(db, user.id, task, event, &edit).await?
         }
         DocKind::Report => {
-            let Some(text) = fields::read_text(after, "description")
-                .map(|t| t.trim().to_owned())
-                .filter(|t| (1..=2000).contains(&t.chars().count()))
-            else {
-                return Ok(Written {
-                    refused: vec![("description".into(), "1–2000 characters".into())],
-                    ..Written::default()
-                });
-            };
-            let mut e = events::Entity::find_by_id(s.id)
+            let text = fields::read_text(after, "description").unwrap_or_default();
+            if let Err(e) = notes::check_description(&text) {
+                return refusal(e);
+            }
+            let e = events::Entity::find_by_id(s.id)
                 .one(db)
                 .await?
                 .ok_or(ApiError::NotFound("event"))?;
-            if e.description != text {
-                let mut row: events::ActiveModel = e.into();
-                row.description = Set(text);
-                row.updated_at = Set(chrono::Utc::now());
-                e = row.update(db).await?;
-            }
-            let (announced, view) = moves::announce_event(db, e, "report.edited").await?;
-            Ok(Written {
-                refused: Vec::new(),
-                announced: Some(announced),
-                owned: Some(report_fields(view)),
-            })
+            notes::reword_report(db, user.id, e, &text).await?
         }
         // A profile edit goes through the places module's own transaction.
-        DocKind::Building => Err(ApiError::Unexpected(anyhow::anyhow!(
-            "a building profile is written through write_building"
-        ))),
+        DocKind::Building => {
+            return Err(ApiError::Unexpected(anyhow::anyhow!(
+                "a building profile is written through write_building"
+            )));
+        }
+    };
+    let owned = match &noted.rows {
+        Some((task, event)) => task_fields(task, event),
+        None => report_fields(noted.view),
+    };
+    Ok(Written {
+        refused: Vec::new(),
+        announced: Some(noted.announced),
+        owned: Some(owned),
+    })
+}
+
+/// The values a check refused, for the peer: only a validation error is the peer's to hear;
+/// anything else is the server's and goes up.
+fn refusal(e: ApiError) -> ApiResult<Written> {
+    match e {
+        ApiError::Validation(errors) => Ok(Written {
+            refused: errors.into_iter().map(|e| (e.field, e.message)).collect(),
+            ..Written::default()
+        }),
+        other => Err(other),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The building registry (楼幢) and its profiles: units (户室) with residents, shops and
-//! enterprises. Who sees what is decided here, once, for every path (REST reads, scans, lists):
-//! grid workers of the building's grid see and change the whole profile; other staff see it with
-//! phone and ID numbers masked; a grid worker of another grid does not see it at all. Every change
-//! is a visit in the building's history, and the visit makes the profile fresh again.
+//! enterprises. Who sees what comes from the access table (`crate::access`), for every path
+//! (REST reads, scans, lists, sync): grid workers of the building's grid see and change the whole
+//! profile; other staff see it with phone and ID numbers masked and change nothing; a grid worker
+//! of another grid does not see it at all. Every change is a visit in the building's history, and
+//! the visit makes the profile fresh again.
 
 use std::collections::HashMap;
 
@@ -17,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::areas::{placement, served_codes, serves};
+use super::areas::{placement, served_codes};
 
 pub mod visits;
+use sync_engine::DocKind;
+use sync_engine::access::{Grant, Read};
+
 use crate::accounts::AreaRef;
 use crate::auth::principal::CurrentUser;
-use crate::auth::roles::Role;
 use crate::entities::{building_units, buildings, businesses, residents};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
@@ -53,40 +56,50 @@ pub fn freshness(verified_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Fres
 /// What the caller may see of a profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// A grid worker of the building's grid: everything, and may change it.
+    /// A grid worker of the building's grid: everything.
     Full,
     /// Other staff: phone and ID numbers masked.
     Masked,
 }
 
-/// The one rule for reading a building's profile. `Err(NotFound)` when the caller may not know
-/// the profile exists.
+/// What the access table grants the caller on this building (`crate::access`).
+pub fn grant(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    b: &buildings::Model,
+) -> Grant {
+    crate::access::building(user, areas, index, b)
+}
+
+/// The one rule for reading a building's profile, from the caller's grant. `Err(NotFound)` when
+/// the caller may not know the profile exists.
+pub fn access_of(grant: Grant) -> ApiResult<Access> {
+    match grant.read {
+        Read::Full => Ok(Access::Full),
+        Read::Masked => Ok(Access::Masked),
+        Read::None => Err(ApiError::NotFound("building")),
+    }
+}
+
+/// [`access_of`] the caller's [`grant`].
 pub fn access(
     user: &CurrentUser,
     areas: &[AreaRef],
     index: &LocateIndex,
     b: &buildings::Model,
 ) -> ApiResult<Access> {
-    let leaf = b.micro_grid_code.as_deref().or(b.grid_code.as_deref());
-    if user.has(Role::GridWorker) && leaf.is_some_and(|l| serves(index, areas, l)) {
-        return Ok(Access::Full);
-    }
-    let overseers = [
-        Role::Admin,
-        Role::Dispatcher,
-        Role::Coordinator,
-        Role::TeamMember,
-    ];
-    if overseers.iter().any(|r| user.has(*r)) {
-        Ok(Access::Masked)
-    } else {
-        Err(ApiError::NotFound("building"))
-    }
+    access_of(grant(user, areas, index, b))
 }
 
-/// The one rule for changing a profile: its grid's workers, and admins.
-pub fn may_update(user: &CurrentUser, access: Access) -> ApiResult<()> {
-    if access == Access::Full || user.has(Role::Admin) {
+/// The one rule for changing a profile: every field the change touches must be one the
+/// caller's grant writes (in the table, only the grid's own workers write any).
+pub fn may_change(grant: Grant, change: &ProfileChange) -> ApiResult<()> {
+    if change
+        .fields()
+        .iter()
+        .all(|f| grant.may_write(DocKind::Building, f))
+    {
         Ok(())
     } else {
         Err(ApiError::Forbidden)
@@ -223,9 +236,12 @@ pub struct BuildingProfile {
     pub masked: bool,
     pub units: Vec<UnitView>,
     pub businesses: Vec<Business>,
-    /// The profile's offline document, for its grid's workers (`GET /api/v1/sync`).
+    /// The profile's offline document (`GET /api/v1/sync`), for those who read the profile
+    /// whole (its grid's workers); absent for everyone who reads it masked, since the document
+    /// holds the real numbers.
     #[schema(example = "automerge:4NMNnkMhL8jXrdJ9jamS58PAVdXu")]
-    pub document_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_url: Option<String>,
 }
 
 /// The building with this code, whoever asks; callers apply [`access`].
@@ -287,7 +303,7 @@ pub async fn profile(
         })
         .collect();
     Ok(BuildingProfile {
-        document_url: sync_engine::docid::DocumentId::from_uuid(b.id).url(),
+        document_url: (!masked).then(|| sync_engine::docid::DocumentId::from_uuid(b.id).url()),
         summary: BuildingSummary::of(b, now),
         notes: b.notes.clone(),
         masked,
@@ -431,15 +447,7 @@ pub async fn list(
 ) -> ApiResult<Page<BuildingSummary>> {
     let now = Utc::now();
     let mut q = buildings::Entity::find().order_by_asc(buildings::Column::Id);
-    let overseer = [
-        Role::Admin,
-        Role::Dispatcher,
-        Role::Coordinator,
-        Role::TeamMember,
-    ]
-    .iter()
-    .any(|r| user.has(*r));
-    if !overseer {
+    if !crate::access::oversees_buildings(user) {
         // Buildings of the grids and micro-grids served, and of those under a served area.
         let served = served_codes(index, areas);
         let visible = Condition::any()

@@ -50,6 +50,30 @@ pub struct ProfileChange {
     pub businesses: Option<Vec<Business>>,
 }
 
+impl ProfileChange {
+    /// The fields of the building's document this change touches, as the access table names
+    /// them: the floor count goes with the address (both describe the building, not people).
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.name.is_some() {
+            out.push("name");
+        }
+        if self.address.is_some() || self.floors.is_some() {
+            out.push("address");
+        }
+        if self.notes.is_some() {
+            out.push("notes");
+        }
+        if !self.units.is_empty() || !self.remove_units.is_empty() {
+            out.push("units");
+        }
+        if self.businesses.is_some() {
+            out.push("shops");
+        }
+        out
+    }
+}
+
 fn describe(people: &[Resident]) -> String {
     // The history keeps who lives there, never their full numbers.
     people
@@ -272,6 +296,7 @@ pub async fn update(
             event_id: b.id,
             kind: "building.updated",
             grid_code: b.grid_code.clone(),
+            micro_grid_code: b.micro_grid_code.clone(),
             team_code: None,
             user_id: None,
             street_code: None,

@@ -1,0 +1,434 @@
+//! How a user stands to an event, a task or a building, and so what they read and write of it.
+//! The relations are found here, once, from the rows and the user's roles and areas; what each
+//! relation allows is the table in [`sync_engine::access`]. REST handlers (event and building
+//! reads, moves, profile changes, notes) and the sync gate both come here, so a phone offline
+//! and a console online are allowed and refused the same things.
+
+use places::locate::LocateIndex;
+use sync_engine::DocKind;
+use sync_engine::access::{Grant, Phase, Read, Relation};
+
+use crate::accounts::{AreaKind, AreaRef};
+use crate::auth::principal::CurrentUser;
+use crate::auth::roles::Role;
+use crate::entities::{buildings, events, tasks};
+use crate::events::flow::Status;
+use crate::places::areas::serves;
+
+/// Relations every kind of document shares: the command centre by role.
+fn by_role(user: &CurrentUser, out: &mut Vec<Relation>) {
+    if user.has(Role::Dispatcher) {
+        out.push(Relation::CommandCentre);
+    }
+    if user.has(Role::Admin) {
+        out.push(Relation::Admin);
+    }
+}
+
+/// Whether the user works for the grid or team a task is with: a grid worker serving its grid
+/// (or an area above it), a member of its team.
+pub fn works_on(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    t: &tasks::Model,
+) -> bool {
+    match t.assignee_kind.as_str() {
+        "grid" => user.has(Role::GridWorker) && serves(index, areas, &t.assignee_code),
+        "team" => {
+            user.has(Role::TeamMember)
+                && areas
+                    .iter()
+                    .any(|a| a.kind == AreaKind::Team && a.code == t.assignee_code)
+        }
+        _ => false,
+    }
+}
+
+/// Whether a grid worker serves the event's place: its grid or its micro-grid (a worker of one
+/// micro-grid sees what happens in it, though the task goes to the whole grid).
+fn serves_place(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    e: &events::Model,
+) -> bool {
+    user.has(Role::GridWorker)
+        && [e.grid_code.as_deref(), e.micro_grid_code.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|code| serves(index, areas, code))
+}
+
+/// How the user stands to an event (its report): its reporter, a worker of its place or of
+/// its open task, the command centre.
+pub fn to_event(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    e: &events::Model,
+    open_task: Option<&tasks::Model>,
+) -> Vec<Relation> {
+    let mut out = Vec::new();
+    by_role(user, &mut out);
+    if e.reporter_id == Some(user.id) {
+        out.push(Relation::Reporter);
+    }
+    match open_task.filter(|t| works_on(user, areas, index, t)) {
+        Some(t) if t.assignee_kind == "team" => out.push(Relation::TeamMember),
+        Some(_) => out.push(Relation::PlaceWorker),
+        None if serves_place(user, areas, index, e) => out.push(Relation::PlaceWorker),
+        None => {}
+    }
+    out
+}
+
+/// How the user stands to one task of an event: its grid's or team's worker holds it; who
+/// sees the event otherwise follows it (reads, never writes).
+pub fn to_task(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    e: &events::Model,
+    t: &tasks::Model,
+) -> Vec<Relation> {
+    let mut out = Vec::new();
+    by_role(user, &mut out);
+    if e.reporter_id == Some(user.id) {
+        out.push(Relation::Reporter);
+    }
+    if works_on(user, areas, index, t) {
+        out.push(if t.assignee_kind == "team" {
+            Relation::TeamMember
+        } else {
+            Relation::PlaceWorker
+        });
+    } else if serves_place(user, areas, index, e) {
+        out.push(Relation::Watcher);
+    }
+    out
+}
+
+/// How the user stands to a building: a worker of its grid or micro-grid, or staff who oversee
+/// places from elsewhere.
+pub fn to_building(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    b: &buildings::Model,
+) -> Vec<Relation> {
+    let mut out = Vec::new();
+    by_role(user, &mut out);
+    let leaf = b.micro_grid_code.as_deref().or(b.grid_code.as_deref());
+    if user.has(Role::GridWorker) && leaf.is_some_and(|l| serves(index, areas, l)) {
+        out.push(Relation::PlaceWorker);
+    }
+    building_roles(user, &mut out);
+    out
+}
+
+/// Whether an event's report is still open to its reporter's words: not once handled.
+pub fn report_phase(e: &events::Model) -> Phase {
+    match Status::parse(&e.status) {
+        Some(
+            Status::Reported
+            | Status::Accepted
+            | Status::Dispatched
+            | Status::Signed
+            | Status::OnSite,
+        ) => Phase::Open,
+        _ => Phase::Closed,
+    }
+}
+
+fn task_phase(t: &tasks::Model) -> Phase {
+    if t.open { Phase::Open } else { Phase::Closed }
+}
+
+/// What the user may do with an event's report (and whether they see the event at all).
+pub fn report(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    e: &events::Model,
+    open_task: Option<&tasks::Model>,
+) -> Grant {
+    Grant::of(
+        DocKind::Report,
+        &to_event(user, areas, index, e, open_task),
+        report_phase(e),
+    )
+}
+
+/// What the user may do with one task of an event.
+pub fn task(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    e: &events::Model,
+    t: &tasks::Model,
+) -> Grant {
+    Grant::of(
+        DocKind::Task,
+        &to_task(user, areas, index, e, t),
+        task_phase(t),
+    )
+}
+
+/// What the user may do with a building's profile.
+pub fn building(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    b: &buildings::Model,
+) -> Grant {
+    Grant::of(
+        DocKind::Building,
+        &to_building(user, areas, index, b),
+        Phase::Open,
+    )
+}
+
+/// Whether the user reads every building (masked at least) by their roles alone, wherever it
+/// stands: the command centre and staff who oversee places.
+pub fn oversees_buildings(user: &CurrentUser) -> bool {
+    let mut relations = Vec::new();
+    by_role(user, &mut relations);
+    building_roles(user, &mut relations);
+    sees(Grant::of(DocKind::Building, &relations, Phase::Open))
+}
+
+fn building_roles(user: &CurrentUser, out: &mut Vec<Relation>) {
+    if user.has(Role::TeamMember) {
+        out.push(Relation::TeamMember);
+    }
+    if user.has(Role::Coordinator) {
+        out.push(Relation::Staff);
+    }
+}
+
+/// Whether a grant lets its holder see the thing at all.
+pub fn sees(g: Grant) -> bool {
+    g.read != Read::None
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use places::locate::Node;
+    use places::tree::Level;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn tree() -> LocateIndex {
+        let node = |code: &str, level, parent: Option<&str>| {
+            (
+                Node {
+                    code: code.to_owned(),
+                    name: code.to_owned(),
+                    level,
+                    parent: parent.map(str::to_owned),
+                },
+                None,
+            )
+        };
+        LocateIndex::build(vec![
+            node("S", Level::Street, None),
+            node("S-C1", Level::Community, Some("S")),
+            node("S-G1", Level::Grid, Some("S-C1")),
+            node("S-G1-M1", Level::MicroGrid, Some("S-G1")),
+            node("S-G1-M2", Level::MicroGrid, Some("S-G1")),
+            node("S-G2", Level::Grid, Some("S-C1")),
+        ])
+    }
+
+    fn user(roles: &[Role]) -> CurrentUser {
+        CurrentUser {
+            id: Uuid::now_v7(),
+            session: Uuid::now_v7(),
+            roles: roles.to_vec(),
+        }
+    }
+
+    fn area(kind: AreaKind, code: &str) -> AreaRef {
+        AreaRef {
+            kind,
+            code: code.to_owned(),
+        }
+    }
+
+    fn event(reporter: Option<Uuid>, status: &str) -> events::Model {
+        let now = Utc::now();
+        events::Model {
+            id: Uuid::now_v7(),
+            idem_key: None,
+            request_hash: String::new(),
+            source: "citizen".into(),
+            reporter_id: reporter,
+            api_key_id: None,
+            category: "environment.garbage".into(),
+            colour: "blue".into(),
+            status: status.into(),
+            description: "楼道堆放纸箱".into(),
+            lng: None,
+            lat: None,
+            building_code: None,
+            micro_grid_code: Some("S-G1-M1".into()),
+            grid_code: Some("S-G1".into()),
+            street_code: Some("S".into()),
+            duplicate_of: None,
+            merged_into: None,
+            rating: None,
+            rating_comment: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn task_of(e: &events::Model, kind: &str, code: &str, open: bool) -> tasks::Model {
+        let now = Utc::now();
+        tasks::Model {
+            id: Uuid::now_v7(),
+            event_id: e.id,
+            assignee_kind: kind.into(),
+            assignee_code: code.into(),
+            open,
+            colour: "blue".into(),
+            sign_due: None,
+            arrive_due: None,
+            handle_due: None,
+            signed_at: None,
+            arrived_at: None,
+            handled_at: None,
+            light: "none".into(),
+            escalated_to: None,
+            feedback: None,
+            on_site_note: None,
+            created_at: now,
+            closed_at: None,
+        }
+    }
+
+    fn building_in(micro: &str, grid: &str) -> buildings::Model {
+        let now = Utc::now();
+        buildings::Model {
+            id: Uuid::now_v7(),
+            code: "S-B1".into(),
+            name: "1幢".into(),
+            address: "1幢".into(),
+            lat: 30.0,
+            lng: 120.0,
+            micro_grid_code: Some(micro.into()),
+            grid_code: Some(grid.into()),
+            floors: None,
+            notes: None,
+            verified_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn the_grid_worker_of_the_task_writes_its_notes_and_the_command_centre_only_reads() {
+        let idx = tree();
+        let e = event(None, "dispatched");
+        let t = task_of(&e, "grid", "S-G1", true);
+        let worker = user(&[Role::GridWorker]);
+        let g = task(&worker, &[area(AreaKind::Grid, "S-G1")], &idx, &e, &t);
+        assert!(g.may_write(DocKind::Task, "feedback"));
+        let dispatcher = user(&[Role::Dispatcher]);
+        let g = task(&dispatcher, &[], &idx, &e, &t);
+        assert_eq!(g.read, Read::Full);
+        assert!(g.writable(DocKind::Task).is_empty());
+        // Another grid's worker does not see it at all.
+        let other = user(&[Role::GridWorker]);
+        let g = task(&other, &[area(AreaKind::Grid, "S-G2")], &idx, &e, &t);
+        assert_eq!(g, Grant::NONE);
+        // A closed task is read, not written.
+        let closed = task_of(&e, "grid", "S-G1", false);
+        let g = task(&worker, &[area(AreaKind::Grid, "S-G1")], &idx, &e, &closed);
+        assert_eq!(g.read, Read::Full);
+        assert!(g.writable(DocKind::Task).is_empty());
+    }
+
+    #[test]
+    fn a_worker_of_the_place_follows_a_task_sent_to_a_team_without_writing_it() {
+        let idx = tree();
+        let e = event(None, "dispatched");
+        let t = task_of(&e, "team", "MED-1", true);
+        let worker = user(&[Role::GridWorker]);
+        let g = task(&worker, &[area(AreaKind::Grid, "S-G1")], &idx, &e, &t);
+        assert_eq!(g.read, Read::Full);
+        assert!(g.writable(DocKind::Task).is_empty());
+        let member = user(&[Role::TeamMember]);
+        let g = task(&member, &[area(AreaKind::Team, "MED-1")], &idx, &e, &t);
+        assert!(g.may_write(DocKind::Task, "on_site_note"));
+        // A team member of another team does not see it.
+        let g = task(&member, &[area(AreaKind::Team, "FIRE-1")], &idx, &e, &t);
+        assert_eq!(g, Grant::NONE);
+    }
+
+    #[test]
+    fn a_micro_grid_worker_sees_the_events_of_its_micro_grid_only() {
+        let idx = tree();
+        let e = event(None, "dispatched");
+        let t = task_of(&e, "grid", "S-G1", true);
+        let w = user(&[Role::GridWorker]);
+        let mine = [area(AreaKind::MicroGrid, "S-G1-M1")];
+        assert!(sees(report(&w, &mine, &idx, &e, Some(&t))));
+        let theirs = [area(AreaKind::MicroGrid, "S-G1-M2")];
+        assert!(!sees(report(&w, &theirs, &idx, &e, Some(&t))));
+        // They follow the grid's task; they do not hold it.
+        let g = task(&w, &mine, &idx, &e, &t);
+        assert_eq!(g.read, Read::Full);
+        assert!(!g.may_write(DocKind::Task, "feedback"));
+    }
+
+    #[test]
+    fn a_reporter_rewords_an_open_report_only_and_nobody_else_does() {
+        let idx = tree();
+        let citizen = user(&[Role::Citizen]);
+        let open = event(Some(citizen.id), "dispatched");
+        assert!(report(&citizen, &[], &idx, &open, None).may_write(DocKind::Report, "description"));
+        let handled = event(Some(citizen.id), "handled");
+        let g = report(&citizen, &[], &idx, &handled, None);
+        assert_eq!(g.read, Read::Full);
+        assert!(!g.may_write(DocKind::Report, "description"));
+        for roles in [&[Role::Dispatcher][..], &[Role::Admin], &[Role::GridWorker]] {
+            let u = user(roles);
+            let g = report(&u, &[area(AreaKind::Grid, "S-G1")], &idx, &open, None);
+            assert!(sees(g), "{roles:?}");
+            assert!(!g.may_write(DocKind::Report, "description"), "{roles:?}");
+        }
+        let stranger = user(&[Role::Citizen]);
+        assert!(!sees(report(&stranger, &[], &idx, &open, None)));
+    }
+
+    #[test]
+    fn only_the_buildings_own_workers_read_it_whole_and_change_it() {
+        let idx = tree();
+        let b = building_in("S-G1-M1", "S-G1");
+        let worker = user(&[Role::GridWorker]);
+        let g = building(&worker, &[area(AreaKind::Grid, "S-G1")], &idx, &b);
+        assert_eq!(g.read, Read::Full);
+        assert!(g.may_write(DocKind::Building, "units"));
+        for roles in [
+            &[Role::Dispatcher][..],
+            &[Role::Admin],
+            &[Role::Coordinator],
+            &[Role::TeamMember],
+        ] {
+            let g = building(&user(roles), &[], &idx, &b);
+            assert_eq!(g.read, Read::Masked, "{roles:?}");
+            assert!(!g.syncs(), "{roles:?}");
+            assert!(g.writable(DocKind::Building).is_empty(), "{roles:?}");
+        }
+        assert_eq!(
+            building(&user(&[Role::Citizen]), &[], &idx, &b),
+            Grant::NONE
+        );
+        let other = building(&worker, &[area(AreaKind::Grid, "S-G2")], &idx, &b);
+        assert_eq!(other, Grant::NONE);
+    }
+}
