@@ -29,3 +29,4 @@ pub mod server;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod wire;

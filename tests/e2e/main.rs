@@ -15,6 +15,7 @@ mod mail;
 mod openapi;
 mod patrols;
 mod photos;
+mod refusals;
 mod rewards;
 mod roles;
 mod sorting;
