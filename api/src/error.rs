@@ -97,6 +97,11 @@ pub enum ApiError {
     /// Too many attempts; retry after the given number of seconds.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// Refused by the HTTP layer before any route saw the request: a malformed request line or
+    /// header, a head too large, a head too slow to arrive, a cross-origin request from an origin
+    /// not allowed. Carries the status that layer chose.
+    #[error("refused by the HTTP layer: {0}")]
+    Refused(StatusCode),
     /// A dependency (database, Redis) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -116,6 +121,16 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, rule, message)])
     }
 
+    /// Turns a not-found into the error `instead` gives (e.g. a validation error naming the
+    /// field that pointed at the missing thing); every other error, a database outage among
+    /// them, stays what it is.
+    pub fn when_not_found(self, instead: impl FnOnce() -> ApiError) -> ApiError {
+        match self {
+            Self::NotFound(_) => instead(),
+            other => other,
+        }
+    }
+
     /// The stable last segment of the problem `type`.
     pub fn slug(&self) -> &'static str {
         match self {
@@ -133,6 +148,15 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "service-unavailable",
+            Self::Refused(status) => match status.as_u16() {
+                400 => "bad-request",
+                408 => "request-timeout",
+                413 => "payload-too-large",
+                414 => "uri-too-long",
+                431 => "headers-too-large",
+                500.. => "internal-error",
+                _ => "refused",
+            },
             Self::Database(_) | Self::Unexpected(_) => "internal-error",
         }
     }
@@ -153,6 +177,7 @@ impl ApiError {
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) => "Service unavailable",
+            Self::Refused(status) => status.canonical_reason().unwrap_or("Refused"),
             Self::Database(_) | Self::Unexpected(_) => "Internal server error",
         }
     }
@@ -169,6 +194,15 @@ impl ApiError {
             Self::Unauthorized(why) => (*why).to_owned(),
             Self::InvalidCode(why) | Self::NotEligible(why) => why.clone(),
             Self::NotFound(what) => format!("no such {what}, or not visible to you"),
+            Self::Refused(status) => match status.as_u16() {
+                400 => "the request was refused before it reached a route: a malformed request \
+                        line or header, or a cross-origin request from an origin that is not allowed"
+                    .to_owned(),
+                408 => "the request's head did not arrive in time".to_owned(),
+                431 => "the request's headers are too large or too many".to_owned(),
+                500.. => "the server failed to handle the request; it has been logged".to_owned(),
+                _ => "the request was refused before it reached a route".to_owned(),
+            },
             // Internal causes go to the log only.
             Self::Database(_) | Self::Unexpected(_) => {
                 "the server failed to handle the request; it has been logged".to_owned()
@@ -213,6 +247,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Refused(status) => *status,
             Self::Database(_) | Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -252,6 +287,30 @@ mod tests {
         assert_eq!(p.status, 500);
         assert!(!p.detail.contains("hunter2"));
         assert_eq!(p.kind, "/problems/internal-error");
+    }
+
+    #[test]
+    fn only_a_not_found_becomes_the_validation_error() {
+        let named = || ApiError::invalid("team", "unknown_team", "no volunteer team T");
+        assert!(matches!(
+            ApiError::NotFound("volunteer team").when_not_found(named),
+            ApiError::Validation(_)
+        ));
+        let outage = ApiError::Database(sea_orm::DbErr::Custom("connection refused".into()));
+        let kept = outage.when_not_found(named);
+        assert_eq!(kept.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!kept.problem().detail.contains("refused"));
+    }
+
+    #[test]
+    fn refusals_of_the_http_layer_have_problems_of_their_status() {
+        let p = ApiError::Refused(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).problem();
+        assert_eq!(
+            (p.status, p.kind.as_str()),
+            (431, "/problems/headers-too-large")
+        );
+        let p = ApiError::Refused(StatusCode::BAD_REQUEST).problem();
+        assert_eq!((p.status, p.kind.as_str()), (400, "/problems/bad-request"));
     }
 
     #[test]

@@ -9,11 +9,55 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
+use futures_util::future::{FutureExt, Shared};
 use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
 
 use crate::error::{ApiError, FieldError};
+
+/// The verdict on the caller, shared by the extractor that checks credentials and role with the
+/// extractors that read what the caller sent. actix runs a handler's extractors side by side and
+/// answers the first error any of them gives; a body checked while the session lookup is still
+/// out would answer a caller without the role with a 422 describing the route's schema. So the
+/// body and query extractors wait here: they go on once the caller is admitted, and never once
+/// the caller is refused (the caller's own extractor then answers 401 or 403).
+#[derive(Clone)]
+struct CallerGate(Shared<oneshot::Receiver<()>>);
+
+/// The admitting side of [`CallerGate`]: created by the extractor that checks the caller, as
+/// it is called (before any extractor's future runs), and passed the caller once admitted.
+/// Dropping it without admitting refuses.
+pub struct GateKeeper(oneshot::Sender<()>);
+
+impl GateKeeper {
+    /// Opens the request's gate; the body and query extractors of this request now wait for it.
+    pub fn for_request(req: &HttpRequest) -> Self {
+        let (admit, verdict) = oneshot::channel();
+        req.extensions_mut().insert(CallerGate(verdict.shared()));
+        Self(admit)
+    }
+
+    /// Lets the request's body and query be read.
+    pub fn admit(self) {
+        // Nobody waiting (a route without a body) is fine.
+        let _ = self.0.send(());
+    }
+}
+
+/// Waits until the caller of `req` was admitted, when the route checks its caller at all. Every
+/// extractor of what the caller sent starts here.
+async fn caller_admitted(req: &HttpRequest) {
+    let gate = req.extensions().get::<CallerGate>().cloned();
+    if let Some(gate) = gate
+        && gate.0.await.is_err()
+    {
+        // Refused: the caller's extractor ends the request with its answer, and this future is
+        // dropped with it.
+        std::future::pending::<()>().await;
+    }
+}
 
 /// The largest JSON body a route accepts unless it says otherwise (set by `--max-json-bytes`).
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +106,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         let media_ok = is_json_media_type(req);
         let declared = declared_length(req);
         let mut payload = payload.take();
+        let req = req.clone();
         Box::pin(async move {
+            caller_admitted(&req).await;
             if !media_ok {
                 return Err(ApiError::UnsupportedMediaType);
             }
@@ -167,22 +213,24 @@ pub fn same_request(stored_hash: &str, presented_hash: &str, what: &str) -> Resu
 #[derive(Debug)]
 pub struct Query<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest for Query<T> {
+impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
-            req.query_string().as_bytes(),
-        ));
-        std::future::ready(
+        let req = req.clone();
+        Box::pin(async move {
+            caller_admitted(&req).await;
+            let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
+                req.query_string().as_bytes(),
+            ));
             serde_path_to_error::deserialize(de)
                 .map(Query)
                 .map_err(|e| {
                     let path = e.path().to_string();
                     ApiError::Validation(vec![field_error(&path, &e.into_inner().to_string())])
-                }),
-        )
+                })
+        })
     }
 }
 

@@ -30,3 +30,4 @@ pub mod server;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod wire;

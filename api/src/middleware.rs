@@ -1,9 +1,10 @@
 //! Cross-cutting request handling: a request id on every response and log line, one log line per
-//! request, security headers, and problem+json for unknown routes and wrong methods.
+//! request, security headers, and problem+json for unknown routes, wrong methods and every other
+//! error response that a layer below the routes (CORS) made without a problem body.
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -11,7 +12,7 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -28,11 +29,57 @@ fn accepted_client_id(req: &ServiceRequest) -> Option<String> {
     ok.then(|| v.to_owned())
 }
 
+/// Whether an error response lacks a problem body: empty, or of another media type (the CORS
+/// middleware answers a refused preflight in plain text). JSON bodies are the routes' own (the
+/// health check's 503 says which dependency is down).
+fn lacks_problem(res: &ServiceResponse<impl MessageBody>) -> bool {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    if matches!(
+        res.response().body().size(),
+        BodySize::None | BodySize::Sized(0)
+    ) {
+        return true;
+    }
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|t| t == PROBLEM_JSON || t == "application/json");
+    !json
+}
+
+/// Replaces the body of an error response made below the routes with the problem for its
+/// status, keeping its headers (a CORS refusal's `Vary`).
+fn with_problem<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> ServiceResponse<EitherBody<B>> {
+    if !lacks_problem(&res) {
+        return res.map_into_left_body();
+    }
+    let problem = ApiError::Refused(res.status()).problem();
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    res.map_body(|head, _| {
+        head.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        EitherBody::right(BoxBody::new(body))
+    })
+}
+
 /// Gives the request an id, runs it inside a span carrying that id, logs its outcome, and adds
 /// the id and the security headers to the response.
 pub async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = accepted_client_id(&req).unwrap_or_else(|| Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -43,7 +90,8 @@ pub async fn observe(
         path = %req.path(),
     );
     let started = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    // (The middlewares inside, CORS among them, answer with responses rather than errors.)
+    let mut res = with_problem(next.call(req).instrument(span.clone()).await?);
     let status = res.status().as_u16();
     let route = res.request().match_pattern().unwrap_or_default();
     let ms = started.elapsed().as_secs_f64() * 1000.0;

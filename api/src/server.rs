@@ -6,10 +6,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_cors::Cors;
-use actix_web::dev::{Server, ServerHandle};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
+use tokio::net::TcpStream;
 use utoipa_actix_web::AppExt;
 
 use crate::config::ServeArgs;
@@ -17,6 +21,7 @@ use crate::error::ApiError;
 use crate::extract::JsonLimit;
 use crate::middleware::{self, RouteIndex};
 use crate::state::AppState;
+use crate::wire::ProblemIo;
 use crate::{demo, routes};
 
 /// The OpenAPI document, serialised once at start.
@@ -64,7 +69,7 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     let limit = JsonLimit(settings.max_json_bytes);
     let origins = settings.cors_origins.clone();
     let app_state = state.clone();
-    let mut http = HttpServer::new(move || {
+    let app = move || {
         let (app, _) = App::new()
             .app_data(app_state.clone())
             .app_data(index.clone())
@@ -80,14 +85,42 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
             .configure(routes::configure)
             .split_for_parts();
         app.default_service(web::to(middleware::fallback))
-    })
-    .disable_signals()
-    .shutdown_timeout(settings.shutdown_timeout_secs)
-    .client_request_timeout(Duration::from_secs(30));
+    };
+    let mut builder = actix_server::Server::build()
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout_secs);
     if let Some(n) = settings.workers {
-        http = http.workers(n);
+        builder = builder.workers(n);
     }
-    let server = http.listen(listener).context("listening")?.run();
+    // What actix-web's HttpServer does for a listener, but with each connection wrapped so that
+    // the HTTP parser's own refusals get problem bodies (see `wire`).
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder
+        .listen("gridwing", listener, move || {
+            let stopping = stopping.clone();
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
+                .client_request_timeout(Duration::from_secs(30))
+                // actix-web's default: a second for a client to read the end of an answer.
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                .finish(map_config(
+                    app().into_factory().map_err(|e| e.error_response()),
+                    |_| AppConfig::default(),
+                ));
+            fn_service(|io: TcpStream| async move {
+                // As actix-web does: responses are small and should not wait for more.
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((ProblemIo::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })
+        .context("listening")?
+        .run();
     tracing::info!(%addr, database = %crate::db::redact(&settings.db.database_url), redis = settings.redis_url.is_some(), "gridwing serving");
     Ok(RunningServer {
         addr,

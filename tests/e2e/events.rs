@@ -380,10 +380,15 @@ async fn machines_post_with_scoped_keys_and_duplicates_are_flagged_and_merged() 
         post(other_key, "alarm-0002").await?.status(),
         StatusCode::FORBIDDEN
     );
-    // A second alarm nearby within the hour is flagged as a likely duplicate, and can be merged.
+    // A second alarm nearby within the hour is flagged as a likely duplicate, which the command
+    // centre sees (the machine does not: the earlier event may be anyone's), and can be merged.
     let second: Value = post(key.clone(), "alarm-0003").await?.json().await?;
-    assert_eq!(second["duplicate_of"], first["id"]);
+    assert!(second["duplicate_of"].is_null(), "{second}");
     let second_id = str_field(&second, "id")?;
+    let (_, seen) = app
+        .get(&format!("/api/v1/events/{second_id}"), Some(&dispatcher))
+        .await?;
+    assert_eq!(seen["duplicate_of"], first["id"]);
     let (status, merged) = mv(
         &app,
         &dispatcher,
@@ -730,4 +735,119 @@ async fn kill_9_in_the_middle_of_a_load_loses_no_acknowledged_event() -> TestRes
         "every stored report is served, with its task"
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn only_the_command_centre_learns_which_report_a_report_repeats() -> TestResult {
+    let app = street().await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let first_citizen = app.token(CITIZEN).await?;
+    let admin = app.token(ADMIN).await?;
+    app.create_user(&admin, "13900002001", &["citizen"], "dup-pass-123")
+        .await?;
+    let second_citizen = str_field(
+        &app.login_pair("13900002001", "dup-pass-123").await?,
+        "access_token",
+    )?;
+    let (lat, lng) = point_in_g001(&app, &dispatcher).await?;
+    let body = |text: &str| {
+        json!({"id": Uuid::new_v4(), "category": "environment.garbage", "description": text,
+               "lat": lat, "lng": lng})
+    };
+    let (status, first) = report(&app, &first_citizen, body("东门垃圾满溢")).await?;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first_id = str_field(&first, "id")?;
+    // Both listen live before the second report.
+    let mut reporter_ws = crate::live::connect(&app, &second_citizen, None).await?;
+    let mut centre_ws = crate::live::connect(&app, &dispatcher, None).await?;
+
+    let (status, second) = report(&app, &second_citizen, body("东门垃圾没人收")).await?;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second_id = str_field(&second, "id")?;
+    // The command centre sees the link, everywhere it looks.
+    let (_, seen) = app
+        .get(&format!("/api/v1/events/{second_id}"), Some(&dispatcher))
+        .await?;
+    assert_eq!(seen["duplicate_of"], first_id.as_str(), "{seen}");
+    let report_step = |detail: &Value| -> Value {
+        detail["timeline"]
+            .as_array()
+            .and_then(|t| t.iter().find(|s| s["action"] == "report"))
+            .map(|s| s["detail"]["duplicate_of"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(report_step(&seen), json!(first_id));
+    let (_, list) = app.get("/api/v1/events", Some(&dispatcher)).await?;
+    let listed = |list: &Value| -> Value {
+        list["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|e| e["id"] == second_id.as_str()))
+            .map(|e| e["duplicate_of"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(listed(&list), json!(first_id));
+
+    // The reporter sees that it is their report, but not whose it repeats: not in the answer,
+    // the event, the list, the timeline, the feed or the live row.
+    assert!(second["duplicate_of"].is_null(), "{second}");
+    let (_, own) = app
+        .get(
+            &format!("/api/v1/events/{second_id}"),
+            Some(&second_citizen),
+        )
+        .await?;
+    assert!(own["duplicate_of"].is_null(), "{own}");
+    assert!(
+        own.get("duplicate_of").is_some(),
+        "the field is there, empty"
+    );
+    assert!(report_step(&own).is_null(), "{own}");
+    let (_, list) = app.get("/api/v1/events", Some(&second_citizen)).await?;
+    assert!(listed(&list).is_null(), "{list}");
+    assert!(!list.to_string().contains(&first_id), "{list}");
+
+    let created =
+        |item: &Value| item["kind"] == "event.created" && item["event_id"] == second_id.as_str();
+    let theirs = created_row(&mut reporter_ws, &second_id).await?;
+    assert!(theirs["payload"]["duplicate_of"].is_null(), "{theirs}");
+    assert!(!theirs.to_string().contains(&first_id), "{theirs}");
+    let centre = created_row(&mut centre_ws, &second_id).await?;
+    assert_eq!(centre["payload"]["duplicate_of"], first_id.as_str());
+
+    for (token, sees) in [(&second_citizen, false), (&dispatcher, true)] {
+        let mut after = "0".to_owned();
+        let item = loop {
+            let (_, feed) = app
+                .get(
+                    &format!("/api/v1/feed?after={after}&limit=500"),
+                    Some(token),
+                )
+                .await?;
+            let items = feed["items"].as_array().ok_or("items")?;
+            if let Some(item) = items.iter().find(|i| created(i)) {
+                break item.clone();
+            }
+            after = str_field(&feed, "next_cursor")?;
+        };
+        assert_eq!(
+            item["payload"]["duplicate_of"] == first_id.as_str(),
+            sees,
+            "{item}"
+        );
+    }
+    // A reconnect's replay is the feed: the same rule.
+    let mut replay = crate::live::connect(&app, &second_citizen, Some("0")).await?;
+    let replayed = created_row(&mut replay, &second_id).await?;
+    assert!(replayed["payload"]["duplicate_of"].is_null(), "{replayed}");
+    Ok(())
+}
+
+/// The live row announcing that `event` was created, skipping others.
+async fn created_row(ws: &mut crate::live::Ws, event: &str) -> TestResult<Value> {
+    loop {
+        let item = crate::live::next_item(ws, std::time::Duration::from_secs(5)).await?;
+        if item["kind"] == "event.created" && item["event_id"] == event {
+            return Ok(item);
+        }
+    }
 }

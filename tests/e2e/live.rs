@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::support::*;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a row may take to reach a connected client.
 const LIVE: Duration = Duration::from_secs(2);

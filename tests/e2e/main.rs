@@ -17,6 +17,7 @@ mod openapi;
 mod patrols;
 mod phone;
 mod photos;
+mod refusals;
 mod rewards;
 mod roles;
 mod sorting;

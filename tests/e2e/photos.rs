@@ -715,3 +715,85 @@ async fn a_photo_in_a_report_is_seen_by_those_who_see_the_report() -> TestResult
     }
     Ok(())
 }
+
+/// A report from `token` with these photos, beside nothing (it waits in the dispatchers' queue).
+async fn report_with(
+    app: &TestApp,
+    token: &str,
+    photos: &[&str],
+) -> TestResult<(StatusCode, Value)> {
+    app.post(
+        "/api/v1/events",
+        Some(token),
+        serde_json::json!({"id": uuid::Uuid::new_v4(), "category": "environment.garbage",
+            "description": "路灯不亮", "lat": 30.2741, "lng": 120.1551, "photos": photos}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_uploader_of_the_same_image_owns_it_and_learns_nothing_of_the_other() -> TestResult {
+    let app = TestApp::spawn().await?;
+    let (first_id, first) = new_citizen(&app, "13900001011").await?;
+    let (second_id, second) = new_citizen(&app, "13900001012").await?;
+    let data = jpeg(96, 64, 11)?;
+    let (status_first, body_first) = upload_ok(&app, &first, &data).await?;
+    let res = upload_as(&app, &second, "photo.jpg", "image/jpeg", &data).await?;
+    // The second uploader gets what a first upload gets, Location and all.
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers().contains_key("location"));
+    let body_second: Value = res.json().await?;
+    assert_eq!(status_first, StatusCode::CREATED);
+    assert_eq!(body_first, body_second);
+    let sha = str_field(&body_second, "sha256")?;
+    // The same person again is told it is already theirs.
+    let (again, _) = upload_ok(&app, &second, &data).await?;
+    assert_eq!(again, StatusCode::OK);
+
+    // Both may use it, each in their own report; the first's ownership is untouched.
+    let (status, event) = report_with(&app, &second, &[&sha]).await?;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let (status, event) = report_with(&app, &first, &[&sha]).await?;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let db = &app.state.db;
+    for id in [&first_id, &second_id] {
+        assert!(gridwing_api::photos::exists_for(db, &sha, uuid::Uuid::parse_str(id)?).await?);
+    }
+    assert_eq!(photos::Entity::find().count(db).await?, 1);
+    // Both see it, a third person does not.
+    let (_, stranger) = new_citizen(&app, "13900001013").await?;
+    let url = str_field(&body_second, "url")?;
+    for (token, want) in [
+        (&first, StatusCode::OK),
+        (&second, StatusCode::OK),
+        (&stranger, StatusCode::NOT_FOUND),
+    ] {
+        let (status, _, _) = get_bytes(&app, &url, token).await?;
+        assert_eq!(status, want);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_photo_twice_in_one_report_is_refused_naming_the_repeat() -> TestResult {
+    let app = TestApp::spawn().await?;
+    let token = app.token(CITIZEN).await?;
+    let (_, a) = upload_ok(&app, &token, &jpeg(40, 30, 12)?).await?;
+    let (_, b) = upload_ok(&app, &token, &jpeg(40, 30, 13)?).await?;
+    let (a, b) = (str_field(&a, "sha256")?, str_field(&b, "sha256")?);
+    let res = app
+        .request(Method::POST, "/api/v1/events", Some(&token))
+        .json(
+            &serde_json::json!({"id": uuid::Uuid::new_v4(), "category": "environment.garbage",
+            "description": "路灯不亮", "lat": 30.2741, "lng": 120.1551, "photos": [a, b, a]}),
+        )
+        .send()
+        .await?;
+    let p = assert_problem(res, 422, "validation-failed").await?;
+    assert_eq!(problem_field(&p), ("photos[2]", "duplicate"));
+    // Each photo once is a report.
+    let (status, event) = report_with(&app, &token, &[&a, &b]).await?;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    assert_eq!(event["photos"].as_array().map(Vec::len), Some(2));
+    Ok(())
+}

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::api_keys::ApiClient;
 use super::roles::{Role, RoleSet};
 use crate::error::ApiError;
+use crate::extract::GateKeeper;
 use crate::state::AppState;
 
 /// Header that carries an API key.
@@ -107,12 +108,15 @@ impl<R: RoleSet + 'static> FromRequest for Auth<R> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = state(req);
         let token = bearer(req);
+        // The body and query wait until the role is checked: see `extract::GateKeeper`.
+        let gate = GateKeeper::for_request(req);
         Box::pin(async move {
             let state = state?;
             let user = authenticate_user(&state, token).await?;
             if !R::admits(&user.roles) {
                 return Err(ApiError::Forbidden);
             }
+            gate.admit();
             Ok(Auth {
                 user,
                 _roles: PhantomData,
@@ -139,15 +143,20 @@ impl FromRequest for Principal {
             .headers()
             .get(API_KEY_HEADER)
             .map(|v| v.to_str().map(str::to_owned));
+        let gate = GateKeeper::for_request(req);
         Box::pin(async move {
             let state = state?;
-            match key {
-                Some(Ok(key)) => Ok(Principal::Machine(
-                    state.api_keys.authenticate(&state.db, &key).await?,
-                )),
-                Some(Err(_)) => Err(ApiError::Unauthorized("invalid or revoked API key")),
-                None => Ok(Principal::User(authenticate_user(&state, token).await?)),
-            }
+            let who = match key {
+                Some(Ok(key)) => {
+                    Principal::Machine(state.api_keys.authenticate(&state.db, &key).await?)
+                }
+                Some(Err(_)) => return Err(ApiError::Unauthorized("invalid or revoked API key")),
+                None => Principal::User(authenticate_user(&state, token).await?),
+            };
+            // A caller's role or scope, when the route asks for one, is checked by whoever
+            // awaits this (synchronously, in the same poll), before the body is looked at.
+            gate.admit();
+            Ok(who)
         })
     }
 }

@@ -201,8 +201,10 @@ pub async fn create(
         ));
     }
     if let Some(team) = &spec.team {
-        volunteers::find_team(db, team).await.map_err(|_| {
-            ApiError::invalid("team", "unknown_team", format!("no volunteer team {team}"))
+        volunteers::find_team(db, team).await.map_err(|e| {
+            e.when_not_found(|| {
+                ApiError::invalid("team", "unknown_team", format!("no volunteer team {team}"))
+            })
         })?;
     }
     let now = Utc::now();

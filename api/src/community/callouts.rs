@@ -124,8 +124,10 @@ pub async fn create(
             )
         }
         Target::Team(code) => {
-            let t = volunteers::find_team(db, code).await.map_err(|_| {
-                ApiError::invalid("team", "unknown_team", format!("no volunteer team {code}"))
+            let t = volunteers::find_team(db, code).await.map_err(|e| {
+                e.when_not_found(|| {
+                    ApiError::invalid("team", "unknown_team", format!("no volunteer team {code}"))
+                })
             })?;
             (
                 None,

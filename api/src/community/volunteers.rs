@@ -376,9 +376,16 @@ pub async fn create_team(
     spec: TeamSpec,
 ) -> ApiResult<TeamView> {
     if let Some(area) = &spec.area {
+        // `check_areas` names the field `areas[0]`; here it is `area`. Only its refusal is
+        // renamed: a database failure stays one.
         crate::places::teams::check_areas(db, std::slice::from_ref(area))
             .await
-            .map_err(|_| ApiError::invalid("area", "unknown_area", format!("no area {area}")))?;
+            .map_err(|e| match e {
+                ApiError::Validation(_) => {
+                    ApiError::invalid("area", "unknown_area", format!("no area {area}"))
+                }
+                other => other,
+            })?;
     }
     let registered = volunteers::Entity::find()
         .filter(volunteers::Column::UserId.is_in(spec.leaders.iter().copied()))

@@ -19,6 +19,7 @@ pub mod patrol_checkins;
 pub mod patrol_checkpoints;
 pub mod patrol_routes;
 pub mod patrol_walks;
+pub mod photo_owners;
 pub mod photos;
 pub mod points_ledger;
 pub mod redemptions;

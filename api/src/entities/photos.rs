@@ -9,6 +9,7 @@ pub struct Model {
     pub width: i32,
     pub height: i32,
     pub bytes: i64,
+    /// The first uploader; who may use the photo is in `photo_owners`.
     pub uploaded_by: Uuid,
     pub created_at: DateTimeUtc,
 }

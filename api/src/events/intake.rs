@@ -115,12 +115,14 @@ pub async fn route(
         ..Routing::default()
     };
     if let Some(code) = building {
-        let b = buildings::find(db, code).await.map_err(|_| {
-            ApiError::invalid(
-                "building_code",
-                "unknown_building",
-                format!("no building {code}"),
-            )
+        let b = buildings::find(db, code).await.map_err(|e| {
+            e.when_not_found(|| {
+                ApiError::invalid(
+                    "building_code",
+                    "unknown_building",
+                    format!("no building {code}"),
+                )
+            })
         })?;
         r.point = r.point.or(Some([b.lng, b.lat]));
         r.micro_grid = b.micro_grid_code;
@@ -259,8 +261,17 @@ async fn check_photos(db: &impl ConnectionTrait, new: &NewEvent) -> ApiResult<()
         ));
     };
     let mut errors = Vec::new();
+    // A photo listed twice is refused rather than quietly dropped: the app showed the citizen
+    // two photos, and the report would hold one.
+    let mut seen = std::collections::HashSet::new();
     for (i, sha) in new.photos.iter().enumerate() {
-        if !crate::photos::store::exists_for(db, sha, uploader).await? {
+        if !seen.insert(sha.as_str()) {
+            errors.push(crate::error::FieldError::new(
+                format!("photos[{i}]"),
+                "duplicate",
+                "this photo is already listed in the report",
+            ));
+        } else if !crate::photos::store::exists_for(db, sha, uploader).await? {
             errors.push(crate::error::FieldError::new(
                 format!("photos[{i}]"),
                 "unknown_photo",

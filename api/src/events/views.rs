@@ -94,7 +94,8 @@ pub struct EventView {
     pub micro_grid_code: Option<String>,
     pub grid_code: Option<String>,
     pub street_code: Option<String>,
-    /// An earlier event that likely reports the same matter.
+    /// An earlier event that likely reports the same matter; shown to the command centre only
+    /// (null for everyone else).
     pub duplicate_of: Option<Uuid>,
     pub merged_into: Option<Uuid>,
     /// The reporter's rating, 1–5, once evaluated.
@@ -120,6 +121,51 @@ pub struct EventDetail {
     pub event: EventView,
     pub tasks: Vec<TaskView>,
     pub timeline: Vec<TimelineEntry>,
+}
+
+/// Whether `viewer` (None: a machine) may see which earlier report an event likely repeats.
+/// That names another reporter's event, so only the command centre, which decides on
+/// duplicates, sees it. Every path that shows an event goes through here: the REST views
+/// ([`EventView::shown_to`], [`EventDetail::shown_to`]) and the live feed ([`hide_duplicate`]).
+pub fn sees_duplicates(viewer: Option<&CurrentUser>) -> bool {
+    viewer.is_some_and(super::access::is_command_centre)
+}
+
+/// The field that names the earlier event, in views and in the report's timeline step.
+const DUPLICATE_OF: &str = "duplicate_of";
+
+/// Blanks the earlier event's id in an event as JSON (a live-feed payload, a timeline step's
+/// detail), for a viewer who may not see it. The key stays, as null, so the shape is the same
+/// for everyone.
+pub fn hide_duplicate(value: &mut serde_json::Value) {
+    if let Some(v) = value.get_mut(DUPLICATE_OF) {
+        *v = serde_json::Value::Null;
+    }
+}
+
+impl EventView {
+    /// The view as `viewer` may see it (see [`sees_duplicates`]).
+    #[must_use]
+    pub fn shown_to(mut self, viewer: Option<&CurrentUser>) -> Self {
+        if !sees_duplicates(viewer) {
+            self.duplicate_of = None;
+        }
+        self
+    }
+}
+
+impl EventDetail {
+    /// The event and its timeline as `viewer` may see them (see [`sees_duplicates`]).
+    #[must_use]
+    pub fn shown_to(mut self, viewer: Option<&CurrentUser>) -> Self {
+        if !sees_duplicates(viewer) {
+            self.event = self.event.shown_to(viewer);
+            for step in &mut self.timeline {
+                hide_duplicate(&mut step.detail);
+            }
+        }
+        self
+    }
 }
 
 /// Who hears of an event's changes: the grid or the team it is with.

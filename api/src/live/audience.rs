@@ -31,6 +31,8 @@ pub struct Audience {
     grids: HashSet<String>,
     /// Team codes whose rows the user hears as a team member.
     teams: HashSet<String>,
+    /// Whether the user sees which report an event likely repeats.
+    duplicates: bool,
 }
 
 impl Audience {
@@ -71,7 +73,14 @@ impl Audience {
             everything,
             grids,
             teams,
+            duplicates: crate::events::views::sees_duplicates(Some(user)),
         }
+    }
+
+    /// Whether rows reach this audience with the id of the report an event likely repeats
+    /// (see `events::views::sees_duplicates`).
+    pub fn sees_duplicates(&self) -> bool {
+        self.duplicates
     }
 
     /// Whether a row reaches this audience: by its grid or micro-grid, its team or its user.

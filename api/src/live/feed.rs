@@ -47,6 +47,18 @@ impl FeedItem {
     }
 }
 
+impl FeedItem {
+    /// The item as `audience` may see it: an event's payload names the report it likely repeats
+    /// only for the command centre.
+    #[must_use]
+    pub fn shown_to(mut self, audience: &Audience) -> Self {
+        if !audience.sees_duplicates() {
+            crate::events::views::hide_duplicate(&mut self.payload);
+        }
+        self
+    }
+}
+
 /// A page of the feed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Feed {
@@ -117,7 +129,10 @@ pub async fn page(
     let rows = read(db, audience, after, limit).await?;
     Ok(Feed {
         next_cursor: rows.last().map(|r| r.pos.to_string()),
-        items: rows.iter().map(FeedItem::of).collect(),
+        items: rows
+            .iter()
+            .map(|r| FeedItem::of(r).shown_to(audience))
+            .collect(),
     })
 }
 

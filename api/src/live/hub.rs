@@ -116,7 +116,7 @@ pub async fn serve(
                 Ok(row) => {
                     if row.pos > skip
                         && audience.hears(&row)
-                        && !send(&mut session, &row.text).await
+                        && !send(&mut session, row.text_for(&audience)).await
                     {
                         return;
                     }
@@ -164,7 +164,8 @@ async fn replay(
             .map_err(|e| tracing::warn!(error = %e, "live: replay failed"))?;
         let full = rows.len() as u64 == REPLAY_PAGE;
         for row in &rows {
-            let text = serde_json::to_string(&feed::FeedItem::of(row)).unwrap_or_default();
+            let item = feed::FeedItem::of(row).shown_to(audience);
+            let text = serde_json::to_string(&item).unwrap_or_default();
             if !send(session, &text).await {
                 return Ok(None);
             }

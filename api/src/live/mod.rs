@@ -125,13 +125,27 @@ pub struct Delivery {
     pub user_id: Option<Uuid>,
     /// The JSON text frame: a [`feed::FeedItem`].
     pub text: Box<str>,
+    /// The frame for those who may not see which report an event likely repeats, when the
+    /// payload names one (rarely: most rows serve everyone with `text`).
+    pub without_duplicate: Option<Box<str>>,
 }
 
 impl Delivery {
     pub fn of(row: WireRow) -> Self {
-        let text = serde_json::to_string(&feed::FeedItem::of(&row))
+        let mut item = feed::FeedItem::of(&row);
+        let text = serde_json::to_string(&item)
             .unwrap_or_default()
             .into_boxed_str();
+        let without_duplicate = item
+            .payload
+            .get("duplicate_of")
+            .is_some_and(|d| !d.is_null())
+            .then(|| {
+                crate::events::views::hide_duplicate(&mut item.payload);
+                serde_json::to_string(&item)
+                    .unwrap_or_default()
+                    .into_boxed_str()
+            });
         Self {
             pos: row.pos,
             id: row.id,
@@ -141,6 +155,15 @@ impl Delivery {
             team_code: row.team_code,
             user_id: row.user_id,
             text,
+            without_duplicate,
+        }
+    }
+
+    /// The frame as `audience` may see it.
+    pub fn text_for(&self, audience: &audience::Audience) -> &str {
+        match &self.without_duplicate {
+            Some(t) if !audience.sees_duplicates() => t,
+            _ => &self.text,
         }
     }
 }

@@ -202,8 +202,9 @@ fn rejected(r: Rejection) -> ApiError {
 ///
 /// The content decides the type (JPEG, PNG or WebP), not the file name or declared type. The
 /// photo is turned upright by its EXIF orientation and re-encoded as JPEG, so location, device and
-/// every other piece of metadata are gone. Uploading the same image again stores nothing new and
-/// answers 200 with the same hash.
+/// every other piece of metadata are gone. Each uploader owns their upload: someone sending an
+/// image another person sent before gets 201 as for a new one (and may attach it to their
+/// reports); only the same person sending it again gets 200 with the same hash.
 #[utoipa::path(
     tag = "photos",
     security(("bearer" = [])),
@@ -211,7 +212,7 @@ fn rejected(r: Rejection) -> ApiError {
     responses(
         (status = 201, description = "Stored", body = PhotoInfo,
             headers(("location" = String, description = "The photo's URL"))),
-        (status = 200, description = "This image was stored before; same hash, nothing changed", body = PhotoInfo),
+        (status = 200, description = "You uploaded this image before; same hash, nothing changed", body = PhotoInfo),
         (status = 413, description = "Larger than --max-photo-bytes", body = Problem, content_type = PROBLEM),
         (status = 422, description = "No `file` field, not a JPEG/PNG/WebP image, damaged or truncated, or more pixels than --max-photo-pixels", body = Problem, content_type = PROBLEM),
         (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
@@ -239,7 +240,7 @@ pub async fn upload_photo(
     let (row, created) = store::record(&state.db, &processed, auth.user.id).await?;
     let info = PhotoInfo::from(row);
     if created {
-        tracing::info!(sha256 = %info.sha256, bytes = info.bytes, "photo stored");
+        tracing::info!(sha256 = %info.sha256, bytes = info.bytes, user = %auth.user.id, "photo stored");
         Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, info.url.clone()))
             .json(info))

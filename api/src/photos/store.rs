@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::process::Processed;
 use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
-use crate::entities::{event_photos, photos};
+use crate::entities::{event_photos, photo_owners, photos};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -84,13 +84,17 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Records a stored photo. Returns the row and whether it is new: when the same image was stored
-/// before, the first row (and its uploader) is kept.
+/// Records a stored photo and `uploader`'s ownership of it. Returns the row and whether this
+/// uploader's ownership is new. The bytes are stored once, under their hash, whoever sends them;
+/// but each uploader owns their own upload, so a second person sending the same image gets the
+/// same answer as the first did (and may attach it to their reports) and learns nothing of the
+/// first. Only the same person sending it again is told it is already theirs.
 pub async fn record<C: ConnectionTrait>(
     db: &C,
     p: &Processed,
     uploader: Uuid,
 ) -> ApiResult<(photos::Model, bool)> {
+    let now = Utc::now();
     let row = photos::ActiveModel {
         sha256: Set(p.sha256.clone()),
         mime: Set(MIME.to_owned()),
@@ -98,10 +102,19 @@ pub async fn record<C: ConnectionTrait>(
         height: Set(i32::try_from(p.height).unwrap_or(i32::MAX)),
         bytes: Set(i64::try_from(p.jpeg.len()).unwrap_or(i64::MAX)),
         uploaded_by: Set(uploader),
-        created_at: Set(Utc::now()),
+        created_at: Set(now),
     };
-    let inserted = photos::Entity::insert(row)
+    photos::Entity::insert(row)
         .on_conflict_do_nothing_on([photos::Column::Sha256])
+        .exec_without_returning(db)
+        .await?;
+    let owner = photo_owners::ActiveModel {
+        sha256: Set(p.sha256.clone()),
+        user_id: Set(uploader),
+        created_at: Set(now),
+    };
+    let inserted = photo_owners::Entity::insert(owner)
+        .on_conflict_do_nothing_on([photo_owners::Column::Sha256, photo_owners::Column::UserId])
         .exec_without_returning(db)
         .await?;
     let created = matches!(inserted, TryInsertResult::Inserted(n) if n > 0);
@@ -122,16 +135,28 @@ pub async fn find<C: ConnectionTrait>(db: &C, sha256: &str) -> ApiResult<Option<
         .await?)
 }
 
-/// Whether `sha256` names a stored photo uploaded by `uploader`: what a report or feedback may
-/// attach. Works inside a transaction.
+/// Whether `sha256` names a stored photo that `uploader` uploaded (first or not): what a report
+/// or feedback may attach. Works inside a transaction.
 pub async fn exists_for<C: ConnectionTrait>(
     db: &C,
     sha256: &str,
     uploader: Uuid,
 ) -> ApiResult<bool> {
-    Ok(find(db, sha256)
+    if !is_sha256(sha256) {
+        return Ok(false);
+    }
+    Ok(owns(db, sha256, uploader).await?)
+}
+
+async fn owns<C: ConnectionTrait>(
+    db: &C,
+    sha256: &str,
+    user: Uuid,
+) -> Result<bool, sea_orm::DbErr> {
+    Ok(photo_owners::Entity::find_by_id((sha256.to_owned(), user))
+        .one(db)
         .await?
-        .is_some_and(|p| p.uploaded_by == uploader))
+        .is_some())
 }
 
 /// Whether `user` may see the photo: its uploader, the command centre (dispatchers) and admins,
@@ -150,7 +175,10 @@ pub async fn may_see_row(
     user: &CurrentUser,
     row: &photos::Model,
 ) -> ApiResult<bool> {
-    if row.uploaded_by == user.id || user.has(Role::Admin) || user.has(Role::Dispatcher) {
+    if user.has(Role::Admin)
+        || user.has(Role::Dispatcher)
+        || owns(&state.db, &row.sha256, user.id).await?
+    {
         return Ok(true);
     }
     let events: Vec<Uuid> = event_photos::Entity::find()

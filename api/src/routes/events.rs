@@ -1,7 +1,7 @@
 //! Events: reports in from every source, the closed loop's moves, the citizen's own reports, the
 //! category catalogue, deadline policies and the points a citizen earned.
 
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -103,6 +103,26 @@ pub async fn report_category(
         .ok_or(ApiError::Validation(errors))
 }
 
+/// Whoever may report: a signed-in user, or a machine whose key has `events.write`. Checked as an
+/// extractor, so a key without the scope hears 403 before its body is looked at.
+pub struct EventReporter(Principal);
+
+impl FromRequest for EventReporter {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<Self>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let who = Principal::from_request(req, payload);
+        Box::pin(async move {
+            let who = who.await?;
+            if let Principal::Machine(client) = &who {
+                client.require(Scope::EventsWrite)?;
+            }
+            Ok(EventReporter(who))
+        })
+    }
+}
+
 fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<String> {
     if let Some(id) = body.id {
         return Ok(id.to_string());
@@ -134,17 +154,14 @@ fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<St
 #[post("/events")]
 pub async fn create_event(
     state: web::Data<AppState>,
-    who: Principal,
+    EventReporter(who): EventReporter,
     req: HttpRequest,
     Json(body): Json<CreateEventRequest>,
 ) -> ApiResult<HttpResponse> {
     let reporter = match &who {
-        Principal::Machine(client) => {
-            client.require(Scope::EventsWrite)?;
-            Reporter::Machine {
-                key_id: client.key_id,
-            }
-        }
+        Principal::Machine(client) => Reporter::Machine {
+            key_id: client.key_id,
+        },
         Principal::User(u) => {
             let source = if access::is_command_centre(u) {
                 Source::Hotline
@@ -197,11 +214,15 @@ pub async fn create_event(
         photos: body.photos.clone(),
     };
     let (view, replayed) = intake::create(&state, new).await?;
+    let viewer = match &who {
+        Principal::User(u) => Some(u),
+        Principal::Machine(_) => None,
+    };
     let mut res = HttpResponse::Created();
     if replayed {
         res.insert_header(("idempotent-replayed", "true"));
     }
-    Ok(res.json(view))
+    Ok(res.json(view.shown_to(viewer)))
 }
 
 /// Filters and paging for the event list.
@@ -244,9 +265,15 @@ pub async fn list_events(
         grid: q.grid,
         lit: q.lit.unwrap_or(false),
     };
-    Ok(web::Json(
-        views::list(&state, &auth.user, &areas, page, filter).await?,
-    ))
+    let page = views::list(&state, &auth.user, &areas, page, filter).await?;
+    Ok(web::Json(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|e| e.shown_to(Some(&auth.user)))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One event with its tasks and full timeline.
@@ -266,7 +293,11 @@ pub async fn get_event(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<EventDetail>> {
     let (event, ..) = access::visible_event(&state, &auth.user, id.into_inner()).await?;
-    Ok(web::Json(views::detail(&state.db, event.id).await?))
+    Ok(web::Json(
+        views::detail(&state.db, event.id)
+            .await?
+            .shown_to(Some(&auth.user)),
+    ))
 }
 
 /// Move an event through the loop: accept, dispatch, sign, arrive, handle, complete, return,
@@ -292,7 +323,9 @@ pub async fn move_event(
     Json(body): Json<MoveRequest>,
 ) -> ApiResult<web::Json<EventView>> {
     Ok(web::Json(
-        moves::apply(&state, &auth.user, id.into_inner(), body).await?,
+        moves::apply(&state, &auth.user, id.into_inner(), body)
+            .await?
+            .shown_to(Some(&auth.user)),
     ))
 }
 
@@ -333,7 +366,8 @@ pub async fn change_event(
             body.category,
             body.reason,
         )
-        .await?,
+        .await?
+        .shown_to(Some(&auth.user)),
     ))
 }
 

@@ -453,7 +453,7 @@ pub async fn report_finding(
     if replayed {
         res.insert_header(("idempotent-replayed", "true"));
     }
-    Ok(res.json(view))
+    Ok(res.json(view.shown_to(Some(&auth.user))))
 }
 
 /// The caller's walks, newest first: each route walked in a window occurrence, with the

@@ -27,6 +27,7 @@ use crate::error::ApiResult;
 use crate::events::moves;
 use crate::live::hub::{IDLE_AFTER, PING_EVERY, SEND_TIMEOUT};
 use crate::state::AppState;
+use actix_web::ResponseError;
 use sea_orm::EntityTrait;
 
 /// The largest message a peer may send: a whole document of a few thousand edits fits.
@@ -218,7 +219,7 @@ impl Connection {
             }
             Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-            Some(Err(e)) => Err(End::Close(format!("websocket protocol error: {e}"))),
+            Some(Err(e)) => Err(protocol_error(&e)),
         }
     }
 
@@ -490,10 +491,12 @@ impl Connection {
         Ok(now)
     }
 
-    /// Logs a message that is not taken in, with the peer; the connection then closes.
+    /// Logs a message that is not taken in, with the peer; the connection then closes. What
+    /// was wrong with the peer's message is told to it; the engine failing is the server's own
+    /// and is only logged.
     fn refuse(&self, document: DocumentId, e: &merge::MergeError) -> End {
         tracing::warn!(peer = self.gate.remote().unwrap_or("-"), user = %self.user.id, %document, error = %e, "sync: message refused");
-        End::Close(format!("message refused: {e}"))
+        End::Close(refusal_text(e))
     }
 
     /// Sends each changed document's news to this peer.
@@ -546,7 +549,74 @@ async fn status_move(
     };
     match moves::apply(state, user, event, req).await {
         Ok(_) => Ok(None),
-        Err(crate::error::ApiError::Database(e)) => Err(e.into()),
-        Err(e) => Ok(Some(e.to_string())),
+        Err(e) => refused_move(e).map(Some),
+    }
+}
+
+/// Why a status move written in a document was refused, to tell the peer; an error that is not
+/// about the move (the database failing) stays an error, logged and never sent.
+fn refused_move(e: crate::error::ApiError) -> ApiResult<String> {
+    if e.status_code().is_server_error() {
+        return Err(e);
+    }
+    // A refusal's problem detail is what a REST caller of the same move reads.
+    Ok(e.problem().detail)
+}
+
+/// What the peer is told when its websocket breaks the protocol: what it did wrong, or, when
+/// reading failed on the server's side, only that.
+fn protocol_error(e: &actix_ws::ProtocolError) -> End {
+    match e {
+        actix_ws::ProtocolError::Io(io) => {
+            tracing::warn!(error = %io, "sync: reading the websocket failed");
+            End::Close("server error; reconnect".into())
+        }
+        e => End::Close(format!("websocket protocol error: {e}")),
+    }
+}
+
+/// What the peer is told of a message not taken in: what was wrong with it, or, when the engine
+/// itself failed on it, only that.
+fn refusal_text(e: &merge::MergeError) -> String {
+    match e {
+        merge::MergeError::Panicked => "server error; reconnect".into(),
+        e => format!("message refused: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    #[test]
+    fn a_refused_move_is_told_and_a_server_failure_is_not() {
+        let refused = refused_move(ApiError::Conflict {
+            field: None,
+            detail: "the task is not signed yet".into(),
+        });
+        assert_eq!(refused.ok().as_deref(), Some("the task is not signed yet"));
+        for e in [
+            ApiError::Unexpected(anyhow::anyhow!("pool timed out at 10.0.0.5")),
+            ApiError::Database(sea_orm::DbErr::Custom("connection reset".into())),
+            ApiError::Unavailable("redis at 10.0.0.6 down".into()),
+        ] {
+            assert!(refused_move(e).is_err());
+        }
+    }
+
+    #[test]
+    fn the_engine_failing_is_not_described_to_the_peer() {
+        assert_eq!(
+            refusal_text(&merge::MergeError::Panicked),
+            "server error; reconnect"
+        );
+        let told = refusal_text(&merge::MergeError::Decode("bad leb128".into()));
+        assert!(told.contains("bad leb128"), "{told}");
+        let io = actix_ws::ProtocolError::Io(std::io::Error::other("socket 12 reset"));
+        match protocol_error(&io) {
+            End::Close(why) => assert!(!why.contains("socket 12"), "{why}"),
+            End::Gone => panic!("closes with a reason"),
+        }
     }
 }
