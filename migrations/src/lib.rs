@@ -13,6 +13,7 @@ mod m20261201_000005_patrols;
 mod m20261201_000006_rewards;
 mod m20261202_000007_event_originals;
 mod m20261202_000008_sync_documents;
+mod m20261205_000009_points_guards;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_rewards::Migration),
             Box::new(m20261202_000007_event_originals::Migration),
             Box::new(m20261202_000008_sync_documents::Migration),
+            Box::new(m20261205_000009_points_guards::Migration),
         ]
     }
 }
