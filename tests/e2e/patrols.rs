@@ -43,7 +43,7 @@ fn north(m: f64) -> f64 {
 }
 
 /// A route of one QR checkpoint (`{code}-Q`, 5 points) and two geofences (`{code}-G1` at the
-/// centre, radius 50 m, 3 points; `{code}-G2` 100 m north, radius 30 m, 2 points): close enough
+/// centre, radius 50 m, 3 points; `{code}-G2` 60 m north, radius 30 m, 2 points): close enough
 /// to walk between in moments.
 fn route_body(code: &str, windows: Value) -> Value {
     json!({
@@ -55,7 +55,7 @@ fn route_body(code: &str, windows: Value) -> Value {
             {"code": format!("{code}-G1"), "name": "中心广场", "kind": "geofence",
              "lat": LAT, "lng": LNG, "radius_m": 50, "points": 3},
             {"code": format!("{code}-G2"), "name": "北侧河道", "kind": "geofence",
-             "lat": LAT + north(100.0), "lng": LNG, "radius_m": 30, "points": 2},
+             "lat": LAT + north(60.0), "lng": LNG, "radius_m": 30, "points": 2},
         ],
     })
 }
@@ -633,7 +633,7 @@ async fn a_walk_is_complete_when_every_checkpoint_is_hit_in_one_window() -> Test
     assert!(walks["items"][0]["completed_at"].is_null());
 
     // The last one as WeChat reports it (GCJ-02), 20 m from the centre.
-    let gcj = places::gcj02::wgs84_to_gcj02([LNG, LAT + north(100.0) + north(20.0)]);
+    let gcj = places::gcj02::wgs84_to_gcj02([LNG, LAT + north(60.0) + north(20.0)]);
     let mut body = at("P1-G2", gcj[1], gcj[0], 8.0);
     body["crs"] = json!("gcj02");
     let (status, three) = check_in(&app, &citizen, body).await?;
@@ -967,7 +967,9 @@ async fn checkpoint_coordinates_are_shown_to_those_who_manage_or_walk_the_route(
             .flatten()
             .all(|c| c["lat"].is_null() && c["lng"].is_null() && c["radius_m"].is_null())
     };
-    let (_, seen) = app.get("/api/v1/patrol-routes/P1", Some(&coordinator)).await?;
+    let (_, seen) = app
+        .get("/api/v1/patrol-routes/P1", Some(&coordinator))
+        .await?;
     assert!(located(&seen), "coordinators manage it: {seen}");
     for t in [&citizen, &worker] {
         let (status, seen) = app.get("/api/v1/patrol-routes/P1", Some(t)).await?;
@@ -981,7 +983,10 @@ async fn checkpoint_coordinates_are_shown_to_those_who_manage_or_walk_the_route(
     let (_, seen) = app.get("/api/v1/patrol-routes/P1", Some(&citizen)).await?;
     assert!(located(&seen), "walking it: {seen}");
     let (_, seen) = app.get("/api/v1/patrol-routes/P1", Some(&worker)).await?;
-    assert!(hidden(&seen), "someone else's walk shows them nothing: {seen}");
+    assert!(
+        hidden(&seen),
+        "someone else's walk shows them nothing: {seen}"
+    );
     Ok(())
 }
 
@@ -1010,40 +1015,78 @@ async fn implausible_check_ins_are_held_for_review_and_paid_only_when_approved()
     let later_payload = payload_of(&later, "P2-Q")?;
 
     // A good fix at the north sluice pays.
-    let (status, north_gate) = check_in(
-        &app,
-        &citizen,
-        at("F1-B", LAT + north(1000.0), LNG, 5.0),
-    )
-    .await?;
+    let (status, north_gate) =
+        check_in(&app, &citizen, at("F1-B", LAT + north(1000.0), LNG, 5.0)).await?;
     assert_eq!(status, StatusCode::CREATED, "{north_gate}");
-    assert_eq!((north_gate["status"].clone(), north_gate["points"].clone()), (json!("paid"), json!(4)));
+    assert_eq!(
+        (north_gate["status"].clone(), north_gate["points"].clone()),
+        (json!("paid"), json!(4))
+    );
     // 1.4 km in the same second: nobody moves that fast. Held, not paid, and the phone is told.
     let (status, fast) = check_in(&app, &citizen, at("F1-C", LAT, LNG + 0.01, 5.0)).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{fast}");
-    assert_eq!((fast["status"].as_str(), reason(&fast)), (Some("held"), "too_fast"));
+    assert_eq!(
+        (fast["status"].as_str(), reason(&fast)),
+        (Some("held"), "too_fast")
+    );
     assert_eq!(fast["points"], 0);
-    assert!(fast["hold"]["detail"].as_str().unwrap_or_default().contains("审核"), "{fast}");
-    assert_eq!(fast["progress"]["hit"], 1, "a held check-in does not count yet");
+    assert!(
+        fast["hold"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("审核"),
+        "{fast}"
+    );
+    assert_eq!(
+        fast["progress"]["hit"], 1,
+        "a held check-in does not count yet"
+    );
     // A fix that could hide a kilometre.
     let (status, coarse) = check_in(&app, &citizen, at("F1-A", LAT, LNG, 150.0)).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{coarse}");
     assert_eq!(reason(&coarse), "inaccurate");
-    assert!(coarse["hold"]["detail"].as_str().unwrap_or_default().contains("150"), "{coarse}");
+    assert!(
+        coarse["hold"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("150"),
+        "{coarse}"
+    );
     // Outside the route's windows.
     let (status, late) = check_in(&app, &citizen, scan(&later_payload)).await?;
     assert_eq!(status, StatusCode::ACCEPTED, "{late}");
     assert_eq!(reason(&late), "outside_window");
-    assert!(late["window_key"].as_str().unwrap_or_default().ends_with("#out"), "{late}");
+    assert!(
+        late["window_key"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("#out"),
+        "{late}"
+    );
     // A retry of a held check-in is the same held check-in.
     let (status, again) = check_in(&app, &citizen, scan(&later_payload)).await?;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!((again["id"].clone(), again["status"].clone()), (late["id"].clone(), json!("held")));
-    assert_eq!(balance(&app, &citizen).await?.0, 4, "only the plausible one paid");
+    assert_eq!(
+        (again["id"].clone(), again["status"].clone()),
+        (late["id"].clone(), json!("held"))
+    );
+    assert_eq!(
+        balance(&app, &citizen).await?.0,
+        4,
+        "only the plausible one paid"
+    );
 
     // Coordinators see the queue with the reasons; patrollers do not.
-    problem(&app, Method::GET, "/api/v1/patrol-checkins/held", &citizen, None, 403, "forbidden")
-        .await?;
+    problem(
+        &app,
+        Method::GET,
+        "/api/v1/patrol-checkins/held",
+        &citizen,
+        None,
+        403,
+        "forbidden",
+    )
+    .await?;
     let (status, queue) = app
         .get("/api/v1/patrol-checkins/held", Some(&coordinator))
         .await?;
@@ -1059,21 +1102,58 @@ async fn implausible_check_ins_are_held_for_review_and_paid_only_when_approved()
     assert_eq!(queue["items"][0]["checkpoint_points"], 2);
 
     // Approving pays it and counts it in the walk; rejecting closes it unpaid; each once.
-    let review = |id: &Value| format!("/api/v1/patrol-checkins/{}/review", id.as_str().unwrap_or_default());
-    problem(&app, Method::POST, &review(&fast["id"]), &citizen, Some(json!({"decision": "approve"})), 403, "forbidden").await?;
+    let review = |id: &Value| {
+        format!(
+            "/api/v1/patrol-checkins/{}/review",
+            id.as_str().unwrap_or_default()
+        )
+    };
+    problem(
+        &app,
+        Method::POST,
+        &review(&fast["id"]),
+        &citizen,
+        Some(json!({"decision": "approve"})),
+        403,
+        "forbidden",
+    )
+    .await?;
     let (status, approved) = app
-        .post(&review(&fast["id"]), Some(&coordinator), json!({"decision": "approve"}))
+        .post(
+            &review(&fast["id"]),
+            Some(&coordinator),
+            json!({"decision": "approve"}),
+        )
         .await?;
     assert_eq!(status, StatusCode::OK, "{approved}");
-    assert_eq!((approved["status"].clone(), approved["points"].clone()), (json!("paid"), json!(2)));
+    assert_eq!(
+        (approved["status"].clone(), approved["points"].clone()),
+        (json!("paid"), json!(2))
+    );
     assert_eq!(approved["progress"]["hit"], 2);
     assert_eq!(balance(&app, &citizen).await?.0, 6);
-    problem(&app, Method::POST, &review(&fast["id"]), &coordinator, Some(json!({"decision": "approve"})), 409, "conflict").await?;
+    problem(
+        &app,
+        Method::POST,
+        &review(&fast["id"]),
+        &coordinator,
+        Some(json!({"decision": "approve"})),
+        409,
+        "conflict",
+    )
+    .await?;
     let (status, rejected) = app
-        .post(&review(&coarse["id"]), Some(&coordinator), json!({"decision": "reject"}))
+        .post(
+            &review(&coarse["id"]),
+            Some(&coordinator),
+            json!({"decision": "reject"}),
+        )
         .await?;
     assert_eq!(status, StatusCode::OK, "{rejected}");
-    assert_eq!((rejected["status"].clone(), rejected["points"].clone()), (json!("rejected"), json!(0)));
+    assert_eq!(
+        (rejected["status"].clone(), rejected["points"].clone()),
+        (json!("rejected"), json!(0))
+    );
     assert_eq!(balance(&app, &citizen).await?.0, 6);
     let (_, queue) = app
         .get("/api/v1/patrol-checkins/held", Some(&coordinator))
@@ -1083,8 +1163,8 @@ async fn implausible_check_ins_are_held_for_review_and_paid_only_when_approved()
 }
 
 #[tokio::test]
-async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_at_the_daily_cap(
-) -> TestResult {
+async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_at_the_daily_cap()
+-> TestResult {
     let app = TestApp::spawn().await?;
     let coordinator = app.token(COORDINATOR).await?;
     let citizen = app.token(CITIZEN).await?;
@@ -1120,7 +1200,11 @@ async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_a
     assert_eq!(reason(&printed), "rotating_code_required");
     // A low-value checkpoint's printed plate still pays.
     let (status, cheap) = check_in(&app, &citizen, scan(&payload_of(&route, "H1-C")?)).await?;
-    assert_eq!((status, cheap["points"].clone()), (StatusCode::CREATED, json!(5)), "{cheap}");
+    assert_eq!(
+        (status, cheap["points"].clone()),
+        (StatusCode::CREATED, json!(5)),
+        "{cheap}"
+    );
 
     // The screen at the spot shows a rotating code (coordinators set screens up).
     let live = "/api/v1/patrol-checkpoints/H1-A/live-qr";
@@ -1132,7 +1216,10 @@ async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_a
     assert!(screen["refresh_at"].is_string() && screen["valid_until"].is_string());
     let (status, paid) = check_in(&app, &citizen, scan(&shown)).await?;
     assert_eq!(status, StatusCode::CREATED, "{paid}");
-    assert_eq!((paid["status"].clone(), paid["points"].clone()), (json!("paid"), json!(60)));
+    assert_eq!(
+        (paid["status"].clone(), paid["points"].clone()),
+        (json!("paid"), json!(60))
+    );
     // A code from a few steps ago (a photo sent home) is held.
     let step = Utc::now().timestamp().div_euclid(30);
     let old = app.state.qr.sign(&format!("cpt.{}.H1-E", step - 3));
@@ -1142,24 +1229,36 @@ async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_a
 
     // The day's patrol cap (100 by default): 65 earned, so 60 more pays 35, and says so.
     let (_, screen) = app
-        .get("/api/v1/patrol-checkpoints/H1-D/live-qr", Some(&coordinator))
+        .get(
+            "/api/v1/patrol-checkpoints/H1-D/live-qr",
+            Some(&coordinator),
+        )
         .await?;
     let (status, capped) = check_in(&app, &citizen, scan(&str_field(&screen, "payload")?)).await?;
     assert_eq!(status, StatusCode::CREATED, "{capped}");
-    assert_eq!((capped["points"].clone(), capped["capped"].clone()), (json!(35), json!(true)));
+    assert_eq!(
+        (capped["points"].clone(), capped["capped"].clone()),
+        (json!(35), json!(true))
+    );
     let (total, rows) = balance(&app, &citizen).await?;
     assert_eq!(total, 100);
     assert_eq!(rows.len(), 3, "{rows:?}");
     // Approving a held check-in pays through the same cap: nothing is left today.
     let (status, approved) = app
         .post(
-            &format!("/api/v1/patrol-checkins/{}/review", printed["id"].as_str().unwrap_or_default()),
+            &format!(
+                "/api/v1/patrol-checkins/{}/review",
+                printed["id"].as_str().unwrap_or_default()
+            ),
             Some(&coordinator),
             json!({"decision": "approve"}),
         )
         .await?;
     assert_eq!(status, StatusCode::OK, "{approved}");
-    assert_eq!((approved["status"].clone(), approved["points"].clone()), (json!("paid"), json!(0)));
+    assert_eq!(
+        (approved["status"].clone(), approved["points"].clone()),
+        (json!("paid"), json!(0))
+    );
     assert_eq!(balance(&app, &citizen).await?.0, 100);
     Ok(())
 }

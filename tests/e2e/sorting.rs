@@ -287,7 +287,11 @@ async fn supervisors_and_stations_rate_once_a_day_and_corrections_replace() -> T
     assert_eq!(balance(&app, &citizen).await?, 2);
     let rows = sorting_rows(&app, &citizen).await?;
     let amounts: Vec<i64> = rows.iter().filter_map(|r| r["amount"].as_i64()).collect();
-    assert_eq!(amounts, [2, -5, 5], "earning, reversal, correction: {rows:?}");
+    assert_eq!(
+        amounts,
+        [2, -5, 5],
+        "earning, reversal, correction: {rows:?}"
+    );
     assert_eq!(
         rows[1]["source_id"],
         format!("{}:reversed", first["id"].as_str().ok_or("id")?)
@@ -528,7 +532,10 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
             "not-eligible",
         )
         .await?;
-        assert!(p["detail"].as_str().unwrap_or_default().contains("SELF-1"), "{p}");
+        assert!(
+            p["detail"].as_str().unwrap_or_default().contains("SELF-1"),
+            "{p}"
+        );
     }
     assert_eq!(balance(&app, &worker).await?, 0);
 
@@ -558,11 +565,34 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
     .await?;
     let records = "/api/v1/sorting/accounts/HOME-1/records";
     let rating = || json!({"id": uuid::Uuid::new_v4(), "result": "good"});
-    let p = problem(&app, Method::POST, records, &housemate, Some(rating()), 403, "not-eligible")
-        .await?;
-    assert!(p["detail"].as_str().unwrap_or_default().contains("household"), "{p}");
+    let p = problem(
+        &app,
+        Method::POST,
+        records,
+        &housemate,
+        Some(rating()),
+        403,
+        "not-eligible",
+    )
+    .await?;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("household"),
+        "{p}"
+    );
     // A grid worker of another grid is no supervisor of this building.
-    problem(&app, Method::POST, records, &other_grid, Some(rating()), 403, "not-eligible").await?;
+    problem(
+        &app,
+        Method::POST,
+        records,
+        &other_grid,
+        Some(rating()),
+        403,
+        "not-eligible",
+    )
+    .await?;
     assert_eq!(balance(&app, &citizen).await?, 0);
     let (status, ok) = app.post(records, Some(&worker), rating()).await?;
     assert_eq!(status, StatusCode::CREATED, "{ok}");
@@ -633,19 +663,25 @@ async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() -> TestResult {
     let res = post(&worker_a, json!({"result": "good"})).await?;
     assert_eq!(res.status(), StatusCode::CREATED);
     let a: Value = res.json().await?;
-    // Worker B's request under A's key on another day is B's own rating, not A's record back.
+    // Worker B sends A's key for today: the day is rated, so B gets a clear refusal, never A's
+    // record.
+    let res = post(&worker_b, json!({"result": "good"})).await?;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    let p: Value = res.json().await?;
+    assert_eq!(error_fields(&p), ["observed_at"], "{p}");
+    // The same key on another day is B's own rating, not A's record back.
     let yesterday = (Utc::now() - Duration::days(1)).to_rfc3339();
-    let res = post(&worker_b, json!({"result": "fair", "observed_at": yesterday})).await?;
+    let res = post(
+        &worker_b,
+        json!({"result": "fair", "observed_at": yesterday}),
+    )
+    .await?;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert!(res.headers().get("idempotent-replayed").is_none());
     let b: Value = res.json().await?;
     assert_ne!(b["id"], a["id"], "{b}");
     assert_eq!(b["result"], "fair");
-    // The same key for today is a clear refusal (the day is rated), never A's record.
-    let res = post(&worker_b, json!({"result": "good"})).await?;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let p: Value = res.json().await?;
-    assert_eq!(error_fields(&p), ["observed_at"], "{p}");
     // A's own retry still gets A's record.
     let res = post(&worker_a, json!({"result": "good"})).await?;
     assert_eq!(res.status(), StatusCode::CREATED);

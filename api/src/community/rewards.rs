@@ -478,7 +478,14 @@ pub async fn cancel(db: &DatabaseConnection, id: Uuid, by: Closer) -> ApiResult<
         .filter(rewards::Column::Stock.is_not_null())
         .exec(&tx)
         .await?;
-    points::refund(&tx, row.user_id, &row.id.to_string(), row.cost, "兑换取消退还").await?;
+    points::refund(
+        &tx,
+        row.user_id,
+        &row.id.to_string(),
+        row.cost,
+        "兑换取消退还",
+    )
+    .await?;
     let row = visible(&tx, id, by).await?;
     let view = view(&tx, row).await?;
     tx.commit().await?;

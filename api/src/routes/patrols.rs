@@ -242,9 +242,7 @@ pub async fn held_checkins(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<web::Json<Page<HeldCheckin>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    Ok(web::Json(
-        patrols::review::held(&state.db, page).await?,
-    ))
+    Ok(web::Json(patrols::review::held(&state.db, page).await?))
 }
 
 /// A coordinator's decision on a held check-in.

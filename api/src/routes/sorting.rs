@@ -71,9 +71,7 @@ impl FromRequest for RecordPoster {
                     client.require(Scope::SortingWrite)?;
                     Ok(RecordPoster(Poster::Station(client.key_id)))
                 }
-                Principal::User(u)
-                    if u.has(Role::GridWorker) || u.has(Role::TeamMember) =>
-                {
+                Principal::User(u) if u.has(Role::GridWorker) || u.has(Role::TeamMember) => {
                     Ok(RecordPoster(Poster::User(Rater {
                         user: u.id,
                         roles: u.roles,

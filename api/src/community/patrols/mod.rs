@@ -1156,9 +1156,8 @@ async fn check_in_at(
     let occurrence = occurrence(&windows, now);
     let in_window = occurrence.is_some();
     // Outside every window the check-in still gets a place of its own (held), one per day.
-    let window_key = occurrence.unwrap_or_else(|| {
-        format!("{}#out", crate::points::local_day(now).format("%Y-%m-%d"))
-    });
+    let window_key = occurrence
+        .unwrap_or_else(|| format!("{}#out", crate::points::local_day(now).format("%Y-%m-%d")));
     let street = crate::points::street_of(&state.db, route.area_code.as_deref()).await?;
     let qr_above_points = plausibility::qr_above_points(&state.db, street.as_deref()).await?;
     let judged = Judged {

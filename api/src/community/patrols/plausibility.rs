@@ -163,7 +163,8 @@ pub fn judge(f: &Facts) -> Option<Hold> {
     if let (Some(prev), Some((here, acc_here))) = (f.previous, f.now.point)
         && let Some((there, acc_there)) = prev.point
     {
-        let metres = (distance_m(here, there) - acc_here.min(MAX_ACCURACY_M)
+        let metres = (distance_m(here, there)
+            - acc_here.min(MAX_ACCURACY_M)
             - acc_there.min(MAX_ACCURACY_M))
         .max(0.0);
         let secs = (f.now.at - prev.at).num_milliseconds().max(0) as f64 / 1000.0;

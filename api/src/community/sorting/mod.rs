@@ -363,7 +363,9 @@ pub async fn post_record(
     }
     let street = raters::street_of_building(db, account.building_code.as_deref()).await?;
     let limit = raters::ratings_per_day(db, street.as_deref()).await?;
-    let day = points::local_day(new.observed_at).format("%Y-%m-%d").to_string();
+    let day = points::local_day(new.observed_at)
+        .format("%Y-%m-%d")
+        .to_string();
     let tx = crate::db::begin_write(db).await?;
     // The account's row lock orders its ratings, so two posts never both take the day's last
     // place (SQLite's write transaction already serialises them).
@@ -380,24 +382,27 @@ pub async fn post_record(
         .filter(sorting_records::Column::SupersededBy.is_null())
         .all(&tx)
         .await?;
-    let replaced = match new.corrects {
-        Some(target) => Some(standing.into_iter().find(|r| r.id == target).ok_or_else(|| {
-            ApiError::invalid(
-                "corrects",
-                "not_correctable",
-                format!("not a standing rating of account {code} on {day}"),
-            )
-        })?),
-        None if standing.len() >= usize::try_from(limit).unwrap_or(1) => {
-            return Err(RatingRefusal::DailyLimit {
-                account: code.to_owned(),
-                day,
-                limit,
+    let replaced =
+        match new.corrects {
+            Some(target) => Some(standing.into_iter().find(|r| r.id == target).ok_or_else(
+                || {
+                    ApiError::invalid(
+                        "corrects",
+                        "not_correctable",
+                        format!("not a standing rating of account {code} on {day}"),
+                    )
+                },
+            )?),
+            None if standing.len() >= usize::try_from(limit).unwrap_or(1) => {
+                return Err(RatingRefusal::DailyLimit {
+                    account: code.to_owned(),
+                    day,
+                    limit,
+                }
+                .into());
             }
-            .into());
-        }
-        None => None,
-    };
+            None => None,
+        };
     let id = Uuid::now_v7();
     if let Some(old) = &replaced {
         sorting_records::Entity::update_many()

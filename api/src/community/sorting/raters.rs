@@ -39,7 +39,9 @@ pub enum RatingRefusal {
         "only the grid workers of building {0}'s grid or the team of its sorting point rate this account"
     )]
     NotSupervisor(String),
-    #[error("sorting account {account} was rated {limit} time(s) on {day}; correct that rating instead (send corrects)")]
+    #[error(
+        "sorting account {account} was rated {limit} time(s) on {day}; correct that rating instead (send corrects)"
+    )]
     DailyLimit {
         account: String,
         day: String,
