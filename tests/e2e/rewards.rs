@@ -140,20 +140,25 @@ async fn admins_adjust_balances_once_per_key_and_never_below_zero() -> TestResul
         .login_pair("13800000081", "调整2026abc")
         .await
         .and_then(|p| str_field(&p, "access_token"))?;
-    let other_body = json!({"user_id": id, "amount": 7, "note": "另一位管理员"});
-    let (status, replayed, theirs) =
-        post_keyed(&app, path, &other, "adj-1", Some(other_body)).await?;
+    // Even with the very same body, it is a second adjustment of the second admin's.
+    let (status, replayed, theirs) = post_keyed(
+        &app,
+        path,
+        &other,
+        "adj-1",
+        Some(json!({"user_id": id, "amount": 100, "note": "补记志愿服务积分"})),
+    )
+    .await?;
     assert_eq!(status, StatusCode::CREATED, "{theirs}");
     assert!(!replayed, "another admin's key is not a replay: {theirs}");
     assert_ne!(theirs["id"], first["id"]);
-    assert_eq!(theirs["amount"], 7);
-    assert_eq!(balance(&app, &citizen).await?, 107);
+    assert_eq!(balance(&app, &citizen).await?, 200);
     let (status, _, p) = post_keyed(
         &app,
         path,
         &admin,
         "adj-undo",
-        Some(json!({"user_id": id, "amount": -7, "note": "撤回"})),
+        Some(json!({"user_id": id, "amount": -100, "note": "撤回"})),
     )
     .await?;
     assert_eq!(status, StatusCode::CREATED, "{p}");
