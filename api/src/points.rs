@@ -423,3 +423,36 @@ pub async fn totals(db: &impl ConnectionTrait) -> ApiResult<Vec<KindTotal>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_pays_what_is_left_of_the_day() {
+        assert_eq!(allowance(None, 1_000, 60), 60, "no cap, no limit");
+        assert_eq!(allowance(Some(100), 0, 60), 60);
+        assert_eq!(allowance(Some(100), 65, 60), 35);
+        assert_eq!(allowance(Some(100), 100, 60), 0);
+        assert_eq!(allowance(Some(100), 140, 60), 0, "never negative");
+        // A reversal earlier today leaves room again: the cap counts net earnings.
+        assert_eq!(allowance(Some(10), 4, 5), 5);
+    }
+
+    #[test]
+    fn days_are_asia_shanghai_days() {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
+        // 16:30 UTC is 00:30 the next day in Shanghai.
+        let day = local_day(at("2026-12-05T16:30:00Z"));
+        assert_eq!(day.to_string(), "2026-12-06");
+        assert_eq!(day_start(day), at("2026-12-05T16:00:00Z"));
+        assert_eq!(
+            local_day(at("2026-12-05T15:59:59Z")).to_string(),
+            "2026-12-05"
+        );
+    }
+}
