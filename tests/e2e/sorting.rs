@@ -691,3 +691,92 @@ async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() -> TestResult {
     assert_eq!(balance(&app, &citizen).await?, 7);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_street_sets_its_own_limits_and_caps() -> TestResult {
+    use gridwing_api::entities::{patrol_limits, points_caps, sorting_limits};
+    use sea_orm::{EntityTrait, Set};
+
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let coordinator = app.token(COORDINATOR).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let citizen_id = my_id(&app, &citizen).await?;
+    let (building, _) = g001_buildings(&app, &worker).await?;
+    // The demo street QSH rates twice a day, caps sorting at 6 points a day, and lets
+    // checkpoints worth up to 80 points be geofences; other streets keep the defaults.
+    sorting_limits::Entity::insert(sorting_limits::ActiveModel {
+        street_code: Set("QSH".into()),
+        ratings_per_day: Set(2),
+    })
+    .exec(&app.state.db)
+    .await?;
+    points_caps::Entity::insert(points_caps::ActiveModel {
+        street_code: Set("QSH".into()),
+        source_kind: Set("sorting".into()),
+        daily_cap: Set(6),
+    })
+    .exec(&app.state.db)
+    .await?;
+    patrol_limits::Entity::insert(patrol_limits::ActiveModel {
+        street_code: Set("QSH".into()),
+        qr_above_points: Set(80),
+    })
+    .exec(&app.state.db)
+    .await?;
+
+    open_account(
+        &app,
+        &worker,
+        json!({"code": "TWICE-1", "holder_id": citizen_id, "kind": "household",
+               "building_code": building, "unit_label": "7-701"}),
+    )
+    .await?;
+    let records = "/api/v1/sorting/accounts/TWICE-1/records";
+    let rating = || json!({"id": uuid::Uuid::new_v4(), "result": "good"});
+    let (status, morning) = app.post(records, Some(&worker), rating()).await?;
+    assert_eq!(
+        (status, morning["points"].clone()),
+        (StatusCode::CREATED, json!(5))
+    );
+    // The second rating of the day is allowed here, and pays what is left of the street's cap.
+    let (status, evening) = app.post(records, Some(&worker), rating()).await?;
+    assert_eq!(
+        (status, evening["points"].clone()),
+        (StatusCode::CREATED, json!(1)),
+        "{evening}"
+    );
+    let p = problem(
+        &app,
+        Method::POST,
+        records,
+        &worker,
+        Some(rating()),
+        409,
+        "conflict",
+    )
+    .await?;
+    assert_eq!(error_fields(&p), ["observed_at"]);
+    assert_eq!(balance(&app, &citizen).await?, 6);
+
+    // A 60-point geofence is refused by default but allowed on a route of the street.
+    let route = |area: Option<&str>| {
+        json!({"code": format!("G-{}", area.unwrap_or("none")), "name": "街道巡防", "area_code": area,
+               "windows": [{"start": "00:00", "end": "23:59"}], "checkpoints": [
+            {"code": format!("G-{}-1", area.unwrap_or("none")), "name": "广场", "kind": "geofence",
+             "lat": 30.27, "lng": 120.15, "radius_m": 50, "points": 60}]})
+    };
+    let (status, refused) = app
+        .post("/api/v1/patrol-routes", Some(&coordinator), route(None))
+        .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, allowed) = app
+        .post(
+            "/api/v1/patrol-routes",
+            Some(&coordinator),
+            route(Some("QSH")),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{allowed}");
+    Ok(())
+}
