@@ -265,7 +265,7 @@ async fn supervisors_and_stations_rate_once_a_day_and_corrections_replace() -> T
         Method::POST,
         records,
         &worker,
-        Some(json!({"id": "01900000-0000-7000-8000-000000000004", "result": "good"})),
+        Some(json!({"id": "01900000-0000-7000-8000-000000000004", "result": "good", "observed_at": first["observed_at"]})),
         409,
         "conflict",
     )
@@ -278,7 +278,7 @@ async fn supervisors_and_stations_rate_once_a_day_and_corrections_replace() -> T
         .post(
             records,
             Some(&worker),
-            json!({"id": "01900000-0000-7000-8000-000000000005", "result": "fair", "corrects": first["id"]}),
+            json!({"id": "01900000-0000-7000-8000-000000000005", "result": "fair", "corrects": first["id"], "observed_at": first["observed_at"]}),
         )
         .await?;
     assert_eq!(status, StatusCode::CREATED, "{fixed}");
@@ -306,7 +306,7 @@ async fn supervisors_and_stations_rate_once_a_day_and_corrections_replace() -> T
         Method::POST,
         records,
         &worker,
-        Some(json!({"id": "01900000-0000-7000-8000-000000000006", "result": "good", "corrects": first["id"]})),
+        Some(json!({"id": "01900000-0000-7000-8000-000000000006", "result": "good", "corrects": first["id"], "observed_at": first["observed_at"]})),
         422,
         "validation-failed",
     )
@@ -665,7 +665,11 @@ async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() -> TestResult {
     let a: Value = res.json().await?;
     // Worker B sends A's key for today: the day is rated, so B gets a clear refusal, never A's
     // record.
-    let res = post(&worker_b, json!({"result": "good"})).await?;
+    let res = post(
+        &worker_b,
+        json!({"result": "good", "observed_at": a["observed_at"]}),
+    )
+    .await?;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.headers().get("idempotent-replayed").is_none());
     let p: Value = res.json().await?;
