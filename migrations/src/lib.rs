@@ -13,6 +13,7 @@ mod m20261201_000005_patrols;
 mod m20261201_000006_rewards;
 mod m20261202_000007_event_originals;
 mod m20261202_000008_sync_documents;
+mod m20261205_000009_points_guards;
 mod m20261205_000010_photo_owners;
 mod m20261205_000012_outbox_micro_grid;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_rewards::Migration),
             Box::new(m20261202_000007_event_originals::Migration),
             Box::new(m20261202_000008_sync_documents::Migration),
+            Box::new(m20261205_000009_points_guards::Migration),
             Box::new(m20261205_000010_photo_owners::Migration),
             Box::new(m20261205_000012_outbox_micro_grid::Migration),
         ]

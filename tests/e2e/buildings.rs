@@ -511,8 +511,8 @@ async fn admins_register_buildings_in_the_micro_grid_of_their_point() -> TestRes
     )
     .await?;
     assert_eq!(error_fields(&p), ["lat"], "{p}");
-    // Codes that name checkpoints and activities are no building's.
-    for reserved in ["cp.QSH-CP01", "act.0190aa"] {
+    // Codes that name checkpoints (printed or rotating) and activities are no building's.
+    for reserved in ["cp.QSH-CP01", "act.0190aa", "cpt.59000000.QSH-CP01"] {
         let mut bad = new.clone();
         bad["code"] = json!(reserved);
         let p = problem(

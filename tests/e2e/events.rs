@@ -207,10 +207,19 @@ async fn a_citizen_report_runs_the_whole_loop_and_pays_points_once() -> TestResu
     assert_eq!(points["balance"], 5, "{points}");
     assert_eq!(points["history"]["items"][0]["source_kind"], "report");
     let citizen_id = str_field(&app.get("/api/v1/me", Some(&citizen)).await?.1, "id")?;
-    let paid =
-        gridwing_api::points::award(&app.state.db, citizen_id.parse()?, "report", &id, 5, None)
-            .await?;
-    assert!(!paid, "a replayed award pays nothing");
+    let replayed = gridwing_api::points::earn(
+        &app.state.db,
+        gridwing_api::points::Earning {
+            user: citizen_id.parse()?,
+            source_kind: "report",
+            source_id: &id,
+            amount: 5,
+            note: None,
+            street: None,
+        },
+    )
+    .await?;
+    assert!(!replayed.fresh, "a replayed award pays nothing");
     assert_eq!(
         app.get("/api/v1/points/me", Some(&citizen)).await?.1["balance"],
         5

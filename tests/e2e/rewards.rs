@@ -111,7 +111,8 @@ async fn admins_adjust_balances_once_per_key_and_never_below_zero() -> TestResul
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert!(!replayed);
     assert_eq!(first["source_kind"], "adjustment");
-    assert_eq!(first["source_id"], "adj-1");
+    let admin_id = my_id(&app, &admin).await?;
+    assert_eq!(first["source_id"], format!("{admin_id}:adj-1"));
     assert_eq!(first["amount"], 100);
     assert_eq!(first["note"], "补记志愿服务积分");
     // A retry is the same row, and pays nothing more.
@@ -130,6 +131,37 @@ async fn admins_adjust_balances_once_per_key_and_never_below_zero() -> TestResul
     .await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     assert_eq!(error_fields(&p), ["Idempotency-Key"]);
+
+    // A key belongs to the admin who sent it: a second admin's same key is that admin's own
+    // adjustment, never a replay of the first admin's row, nor a refusal that reveals it.
+    app.create_user(&admin, "13800000081", &["admin"], "调整2026abc")
+        .await?;
+    let other = app
+        .login_pair("13800000081", "调整2026abc")
+        .await
+        .and_then(|p| str_field(&p, "access_token"))?;
+    // Even with the very same body, it is a second adjustment of the second admin's.
+    let (status, replayed, theirs) = post_keyed(
+        &app,
+        path,
+        &other,
+        "adj-1",
+        Some(json!({"user_id": id, "amount": 100, "note": "补记志愿服务积分"})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    assert!(!replayed, "another admin's key is not a replay: {theirs}");
+    assert_ne!(theirs["id"], first["id"]);
+    assert_eq!(balance(&app, &citizen).await?, 200);
+    let (status, _, p) = post_keyed(
+        &app,
+        path,
+        &admin,
+        "adj-undo",
+        Some(json!({"user_id": id, "amount": -100, "note": "撤回"})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
 
     // Below zero is refused, naming the balance, and changes nothing.
     let (status, _, p) = post_keyed(
@@ -195,12 +227,12 @@ async fn admins_adjust_balances_once_per_key_and_never_below_zero() -> TestResul
     assert_eq!(error_fields(&p), ["user_id"]);
 
     // Totals: the sum and count of rows per kind, and the balance is their sum.
-    assert_eq!(total_of(&app, &admin, "adjustment").await?, (60, 2));
+    assert_eq!(total_of(&app, &admin, "adjustment").await?, (60, 4));
     let (_, t) = app.get("/api/v1/points/totals", Some(&admin)).await?;
     assert_eq!(t["sum"], 60);
     let (_, me) = app.get("/api/v1/points/me", Some(&citizen)).await?;
     assert_eq!(me["balance"], 60);
-    assert_eq!(me["history"]["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(me["history"]["items"].as_array().map(Vec::len), Some(4));
     Ok(())
 }
 

@@ -236,7 +236,7 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     (
         "POST",
         "/api/v1/sorting/accounts/{code}/records",
-        Roles(SORTING_STAFF),
+        Roles(SORTING_RATERS),
         false,
     ),
     (
@@ -278,7 +278,25 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         Roles(&["coordinator", "admin"]),
         false,
     ),
+    (
+        "GET",
+        "/api/v1/patrol-checkpoints/{code}/live-qr",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
     ("POST", "/api/v1/patrol-checkins", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/patrol-checkins/held",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/patrol-checkins/{id}/review",
+        Roles(&["coordinator", "admin"]),
+        false,
+    ),
     (
         "POST",
         "/api/v1/patrol-checkins/{id}/findings",
@@ -300,8 +318,12 @@ const STAFF: &[&str] = &[
     "admin",
 ];
 
-/// Who keeps sorting accounts and posts records on their rounds.
+/// Who keeps sorting accounts.
 const SORTING_STAFF: &[&str] = &["grid_worker", "coordinator", "admin"];
+
+/// Who may rate sorting accounts at all (which accounts is decided with the account in hand):
+/// grid workers and the teams of sorting points.
+const SORTING_RATERS: &[&str] = &["grid_worker", "team_member"];
 
 const ROLES: &[(&str, &str)] = &[
     ("citizen", CITIZEN),

@@ -897,13 +897,17 @@ async fn credit(
     if done.rows_affected == 1 {
         let points = activity.points_per_hour * minutes / 60;
         if points > 0 {
-            crate::points::award(
+            let street = crate::points::street_of(&tx, activity.area_code.as_deref()).await?;
+            crate::points::earn(
                 &tx,
-                s.user_id,
-                "volunteer",
-                &format!("signup:{}", s.id),
-                points,
-                Some(&format!("志愿服务 {minutes} 分钟：{}", activity.title)),
+                crate::points::Earning {
+                    user: s.user_id,
+                    source_kind: "volunteer",
+                    source_id: &format!("signup:{}", s.id),
+                    amount: points,
+                    note: Some(&format!("志愿服务 {minutes} 分钟：{}", activity.title)),
+                    street: street.as_deref(),
+                },
             )
             .await?;
         }

@@ -478,13 +478,12 @@ pub async fn cancel(db: &DatabaseConnection, id: Uuid, by: Closer) -> ApiResult<
         .filter(rewards::Column::Stock.is_not_null())
         .exec(&tx)
         .await?;
-    points::award(
+    points::refund(
         &tx,
         row.user_id,
-        "redemption_refund",
         &row.id.to_string(),
         row.cost,
-        Some("兑换取消退还"),
+        "兑换取消退还",
     )
     .await?;
     let row = visible(&tx, id, by).await?;

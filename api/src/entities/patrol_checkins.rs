@@ -19,8 +19,16 @@ pub struct Model {
     pub lat: Option<f64>,
     pub accuracy_m: Option<f64>,
     pub distance_m: Option<f64>,
+    /// What the check-in paid: 0 while it is held or when it was rejected.
     pub points: i32,
     pub created_at: DateTimeUtc,
+    /// `paid`, `held` (waiting for a coordinator) or `rejected`.
+    pub status: String,
+    /// Why it was held: a `patrols::plausibility::HoldReason`.
+    pub hold_reason: Option<String>,
+    pub hold_detail: Option<String>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

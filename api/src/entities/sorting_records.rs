@@ -17,6 +17,10 @@ pub struct Model {
     pub poster_id: Uuid,
     pub observed_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// The Asia/Shanghai day of `observed_at`, `YYYY-MM-DD`: the day the rating counts for.
+    pub day: Option<String>,
+    /// The record that corrected this one; its points were reversed in the ledger.
+    pub superseded_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

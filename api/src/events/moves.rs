@@ -342,16 +342,19 @@ pub async fn apply(
                     .await?
                     .category(&event.category, "category")?;
                 if c.points > 0 {
-                    points::award(
+                    let credit = points::earn(
                         &tx,
-                        reporter,
-                        "report",
-                        &id.to_string(),
-                        c.points,
-                        Some(&format!("上报办结：{}", c.name_zh)),
+                        points::Earning {
+                            user: reporter,
+                            source_kind: "report",
+                            source_id: &id.to_string(),
+                            amount: c.points,
+                            note: Some(&format!("上报办结：{}", c.name_zh)),
+                            street: event.street_code.as_deref(),
+                        },
                     )
                     .await?;
-                    detail = serde_json::json!({"points": c.points});
+                    detail = serde_json::json!({"points": credit.paid, "capped": credit.capped});
                 }
             }
         }

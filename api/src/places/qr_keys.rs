@@ -15,9 +15,10 @@ use crate::secrets;
 const PREFIX: &str = "qr_key_v";
 
 /// Codes signed with the same keys that name something other than a building: a patrol
-/// checkpoint (`cp.<code>`) or an activity's attendance (`act.<id>`). No building may be
-/// registered under them, or its genuine plate would pass for one.
-pub const NON_BUILDING_PREFIXES: [&str; 2] = ["cp.", "act."];
+/// checkpoint's plate (`cp.<code>`), an activity's attendance (`act.<id>`) or a checkpoint's
+/// rotating screen code (`cpt.<step>.<code>`). No building may be registered under them, or its
+/// genuine plate would pass for one.
+pub const NON_BUILDING_PREFIXES: [&str; 3] = ["cp.", "act.", "cpt."];
 
 /// Whether a code lies in a namespace kept for checkpoints and activities.
 pub fn is_reserved(code: &str) -> bool {

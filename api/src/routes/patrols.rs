@@ -1,5 +1,6 @@
-//! Patrols (巡防): coordinators define routes and print their QR plates; anyone signed in checks
-//! in, follows their walks, and reports what they find on the way.
+//! Patrols (巡防): coordinators define routes, print their QR plates, put rotating codes on
+//! screens and review held check-ins; anyone signed in checks in, follows their walks, and
+//! reports what they find on the way.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -10,9 +11,11 @@ use super::PROBLEM;
 use super::qr_image::{PngQuery, png};
 use crate::auth::Auth;
 use crate::auth::roles::{AnyRole, Coordinators, Role, RoleSet};
+use crate::community::patrols::live_qr::LiveCode;
+use crate::community::patrols::review::{Decision, HeldCheckin};
 use crate::community::patrols::{
-    self, CheckinView, CheckpointBody, MAX_ACCURACY_M, NewCheckin, Proof, RouteBody, RouteSummary,
-    RouteView, WalkView, WindowBody,
+    self, CheckinStatus, CheckinView, CheckpointBody, NewCheckin, Proof, RouteBody, RouteSummary,
+    RouteView, Shown, WalkView, WindowBody,
 };
 use crate::domain::check_code;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
@@ -30,7 +33,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(replace_route)
         .service(checkpoint_qr_png)
         .service(checkpoint_qr_svg)
+        .service(checkpoint_live_qr)
         .service(check_in)
+        .service(held_checkins)
+        .service(review_checkin)
         .service(report_finding)
         .service(my_walks);
 }
@@ -142,7 +148,10 @@ pub async fn create_route(
     Ok(HttpResponse::Created().json(view))
 }
 
-/// One route with its checkpoints in walking order; coordinators also get the QR payloads.
+/// One route with its checkpoints in walking order. Their coordinates are shown to
+/// coordinators and to those who walk the route (an open walk with a paid check-in, or a
+/// confirmed place on a current patrol activity of the route's area); coordinators also get the
+/// QR payloads.
 #[utoipa::path(
     tag = "patrols",
     security(("bearer" = [])),
@@ -159,9 +168,16 @@ pub async fn get_route(
     code: web::Path<String>,
 ) -> ApiResult<web::Json<RouteView>> {
     let coordinator = is_coordinator(&auth.user.roles);
-    Ok(web::Json(
-        patrols::get(&state, &code, coordinator, coordinator).await?,
-    ))
+    let coordinates = coordinator || {
+        let route = patrols::find_route(&state.db, &code, false).await?;
+        patrols::walks_route(&state.db, auth.user.id, &route, chrono::Utc::now()).await?
+    };
+    let shown = Shown {
+        disabled: coordinator,
+        coordinates,
+        payloads: coordinator,
+    };
+    Ok(web::Json(patrols::get(&state, &code, shown).await?))
 }
 
 /// Replace a route's definition; `"enabled": false` disables it. Checkpoints are matched by
@@ -185,6 +201,80 @@ pub async fn replace_route(
 ) -> ApiResult<web::Json<RouteView>> {
     let spec = patrols::spec(&body)?;
     Ok(web::Json(patrols::update(&state, &code, spec, true).await?))
+}
+
+/// What the screen at a QR checkpoint shows now: a payload signed over the checkpoint and the
+/// current 30-second step. A scan pays while the code is current (this step or the one before);
+/// checkpoints worth more than their street's threshold pay only for it. Render it as a QR code
+/// and fetch a new one at `refresh_at`.
+#[utoipa::path(
+    tag = "patrols",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "Checkpoint code")),
+    responses(
+        (status = 200, body = LiveCode),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/patrol-checkpoints/{code}/live-qr")]
+pub async fn checkpoint_live_qr(
+    state: web::Data<AppState>,
+    _auth: Auth<Coordinators>,
+    code: web::Path<String>,
+) -> ApiResult<web::Json<LiveCode>> {
+    Ok(web::Json(patrols::live_code(&state, &code).await?))
+}
+
+/// Check-ins held for review, oldest first, each with why it was held.
+#[utoipa::path(
+    tag = "patrols",
+    security(("bearer" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, body = Page<HeldCheckin>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/patrol-checkins/held")]
+pub async fn held_checkins(
+    state: web::Data<AppState>,
+    _auth: Auth<Coordinators>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<web::Json<Page<HeldCheckin>>> {
+    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    Ok(web::Json(patrols::review::held(&state.db, page).await?))
+}
+
+/// A coordinator's decision on a held check-in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    pub decision: Decision,
+}
+
+/// Approve a held check-in (it is paid, within the day's points cap, and counts in its walk) or
+/// reject it. Each is decided once: 409 when it is not held.
+#[utoipa::path(
+    tag = "patrols",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Check-in id")),
+    request_body = ReviewRequest,
+    responses(
+        (status = 200, body = CheckinView),
+        (status = 409, description = "Not held (any more)", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[post("/patrol-checkins/{id}/review")]
+pub async fn review_checkin(
+    state: web::Data<AppState>,
+    auth: Auth<Coordinators>,
+    id: web::Path<Uuid>,
+    Json(body): Json<ReviewRequest>,
+) -> ApiResult<web::Json<CheckinView>> {
+    Ok(web::Json(
+        patrols::review::decide(&state.db, id.into_inner(), auth.user.id, body.decision).await?,
+    ))
 }
 
 /// A QR checkpoint's signed code as a PNG, for its plate.
@@ -245,7 +335,8 @@ pub struct CheckinRequest {
     pub checkpoint: Option<String>,
     pub lat: Option<f64>,
     pub lng: Option<f64>,
-    /// GPS accuracy in metres (required with a location; at most 100).
+    /// GPS accuracy in metres (required with a location); a fix coarser than 100 m is held for
+    /// review, not paid.
     pub accuracy: Option<f64>,
     /// Datum of lat/lng: wgs84 (default) or gcj02.
     pub crs: Option<Crs>,
@@ -320,18 +411,9 @@ fn checkin_from(req: &HttpRequest, user: Uuid, body: &CheckinRequest) -> ApiResu
             None
         }
         None => Some(0.0),
+        // A coarse fix is not refused here: it is held for review (`plausibility`).
         Some(a) if !a.is_finite() || a < 0.0 => {
             errors.push(FieldError::new("accuracy", "range", "metres, 0 or more"));
-            None
-        }
-        Some(a) if a > MAX_ACCURACY_M && by_location => {
-            errors.push(FieldError::new(
-                "accuracy",
-                "too_inaccurate",
-                format!(
-                    "a {a:.0} m fix is too coarse to tell whether you are at the checkpoint (at most {MAX_ACCURACY_M:.0} m); wait for a better one"
-                ),
-            ));
             None
         }
         Some(a) => Some(a),
@@ -349,19 +431,24 @@ fn checkin_from(req: &HttpRequest, user: Uuid, body: &CheckinRequest) -> ApiResu
 }
 
 /// Check in at a checkpoint. The first check-in of a user at a checkpoint in a window
-/// occurrence earns its points (201); any later one — a retry, another phone — gets that first
-/// check-in back with `replayed: true` (200) and earns nothing.
+/// occurrence earns its points (201; within the day's points cap) when it passes the
+/// plausibility checks (accuracy, speed since the walk's previous check-in, the route's windows,
+/// a rotating code at high-value checkpoints); one that fails is held for a coordinator's review
+/// (202, `status: held`, `hold` says why) and pays nothing unless approved. Any later one — a
+/// retry, another phone — gets that first check-in back with `replayed: true` (200) and earns
+/// nothing.
 #[utoipa::path(
     tag = "patrols",
     security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id")),
     request_body = CheckinRequest,
     responses(
-        (status = 201, description = "Checked in", body = CheckinView),
+        (status = 201, description = "Checked in and paid", body = CheckinView),
+        (status = 202, description = "Recorded and held for a coordinator's review (`hold` says why)", body = CheckinView),
         (status = 200, description = "An earlier check-in, returned again", body = CheckinView),
         (status = 400, description = "Not a checkpoint code: forged, altered, or a building's", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such checkpoint", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Too far, too inaccurate, or outside the route's windows", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not at the checkpoint (too far), or a malformed proof", body = Problem, content_type = PROBLEM),
         (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -374,7 +461,9 @@ pub async fn check_in(
 ) -> ApiResult<HttpResponse> {
     let new = checkin_from(&req, auth.user.id, &body)?;
     let (view, fresh) = patrols::check_in(&state, new).await?;
-    Ok(if fresh {
+    Ok(if fresh && view.status == CheckinStatus::Held {
+        HttpResponse::Accepted().json(view)
+    } else if fresh {
         HttpResponse::Created().json(view)
     } else {
         HttpResponse::Ok().json(view)

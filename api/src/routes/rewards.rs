@@ -78,12 +78,13 @@ pub struct AdjustmentRequest {
 
 /// Adjust an account's points (`source_kind = "adjustment"`).
 ///
-/// Idempotent by the `Idempotency-Key` header (the row's source id): a retry with the same body
-/// returns the first row with `Idempotent-Replayed: true`; another body under the key is refused.
+/// Idempotent by the admin's own `Idempotency-Key` (the row's source id is `{admin id}:{key}`):
+/// their retry with the same body returns the first row with `Idempotent-Replayed: true`, another
+/// body under their key is refused, and another admin's same key is a new adjustment.
 #[utoipa::path(
     tag = "rewards",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Required; the adjustment's source id")),
+    params(("Idempotency-Key" = String, Header, description = "Required; scoped to the calling admin")),
     request_body = AdjustmentRequest,
     responses(
         (status = 201, description = "Written, or the first answer to a retry", body = LedgerRow),
@@ -94,7 +95,7 @@ pub struct AdjustmentRequest {
 #[post("/points/adjustments")]
 pub async fn create_adjustment(
     state: web::Data<AppState>,
-    _auth: Auth<AdminOnly>,
+    auth: Auth<AdminOnly>,
     req: HttpRequest,
     Json(body): Json<AdjustmentRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -118,6 +119,7 @@ pub async fn create_adjustment(
         &state.db,
         Adjustment {
             user: body.user_id,
+            by: auth.user.id,
             key: &key,
             amount: body.amount,
             note,

@@ -1,6 +1,7 @@
-//! Garbage-sorting accounts and records (垃圾分类). Staff on their rounds (grid workers,
-//! coordinators, admins) open accounts and post records; sorting stations post records with an
-//! API key holding `sorting:write`; holders read their own accounts and records.
+//! Garbage-sorting accounts and records (垃圾分类). Staff (grid workers, coordinators, admins)
+//! open accounts; the supervisors of an account's building (its grid's workers, the team of its
+//! sorting point) rate it, as do sorting stations with an API key holding `sorting:write`
+//! (`community::sorting::raters` holds the rules); holders read their own accounts and records.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use crate::auth::api_keys::Scope;
 use crate::auth::roles::{AdminOnly, AnyRole, Role, RoleSet};
 use crate::auth::{Auth, CurrentUser, Principal};
 use crate::community::sorting::{
-    self, AccountKind, AccountView, NewAccount, NewRecord, PolicyRow, Poster, RecordView,
+    self, AccountKind, AccountView, NewAccount, NewRecord, PolicyRow, Poster, Rater, RecordView,
     SortResult, Viewer,
 };
 use crate::domain::check_code;
@@ -52,8 +53,9 @@ fn viewer(user: &CurrentUser) -> Viewer {
     }
 }
 
-/// Who may post a record: sorting staff by token, or a station by a key with `sorting:write`.
-/// Checked as an extractor so a refused caller gets 401/403 before the body is read.
+/// Who may post a record: a grid worker or team member by token (whether they rate this account
+/// is decided with the account in hand), or a station by a key with `sorting:write`. Checked as
+/// an extractor so a refused caller gets 401/403 before the body is read.
 #[derive(Debug)]
 pub struct RecordPoster(Poster);
 
@@ -69,8 +71,11 @@ impl FromRequest for RecordPoster {
                     client.require(Scope::SortingWrite)?;
                     Ok(RecordPoster(Poster::Station(client.key_id)))
                 }
-                Principal::User(u) if SortingStaff::admits(&u.roles) => {
-                    Ok(RecordPoster(Poster::User(u.id)))
+                Principal::User(u) if u.has(Role::GridWorker) || u.has(Role::TeamMember) => {
+                    Ok(RecordPoster(Poster::User(Rater {
+                        user: u.id,
+                        roles: u.roles,
+                    })))
                 }
                 Principal::User(_) => Err(ApiError::Forbidden),
             }
@@ -218,23 +223,32 @@ pub struct CreateRecordRequest {
     pub result: SortResult,
     #[schema(example = "厨余垃圾分拣干净")]
     pub note: Option<String>,
-    /// When the drop-off was seen (default now); not in the future, at most 7 days ago.
+    /// When the drop-off was seen (default now); not in the future, at most 7 days ago. Its
+    /// Asia/Shanghai day is the day the rating counts for.
     pub observed_at: Option<DateTime<Utc>>,
+    /// The id of a rating of the same account and day that this one replaces: its points are
+    /// taken back and this one's paid. Without it, a day already rated as often as the street
+    /// allows (once by default) is a 409.
+    pub corrects: Option<Uuid>,
 }
 
 /// Post a sorting record; it pays the holder the policy's points for its result
-/// (`source_kind = "sorting"`). Sorting staff by token, or a station by API key
-/// (`sorting:write`).
+/// (`source_kind = "sorting"`), within the day's points cap. The supervisors of the account's
+/// building by token (never its holder or their household), or a station by API key
+/// (`sorting:write`). The `id` or `Idempotency-Key` is the poster's own: another poster's same
+/// key posts a record of theirs.
 #[utoipa::path(
     tag = "sorting",
     security(("bearer" = []), ("api_key" = [])),
     params(
         ("code" = String, Path, description = "Account code"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id; scoped to the caller"),
     ),
     request_body = CreateRecordRequest,
     responses(
         (status = 201, description = "Posted, or the first answer to a retry (header Idempotent-Replayed: true)", body = RecordView),
+        (status = 403, description = "Not a rater of this account (`/problems/not-eligible`)", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already rated this day: send `corrects`", body = Problem, content_type = PROBLEM),
         (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -281,8 +295,10 @@ pub async fn post_record(
         result: body.result,
         note,
         observed_at,
+        corrects: body.corrects,
     };
-    let (record, replayed) = sorting::post_record(&state.db, &code, new, who.0).await?;
+    let index = state.places.get();
+    let (record, replayed) = sorting::post_record(&state.db, &index, &code, new, who.0).await?;
     let mut res = HttpResponse::Created();
     if replayed {
         res.insert_header(("idempotent-replayed", "true"));

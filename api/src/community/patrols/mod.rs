@@ -1,25 +1,35 @@
 //! Patrols (巡防): coordinators define routes of checkpoints walked in daily windows; citizens and
-//! volunteers check in at each checkpoint by scanning its QR plate or by standing inside its
+//! volunteers check in at each checkpoint by scanning its QR code or by standing inside its
 //! geofence, and earn its points once per window occurrence.
 //!
-//! Rules, in one place:
+//! Rules, in one place each:
 //! - Windows are local time (Asia/Shanghai, UTC+8, no DST), `start` inclusive, `end` exclusive.
 //!   A window whose end is not after its start crosses midnight (`22:00`–`02:00`); its
 //!   occurrence is named after the local date it opened: `2026-12-01#1` for window 1 opened on
-//!   1 December, also at 01:30 on the 2nd. Windows of one route may not overlap.
-//! - A check-in pays once per (user, checkpoint, window occurrence), enforced by a unique key:
-//!   a second phone or a replay gets the first check-in back (`replayed: true`), never a second
-//!   payment. The caller's idempotency key makes a retry answer the same even after the window
-//!   closed.
-//! - A location check-in is accepted when `distance − accuracy ≤ radius`; an accuracy worse than
-//!   [`MAX_ACCURACY_M`] is refused, since it would let anyone check in from afar.
-//! - QR payloads are `state.qr.sign("cp.<checkpoint-code>")`: the `cp.` prefix tells them from
+//!   1 December, also at 01:30 on the 2nd. Windows of one route may not overlap. A check-in
+//!   outside every window counts in `YYYY-MM-DD#out` and is held.
+//! - A check-in is recorded once per (user, checkpoint, window occurrence), enforced by a unique
+//!   key: a second phone or a replay gets the first check-in back (`replayed: true`), never a
+//!   second payment. The caller's idempotency key makes a retry answer the same even after the
+//!   window closed.
+//! - A location check-in names the checkpoint when `distance − accuracy ≤ radius`; otherwise it
+//!   is refused.
+//! - Whether a named checkpoint is paid is decided by [`plausibility`] (accuracy, speed, window,
+//!   rotating code): what fails is held for a coordinator ([`review`]), not paid and not dropped.
+//!   What is paid goes through `points::earn`, under the day's cap.
+//! - QR plates carry `state.qr.sign("cp.<checkpoint-code>")`: the `cp.` prefix tells them from
 //!   building codes, and only coordinators are shown them (a patroller who could read one could
-//!   check in from home).
+//!   check in from home). Screens at high-value checkpoints show [`live_qr`] codes instead.
+//! - Checkpoint coordinates are shown to those who manage routes and to those who walk this one
+//!   ([`walks_route`]).
+
+pub mod live_qr;
+pub mod plausibility;
+pub mod review;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Offset, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use places::geometry::{Coord, distance_m};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -31,14 +41,16 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::check_code;
-use crate::entities::{areas, patrol_checkins, patrol_checkpoints, patrol_routes, patrol_walks};
+use crate::entities::{
+    activities, areas, patrol_checkins, patrol_checkpoints, patrol_routes, patrol_walks, shifts,
+    signups,
+};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::places::coords::{self, Crs};
 use crate::state::AppState;
 
-/// The worst GPS accuracy, in metres, a location check-in may claim.
-pub const MAX_ACCURACY_M: f64 = 100.0;
+pub use plausibility::{HoldReason, MAX_ACCURACY_M};
 /// What a checkpoint's code is prefixed with before signing, so a checkpoint's QR payload can
 /// never open a building and a building's never checks in.
 pub const QR_PREFIX: &str = crate::places::qr_keys::NON_BUILDING_PREFIXES[0];
@@ -50,11 +62,7 @@ const MAX_CHECKPOINTS: usize = 200;
 const MAX_POINTS: i32 = 1000;
 const MAX_RADIUS_M: i32 = 2000;
 
-/// Asia/Shanghai: UTC+8 all year.
-pub fn local_offset() -> FixedOffset {
-    // 8 h is within the ±24 h a FixedOffset takes, so the fallback is never used.
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
+pub use crate::points::local_offset;
 
 // ---------------------------------------------------------------------------------------------
 // Windows
@@ -402,9 +410,10 @@ pub struct CheckpointView {
     pub code: String,
     pub name: String,
     pub kind: CheckpointKind,
-    /// WGS84.
+    /// WGS84; only for those who manage or walk the route.
     pub lat: Option<f64>,
     pub lng: Option<f64>,
+    /// Only for those who manage or walk the route.
     pub radius_m: Option<i32>,
     pub points: i32,
     /// The signed payload to print on the plate (QR checkpoints, coordinators only).
@@ -538,6 +547,34 @@ fn windows_json(windows: &[Window]) -> String {
     serde_json::to_string(&body).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// A geofence proves only a position a phone reports: a checkpoint worth more than its street's
+/// threshold must be a QR checkpoint (shown on a screen, see [`live_qr`]).
+async fn check_values(db: &impl ConnectionTrait, spec: &RouteSpec) -> ApiResult<()> {
+    let street = crate::points::street_of(db, spec.area_code.as_deref()).await?;
+    let above = plausibility::qr_above_points(db, street.as_deref()).await?;
+    let errors: Vec<FieldError> = spec
+        .checkpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == CheckpointKind::Geofence && c.points > above)
+        .map(|(i, c)| {
+            FieldError::new(
+                format!("checkpoints[{i}].kind"),
+                "qr_required",
+                format!(
+                    "a checkpoint worth {} points (more than {above}) must be a QR checkpoint with a rotating code",
+                    c.points
+                ),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
 /// Creates a route with its checkpoints.
 pub async fn create(
     state: &AppState,
@@ -546,6 +583,7 @@ pub async fn create(
     with_payloads: bool,
 ) -> ApiResult<RouteView> {
     check_area(&state.db, spec.area_code.as_deref()).await?;
+    check_values(&state.db, &spec).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
     let tx = crate::db::begin_write(&state.db).await?;
@@ -564,7 +602,7 @@ pub async fn create(
     .map_err(|e| taken(e, "code", "a route code"))?;
     write_checkpoints(&tx, id, &spec.checkpoints, now).await?;
     tx.commit().await?;
-    get(state, &code, true, with_payloads).await
+    get(state, &code, Shown::all(with_payloads)).await
 }
 
 /// Replaces a route's definition; `enabled: false` disables it.
@@ -575,6 +613,7 @@ pub async fn update(
     with_payloads: bool,
 ) -> ApiResult<RouteView> {
     check_area(&state.db, spec.area_code.as_deref()).await?;
+    check_values(&state.db, &spec).await?;
     let now = Utc::now();
     let tx = crate::db::begin_write(&state.db).await?;
     let row = patrol_routes::Entity::find()
@@ -592,7 +631,7 @@ pub async fn update(
     active.update(&tx).await?;
     write_checkpoints(&tx, id, &spec.checkpoints, now).await?;
     tx.commit().await?;
-    get(state, code, true, with_payloads).await
+    get(state, code, Shown::all(with_payloads)).await
 }
 
 fn payload(state: &AppState, c: &patrol_checkpoints::Model) -> String {
@@ -611,32 +650,132 @@ async fn active_checkpoints(
         .await?)
 }
 
-/// One route. Disabled routes are visible only when `include_disabled` (coordinators); QR
-/// payloads only when `with_payloads`.
-pub async fn get(
-    state: &AppState,
+/// What a caller is shown of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    /// Disabled routes too (coordinators).
+    pub disabled: bool,
+    /// The checkpoints' coordinates and radii (those who manage or walk the route).
+    pub coordinates: bool,
+    /// The QR plates' payloads (coordinators).
+    pub payloads: bool,
+}
+
+impl Shown {
+    /// Everything but, unless asked, the payloads: what coordinators see.
+    pub fn all(payloads: bool) -> Self {
+        Shown {
+            disabled: true,
+            coordinates: true,
+            payloads,
+        }
+    }
+}
+
+/// The enabled route of a code, or 404.
+pub async fn find_route(
+    db: &impl ConnectionTrait,
     code: &str,
     include_disabled: bool,
-    with_payloads: bool,
-) -> ApiResult<RouteView> {
-    let r = patrol_routes::Entity::find()
+) -> ApiResult<patrol_routes::Model> {
+    patrol_routes::Entity::find()
         .filter(patrol_routes::Column::Code.eq(code))
-        .one(&state.db)
+        .one(db)
         .await?
         .filter(|r| r.enabled || include_disabled)
-        .ok_or(ApiError::NotFound("patrol route"))?;
+        .ok_or(ApiError::NotFound("patrol route"))
+}
+
+/// Whether a user walks a route, and so may see where its checkpoints are. They walk it when
+/// they have proved they are out on it: an open walk of theirs on the route with a paid
+/// check-in (a plate scanned, a fix accepted), or a confirmed place on a patrol activity of the
+/// route's area whose shift has not ended (enrolled for a turn). Mere interest is not enough:
+/// anyone else who could read the coordinates could report being there from home.
+pub async fn walks_route(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    route: &patrol_routes::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let open: Vec<Uuid> = patrol_walks::Entity::find()
+        .select_only()
+        .column(patrol_walks::Column::Id)
+        .filter(patrol_walks::Column::UserId.eq(user))
+        .filter(patrol_walks::Column::RouteId.eq(route.id))
+        .filter(patrol_walks::Column::CompletedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    if !open.is_empty() {
+        let paid = patrol_checkins::Entity::find()
+            .filter(patrol_checkins::Column::WalkId.is_in(open))
+            .filter(patrol_checkins::Column::Status.eq(CheckinStatus::Paid.as_str()))
+            .count(db)
+            .await?;
+        if paid > 0 {
+            return Ok(true);
+        }
+    }
+    let Some(area) = route.area_code.as_deref() else {
+        return Ok(false);
+    };
+    enrolled_on_patrol(db, user, area, now).await
+}
+
+/// Whether a user holds a confirmed place on a patrol activity of `area` whose shift has not
+/// ended.
+async fn enrolled_on_patrol(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    area: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let shift_ids: Vec<Uuid> = signups::Entity::find()
+        .select_only()
+        .column(signups::Column::ShiftId)
+        .filter(signups::Column::UserId.eq(user))
+        .filter(signups::Column::Status.eq("confirmed"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if shift_ids.is_empty() {
+        return Ok(false);
+    }
+    let activity_ids: Vec<Uuid> = shifts::Entity::find()
+        .select_only()
+        .column(shifts::Column::ActivityId)
+        .filter(shifts::Column::Id.is_in(shift_ids))
+        .filter(shifts::Column::EndsAt.gt(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if activity_ids.is_empty() {
+        return Ok(false);
+    }
+    let n = activities::Entity::find()
+        .filter(activities::Column::Id.is_in(activity_ids))
+        .filter(activities::Column::Kind.eq("patrol"))
+        .filter(activities::Column::AreaCode.eq(area))
+        .count(db)
+        .await?;
+    Ok(n > 0)
+}
+
+/// One route, showing what `shown` allows.
+pub async fn get(state: &AppState, code: &str, shown: Shown) -> ApiResult<RouteView> {
+    let r = find_route(&state.db, code, shown.disabled).await?;
     let checkpoints = active_checkpoints(&state.db, r.id)
         .await?
         .into_iter()
         .map(|c| CheckpointView {
-            qr_payload: (with_payloads && c.kind == "qr").then(|| payload(state, &c)),
+            qr_payload: (shown.payloads && c.kind == "qr").then(|| payload(state, &c)),
             id: c.id,
             kind: CheckpointKind::parse(&c.kind),
             code: c.code,
             name: c.name,
-            lat: c.lat,
-            lng: c.lng,
-            radius_m: c.radius_m,
+            lat: c.lat.filter(|_| shown.coordinates),
+            lng: c.lng.filter(|_| shown.coordinates),
+            radius_m: c.radius_m.filter(|_| shown.coordinates),
             points: c.points,
         })
         .collect();
@@ -721,6 +860,18 @@ pub async fn qr_payload(state: &AppState, code: &str) -> ApiResult<String> {
     Ok(payload(state, &c))
 }
 
+/// What the screen at a QR checkpoint shows now: its rotating code.
+pub async fn live_code(state: &AppState, code: &str) -> ApiResult<live_qr::LiveCode> {
+    let c = patrol_checkpoints::Entity::find()
+        .filter(patrol_checkpoints::Column::Code.eq(code))
+        .filter(patrol_checkpoints::Column::Retired.eq(false))
+        .filter(patrol_checkpoints::Column::Kind.eq(CheckpointKind::Qr.as_str()))
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("QR checkpoint"))?;
+    Ok(live_qr::live_code(&state.qr, &c.code, Utc::now()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Check-ins
 
@@ -772,10 +923,58 @@ pub struct CheckpointRef {
     pub name: String,
 }
 
+/// Whether a check-in was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckinStatus {
+    /// Paid (what the day's cap allowed).
+    Paid,
+    /// Failed a plausibility check: waiting for a coordinator, not paid.
+    Held,
+    /// A coordinator refused a held check-in.
+    Rejected,
+}
+
+impl CheckinStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckinStatus::Paid => "paid",
+            CheckinStatus::Held => "held",
+            CheckinStatus::Rejected => "rejected",
+        }
+    }
+
+    /// A stored status; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> ApiResult<Self> {
+        [
+            CheckinStatus::Paid,
+            CheckinStatus::Held,
+            CheckinStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("stored check-in status {s:?}")))
+    }
+}
+
+/// Why a check-in was held, for the phone and the coordinator.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HoldView {
+    pub reason: HoldReason,
+    /// In Chinese, for the patroller.
+    pub detail: String,
+}
+
 /// A check-in and where the walk stands.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CheckinView {
     pub id: Uuid,
+    /// `paid`, or `held` for a coordinator's review (and why, in `hold`), or `rejected`.
+    pub status: CheckinStatus,
+    /// Set when the check-in is or was held.
+    pub hold: Option<HoldView>,
+    /// The day's points cap paid less than the checkpoint is worth (new check-ins only).
+    pub capped: bool,
     /// True when this answer is an earlier check-in returned again (a retry, or another phone
     /// of the same user): nothing new was recorded or paid.
     pub replayed: bool,
@@ -787,8 +986,9 @@ pub struct CheckinView {
     pub method: CheckinMethod,
     /// Metres from the geofence centre (location check-ins).
     pub distance_m: Option<f64>,
-    /// Points this check-in earned.
+    /// Points this check-in earned: 0 while held.
     pub points: i32,
+    /// Paid check-ins of the walk.
     pub progress: Progress,
     pub created_at: DateTime<Utc>,
 }
@@ -801,12 +1001,19 @@ fn idem_key(user: Uuid, key: &str) -> String {
     format!("u:{user}:{key}")
 }
 
-/// The checkpoint (and its route) a proof names, or why it names none.
+/// The checkpoint (and its route) a proof names, or why it names none, and what kind of
+/// evidence the proof is.
 async fn resolve(
     state: &AppState,
     proof: &Proof,
-) -> ApiResult<(patrol_checkpoints::Model, patrol_routes::Model)> {
-    let code = match proof {
+    now: DateTime<Utc>,
+) -> ApiResult<(
+    patrol_checkpoints::Model,
+    patrol_routes::Model,
+    plausibility::Evidence,
+)> {
+    use plausibility::Evidence;
+    let (code, evidence) = match proof {
         Proof::Scan { scanned } => {
             let signed = match state.qr.verify(&state.db, scanned).await? {
                 Ok(c) => c,
@@ -817,16 +1024,22 @@ async fn resolve(
                     )));
                 }
             };
-            match signed.strip_prefix(QR_PREFIX) {
-                Some(c) => c.to_owned(),
-                None => {
-                    return Err(ApiError::InvalidCode(
-                        "this is a building code (屋联码), not a patrol checkpoint".to_owned(),
-                    ));
-                }
+            if let Some((code, step)) = live_qr::parse(&signed) {
+                let evidence = if live_qr::is_current(step, now) {
+                    Evidence::RotatingCode
+                } else {
+                    Evidence::StaleRotatingCode
+                };
+                (code.to_owned(), evidence)
+            } else if let Some(code) = signed.strip_prefix(QR_PREFIX) {
+                (code.to_owned(), Evidence::PrintedCode)
+            } else {
+                return Err(ApiError::InvalidCode(
+                    "this is a building code (屋联码), not a patrol checkpoint".to_owned(),
+                ));
             }
         }
-        Proof::Location { checkpoint } => checkpoint.clone(),
+        Proof::Location { checkpoint } => (checkpoint.clone(), Evidence::Location),
     };
     let c = patrol_checkpoints::Entity::find()
         .filter(patrol_checkpoints::Column::Code.eq(&code))
@@ -845,7 +1058,7 @@ async fn resolve(
             format!("route {} is disabled", r.code),
         ));
     }
-    Ok((c, r))
+    Ok((c, r, evidence))
 }
 
 /// Checks the proof against the checkpoint; the distance for a location check-in.
@@ -882,11 +1095,13 @@ fn check_proof(
             let d = distance_m(point, [lng, lat]);
             // The phone may be up to `accuracy` metres nearer than it reports.
             if d - accuracy.min(MAX_ACCURACY_M) > f64::from(radius) {
+                // No distance in the answer: a series of refusals would otherwise locate the
+                // checkpoint for someone who may not see its coordinates.
                 return Err(ApiError::invalid(
                     "lat",
                     "too_far",
                     format!(
-                        "{d:.0} m from checkpoint {} ({}); allowed: its {radius} m radius plus your {accuracy:.0} m accuracy",
+                        "not at checkpoint {} ({}): outside its area, your {accuracy:.0} m accuracy allowed for",
                         c.code, c.name
                     ),
                 ));
@@ -904,6 +1119,7 @@ async fn progress(
     let checkpoints = active_checkpoints(db, route).await?;
     let hit = patrol_checkins::Entity::find()
         .filter(patrol_checkins::Column::WalkId.eq(walk))
+        .filter(patrol_checkins::Column::Status.eq(CheckinStatus::Paid.as_str()))
         .filter(patrol_checkins::Column::CheckpointId.is_in(checkpoints.iter().map(|c| c.id)))
         .count(db)
         .await?;
@@ -919,7 +1135,7 @@ async fn progress(
 }
 
 /// Checks a user in. Returns the check-in and whether it was new (false: an earlier one
-/// returned again).
+/// returned again); a new one may be paid or held (its `status`).
 pub async fn check_in(state: &AppState, new: NewCheckin) -> ApiResult<(CheckinView, bool)> {
     check_in_at(state, new, Utc::now()).await
 }
@@ -930,26 +1146,30 @@ async fn check_in_at(
     now: DateTime<Utc>,
 ) -> ApiResult<(CheckinView, bool)> {
     let key = idem_key(new.user, &new.key);
-    let (checkpoint, route) = resolve(state, &new.proof).await?;
+    // A retry gets its first answer, even once the window or the rotating code has moved on.
+    if let Some(done) = replay_by_key(state, &key, &new.request_hash).await? {
+        return Ok((done, false));
+    }
+    let (checkpoint, route, evidence) = resolve(state, &new.proof, now).await?;
     let (method, distance) = check_proof(&new, &checkpoint)?;
     let windows = stored_windows(&route.windows);
-    let Some(window_key) = occurrence(&windows, now) else {
-        // A retry of a check-in made before the window closed still gets its first answer.
-        if let Some(done) = replay_by_key(state, &key, &new.request_hash).await? {
-            return Ok((done, false));
-        }
-        let local = now.with_timezone(&local_offset());
-        let list: Vec<String> = windows.iter().map(|w| w.label()).collect();
-        return Err(ApiError::invalid(
-            "checkpoint",
-            "outside_window",
-            format!(
-                "route {} is walked {} (Asia/Shanghai); it is {} now",
-                route.code,
-                list.join(", "),
-                local.format("%H:%M")
-            ),
-        ));
+    let occurrence = occurrence(&windows, now);
+    let in_window = occurrence.is_some();
+    // Outside every window the check-in still gets a place of its own (held), one per day.
+    let window_key = occurrence
+        .unwrap_or_else(|| format!("{}#out", crate::points::local_day(now).format("%Y-%m-%d")));
+    let street = crate::points::street_of(&state.db, route.area_code.as_deref()).await?;
+    let qr_above_points = plausibility::qr_above_points(&state.db, street.as_deref()).await?;
+    let judged = Judged {
+        evidence,
+        in_window,
+        qr_above_points,
+        street: street.as_deref(),
+        windows: windows
+            .iter()
+            .map(|w| w.label())
+            .collect::<Vec<_>>()
+            .join("、"),
     };
     let tx = crate::db::begin_write(&state.db).await?;
     match record(
@@ -962,6 +1182,7 @@ async fn check_in_at(
         method,
         distance,
         now,
+        &judged,
     )
     .await
     {
@@ -988,6 +1209,34 @@ async fn check_in_at(
     }
 }
 
+/// What the plausibility checks of one check-in need besides the walk.
+struct Judged<'a> {
+    evidence: plausibility::Evidence,
+    in_window: bool,
+    qr_above_points: i32,
+    street: Option<&'a str>,
+    /// The route's windows as the patroller is told them.
+    windows: String,
+}
+
+/// Where a stored check-in proved its patroller was: the reported fix, else the checkpoint.
+fn fix_of(
+    row: &patrol_checkins::Model,
+    checkpoint: Option<&patrol_checkpoints::Model>,
+) -> plausibility::Fix {
+    let reported = row
+        .lng
+        .zip(row.lat)
+        .map(|(lng, lat)| ([lng, lat], row.accuracy_m.unwrap_or(0.0)));
+    let placed = checkpoint
+        .and_then(|c| c.lng.zip(c.lat))
+        .map(|(lng, lat)| ([lng, lat], 0.0));
+    plausibility::Fix {
+        at: row.created_at,
+        point: reported.or(placed),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &impl ConnectionTrait,
@@ -999,6 +1248,7 @@ async fn record(
     method: CheckinMethod,
     distance: Option<f64>,
     now: DateTime<Utc>,
+    judged: &Judged<'_>,
 ) -> ApiResult<CheckinView> {
     patrol_walks::Entity::insert(patrol_walks::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -1016,7 +1266,8 @@ async fn record(
     .exec(tx)
     .await?;
     // Locked so that two check-ins of one walk (two phones, the last two checkpoints) are
-    // counted one after the other and the walk is marked complete by whichever comes second.
+    // counted one after the other and the walk is marked complete by whichever comes second;
+    // the speed check below also sees the walk's previous check-in.
     let walk = patrol_walks::Entity::find()
         .filter(patrol_walks::Column::UserId.eq(new.user))
         .filter(patrol_walks::Column::RouteId.eq(route.id))
@@ -1025,6 +1276,57 @@ async fn record(
         .one(tx)
         .await?
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("walk row missing after insert")))?;
+    let previous = patrol_checkins::Entity::find()
+        .filter(patrol_checkins::Column::WalkId.eq(walk.id))
+        .order_by_desc(patrol_checkins::Column::CreatedAt)
+        .one(tx)
+        .await?;
+    let previous_fix = match &previous {
+        Some(p) => {
+            let at = patrol_checkpoints::Entity::find_by_id(p.checkpoint_id)
+                .one(tx)
+                .await?;
+            Some(fix_of(p, at.as_ref()))
+        }
+        None => None,
+    };
+    let placed = checkpoint
+        .lng
+        .zip(checkpoint.lat)
+        .map(|(lng, lat)| ([lng, lat], 0.0));
+    let hold = plausibility::judge(&plausibility::Facts {
+        evidence: judged.evidence,
+        checkpoint_points: checkpoint.points,
+        qr_above_points: judged.qr_above_points,
+        in_window: judged.in_window,
+        now: plausibility::Fix {
+            at: now,
+            point: new.point.or(placed),
+        },
+        previous: previous_fix,
+    })
+    .map(|mut h| {
+        if h.reason == HoldReason::OutsideWindow {
+            h.detail = format!(
+                "路线 {} 的巡防时段为 {}（北京时间），现在不在时段内；已提交协调员审核",
+                route.code, judged.windows
+            );
+        }
+        h
+    });
+    let credit = match hold {
+        None => pay(tx, new.user, checkpoint, window_key, judged.street).await?,
+        Some(_) => crate::points::Credit {
+            paid: 0,
+            capped: false,
+            fresh: true,
+        },
+    };
+    let status = if hold.is_some() {
+        CheckinStatus::Held
+    } else {
+        CheckinStatus::Paid
+    };
     let id = Uuid::now_v7();
     let row = patrol_checkins::ActiveModel {
         id: Set(id),
@@ -1040,33 +1342,28 @@ async fn record(
         lat: Set(new.point.map(|(p, _)| p[1])),
         accuracy_m: Set(new.point.map(|(_, a)| a)),
         distance_m: Set(distance),
-        points: Set(checkpoint.points),
+        points: Set(credit.paid),
         created_at: Set(now),
+        status: Set(status.as_str().to_owned()),
+        hold_reason: Set(hold.as_ref().map(|h| h.reason.as_str().to_owned())),
+        hold_detail: Set(hold.as_ref().map(|h| h.detail.clone())),
+        reviewed_by: Set(None),
+        reviewed_at: Set(None),
     }
     .insert(tx)
     .await?;
-    if checkpoint.points > 0 {
-        crate::points::award(
-            tx,
-            new.user,
-            POINTS_SOURCE,
-            &format!("{}:{window_key}", checkpoint.id),
-            checkpoint.points,
-            Some(&format!("巡防打卡：{}", checkpoint.name)),
-        )
-        .await?;
+    if hold.is_some() {
+        tracing::info!(checkin = %row.id, reason = ?hold.as_ref().map(|h| h.reason), "patrol check-in held for review");
     }
-    let (progress, _) = progress(tx, route.id, walk.id).await?;
-    if progress.complete && walk.completed_at.is_none() {
-        patrol_walks::Entity::update_many()
-            .col_expr(patrol_walks::Column::CompletedAt, Expr::value(now))
-            .filter(patrol_walks::Column::Id.eq(walk.id))
-            .filter(patrol_walks::Column::CompletedAt.is_null())
-            .exec(tx)
-            .await?;
-    }
+    let progress = complete_walk(tx, route.id, &walk, now).await?;
     Ok(CheckinView {
         id: row.id,
+        status,
+        hold: hold.map(|h| HoldView {
+            reason: h.reason,
+            detail: h.detail,
+        }),
+        capped: credit.capped,
         replayed: false,
         route: route.code.clone(),
         checkpoint: CheckpointRef {
@@ -1082,6 +1379,54 @@ async fn record(
         progress,
         created_at: row.created_at,
     })
+}
+
+/// Pays a checkpoint's points for a check-in, through the ledger's daily cap.
+async fn pay(
+    tx: &impl ConnectionTrait,
+    user: Uuid,
+    checkpoint: &patrol_checkpoints::Model,
+    window_key: &str,
+    street: Option<&str>,
+) -> ApiResult<crate::points::Credit> {
+    if checkpoint.points <= 0 {
+        return Ok(crate::points::Credit {
+            paid: 0,
+            capped: false,
+            fresh: true,
+        });
+    }
+    crate::points::earn(
+        tx,
+        crate::points::Earning {
+            user,
+            source_kind: POINTS_SOURCE,
+            source_id: &format!("{}:{window_key}", checkpoint.id),
+            amount: checkpoint.points,
+            note: Some(&format!("巡防打卡：{}", checkpoint.name)),
+            street,
+        },
+    )
+    .await
+}
+
+/// The walk's progress, marking it complete when every checkpoint has a paid check-in.
+async fn complete_walk(
+    tx: &impl ConnectionTrait,
+    route: Uuid,
+    walk: &patrol_walks::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<Progress> {
+    let (progress, _) = progress(tx, route, walk.id).await?;
+    if progress.complete && walk.completed_at.is_none() {
+        patrol_walks::Entity::update_many()
+            .col_expr(patrol_walks::Column::CompletedAt, Expr::value(now))
+            .filter(patrol_walks::Column::Id.eq(walk.id))
+            .filter(patrol_walks::Column::CompletedAt.is_null())
+            .exec(tx)
+            .await?;
+    }
+    Ok(progress)
 }
 
 fn method_str(m: CheckinMethod) -> &'static str {
@@ -1103,7 +1448,7 @@ async fn replay_by_key(state: &AppState, key: &str, hash: &str) -> ApiResult<Opt
     Ok(Some(view_of(&state.db, earlier, true).await?))
 }
 
-async fn view_of(
+pub(crate) async fn view_of(
     db: &impl ConnectionTrait,
     row: patrol_checkins::Model,
     replayed: bool,
@@ -1117,8 +1462,18 @@ async fn view_of(
         .await?
         .ok_or(ApiError::NotFound("patrol route"))?;
     let (progress, _) = progress(db, row.route_id, row.walk_id).await?;
+    let hold = match (&row.hold_reason, &row.hold_detail) {
+        (Some(reason), detail) => Some(HoldView {
+            reason: HoldReason::parse(reason)?,
+            detail: detail.clone().unwrap_or_default(),
+        }),
+        (None, _) => None,
+    };
     Ok(CheckinView {
         id: row.id,
+        status: CheckinStatus::parse(&row.status)?,
+        hold,
+        capped: false,
         replayed,
         route: route.code,
         checkpoint: CheckpointRef {
@@ -1227,6 +1582,7 @@ pub async fn walks(
         .column(patrol_checkins::Column::WalkId)
         .column(patrol_checkins::Column::CheckpointId)
         .filter(patrol_checkins::Column::WalkId.is_in(rows.items.iter().map(|w| w.id)))
+        .filter(patrol_checkins::Column::Status.eq(CheckinStatus::Paid.as_str()))
         .into_tuple::<(Uuid, Uuid)>()
         .all(db)
         .await?

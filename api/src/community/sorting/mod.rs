@@ -6,8 +6,17 @@
 //! The policy is data, a row per result in `sorting_policy` (seeded good 5, fair 2, poor 0,
 //! changed by admins); a record keeps the points it paid, so a later policy change never
 //! rewrites history. A result worth 0 points writes no ledger row.
+//!
+//! Who may rate which account, and how often, is decided in [`raters`]. A correction
+//! (`corrects`) replaces one of the day's ratings: the old record is marked superseded and its
+//! points are taken back by a reversing ledger row before the new record pays; no row is edited.
+//! An idempotency key belongs to its poster (a user or a station): another poster's same key is
+//! another record.
+
+pub mod raters;
 
 use chrono::{DateTime, Utc};
+use places::locate::LocateIndex;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr,
@@ -16,10 +25,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::entities::{sorting_accounts, sorting_policy, sorting_records, users};
+use crate::entities::{buildings, sorting_accounts, sorting_policy, sorting_records, users};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
 use crate::points;
+pub use raters::{Rater, RatingRefusal};
 
 /// Who holds an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -39,11 +49,13 @@ impl AccountKind {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        if s == "renter" {
-            AccountKind::Renter
-        } else {
-            AccountKind::Household
+    fn parse(s: &str) -> ApiResult<Self> {
+        match s {
+            "household" => Ok(AccountKind::Household),
+            "renter" => Ok(AccountKind::Renter),
+            other => Err(ApiError::Unexpected(anyhow::anyhow!(
+                "stored sorting account kind {other:?}"
+            ))),
         }
     }
 }
@@ -89,15 +101,15 @@ pub struct AccountView {
     pub created_at: DateTime<Utc>,
 }
 
-fn account_view(a: sorting_accounts::Model) -> AccountView {
-    AccountView {
-        kind: AccountKind::parse(&a.kind),
+fn account_view(a: sorting_accounts::Model) -> ApiResult<AccountView> {
+    Ok(AccountView {
+        kind: AccountKind::parse(&a.kind)?,
         code: a.code,
         holder_id: a.holder_id,
         building_code: a.building_code,
         unit_label: a.unit_label,
         created_at: a.created_at,
-    }
+    })
 }
 
 /// A validated new account.
@@ -118,6 +130,30 @@ pub async fn create_account(db: &DatabaseConnection, new: NewAccount) -> ApiResu
             "no such account",
         ));
     }
+    // A household is a home in a building; its building decides who rates it.
+    match new.building_code.as_deref() {
+        None if new.kind == AccountKind::Household => {
+            return Err(ApiError::invalid(
+                "building_code",
+                "required",
+                "a household account belongs to a building",
+            ));
+        }
+        Some(code) => {
+            let found = buildings::Entity::find()
+                .filter(buildings::Column::Code.eq(code))
+                .one(db)
+                .await?;
+            if found.is_none() {
+                return Err(ApiError::invalid(
+                    "building_code",
+                    "unknown_building",
+                    format!("no building {code}"),
+                ));
+            }
+        }
+        None => {}
+    }
     let row = sorting_accounts::ActiveModel {
         id: Set(Uuid::now_v7()),
         code: Set(new.code),
@@ -136,7 +172,7 @@ pub async fn create_account(db: &DatabaseConnection, new: NewAccount) -> ApiResu
         },
         _ => ApiError::Database(e),
     })?;
-    Ok(account_view(row))
+    account_view(row)
 }
 
 /// Who asks for an account: its holder, or staff who see every account.
@@ -162,7 +198,7 @@ pub async fn get_account(
     code: &str,
     who: Viewer,
 ) -> ApiResult<AccountView> {
-    visible(db, code, who).await.map(account_view)
+    account_view(visible(db, code, who).await?)
 }
 
 async fn visible(
@@ -192,18 +228,31 @@ pub async fn list_accounts(
     let rows = q.limit(page.fetch()).all(db).await?;
     let p = Page::from_rows(rows, &page, |r| r.id);
     Ok(Page {
-        items: p.items.into_iter().map(account_view).collect(),
+        items: p
+            .items
+            .into_iter()
+            .map(account_view)
+            .collect::<ApiResult<_>>()?,
         next_cursor: p.next_cursor,
     })
 }
 
 /// Who posted a record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Poster {
-    /// A grid worker, coordinator or admin.
-    User(Uuid),
-    /// A sorting station, by its API key id.
+    /// A person: [`raters::may_rate`] decides whether they rate this account.
+    User(Rater),
+    /// A sorting station, by its API key id: the sorting point itself.
     Station(Uuid),
+}
+
+impl Poster {
+    fn kind_and_id(&self) -> (&'static str, Uuid) {
+        match self {
+            Poster::User(r) => ("user", r.user),
+            Poster::Station(id) => ("station", *id),
+        }
+    }
 }
 
 /// A record of one drop-off.
@@ -218,20 +267,30 @@ pub struct RecordView {
     /// `user` (staff) or `station` (an API key).
     pub poster_kind: String,
     pub observed_at: DateTime<Utc>,
+    /// The Asia/Shanghai day the rating counts for.
+    #[schema(example = "2026-12-05")]
+    pub day: Option<String>,
+    /// The later record that corrected this one (its points were taken back).
+    pub superseded_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
-fn record_view(r: sorting_records::Model, account_code: &str) -> RecordView {
-    RecordView {
+fn record_view(r: sorting_records::Model, account_code: &str) -> ApiResult<RecordView> {
+    let result = SortResult::parse(&r.result).ok_or_else(|| {
+        ApiError::Unexpected(anyhow::anyhow!("stored sorting result {:?}", r.result))
+    })?;
+    Ok(RecordView {
         id: r.id,
         account_code: account_code.to_owned(),
-        result: SortResult::parse(&r.result).unwrap_or(SortResult::Poor),
+        result,
         points: r.points,
         note: r.note,
         poster_kind: r.poster_kind,
         observed_at: r.observed_at,
+        day: r.day,
+        superseded_by: r.superseded_by,
         created_at: r.created_at,
-    }
+    })
 }
 
 /// A validated record to post.
@@ -241,6 +300,14 @@ pub struct NewRecord {
     pub result: SortResult,
     pub note: Option<String>,
     pub observed_at: DateTime<Utc>,
+    /// The record of the same day this one corrects.
+    pub corrects: Option<Uuid>,
+}
+
+/// The stored key: the poster's own key, so no one else's retry can find it.
+fn scoped_key(poster: &Poster, key: &str) -> String {
+    let (kind, id) = poster.kind_and_id();
+    format!("{kind}:{id}:{key}")
 }
 
 async fn by_key(
@@ -257,7 +324,7 @@ async fn by_key(
 
 fn replay(first: sorting_records::Model, new: &NewRecord, code: &str) -> ApiResult<RecordView> {
     if first.result == new.result.as_str() && first.note == new.note {
-        Ok(record_view(first, code))
+        record_view(first, code)
     } else {
         Err(ApiError::invalid(
             "id",
@@ -275,9 +342,11 @@ async fn points_for(db: &impl ConnectionTrait, result: SortResult) -> ApiResult<
         .map_or(0, |p| p.points))
 }
 
-/// Posts a record once per key and pays the holder. True in the second place for a retry.
+/// Posts a record once per poster and key and pays the holder, within the rules of
+/// [`raters`]. True in the second place for a retry.
 pub async fn post_record(
     db: &DatabaseConnection,
+    index: &LocateIndex,
     code: &str,
     new: NewRecord,
     poster: Poster,
@@ -285,26 +354,108 @@ pub async fn post_record(
     let account = find_account(db, code)
         .await?
         .ok_or(ApiError::NotFound("sorting account"))?;
-    let tx = crate::db::begin_write(db).await?;
-    if let Some(first) = by_key(&tx, account.id, &new.key).await? {
+    let key = scoped_key(&poster, &new.key);
+    if let Some(first) = by_key(db, account.id, &key).await? {
         return Ok((replay(first, &new, code)?, true));
     }
-    let amount = points_for(&tx, new.result).await?;
-    let (poster_kind, poster_id) = match poster {
-        Poster::User(id) => ("user", id),
-        Poster::Station(id) => ("station", id),
+    if let Poster::User(rater) = &poster {
+        raters::may_rate(db, index, rater, &account).await?;
+    }
+    let street = raters::street_of_building(db, account.building_code.as_deref()).await?;
+    let limit = raters::ratings_per_day(db, street.as_deref()).await?;
+    let day = points::local_day(new.observed_at)
+        .format("%Y-%m-%d")
+        .to_string();
+    let tx = crate::db::begin_write(db).await?;
+    // The account's row lock orders its ratings, so two posts never both take the day's last
+    // place (SQLite's write transaction already serialises them).
+    sorting_accounts::Entity::find_by_id(account.id)
+        .lock_exclusive()
+        .one(&tx)
+        .await?;
+    if let Some(first) = by_key(&tx, account.id, &key).await? {
+        return Ok((replay(first, &new, code)?, true));
+    }
+    let standing = sorting_records::Entity::find()
+        .filter(sorting_records::Column::AccountId.eq(account.id))
+        .filter(sorting_records::Column::Day.eq(&day))
+        .filter(sorting_records::Column::SupersededBy.is_null())
+        .all(&tx)
+        .await?;
+    let replaced =
+        match new.corrects {
+            Some(target) => Some(standing.into_iter().find(|r| r.id == target).ok_or_else(
+                || {
+                    ApiError::invalid(
+                        "corrects",
+                        "not_correctable",
+                        format!("not a standing rating of account {code} on {day}"),
+                    )
+                },
+            )?),
+            None if standing.len() >= usize::try_from(limit).unwrap_or(1) => {
+                return Err(RatingRefusal::DailyLimit {
+                    account: code.to_owned(),
+                    day,
+                    limit,
+                }
+                .into());
+            }
+            None => None,
+        };
+    let id = Uuid::now_v7();
+    if let Some(old) = &replaced {
+        sorting_records::Entity::update_many()
+            .col_expr(
+                sorting_records::Column::SupersededBy,
+                sea_orm::sea_query::Expr::value(id),
+            )
+            .filter(sorting_records::Column::Id.eq(old.id))
+            .exec(&tx)
+            .await?;
+        points::reverse(
+            &tx,
+            account.holder_id,
+            "sorting",
+            &format!("{}:reversed", old.id),
+            old.points,
+            &format!("垃圾分类更正：撤回 {}", old.result),
+        )
+        .await?;
+    }
+    let asked = points_for(&tx, new.result).await?;
+    let paid = if asked > 0 {
+        let note = format!("垃圾分类 {}", new.result.as_str());
+        points::earn(
+            &tx,
+            points::Earning {
+                user: account.holder_id,
+                source_kind: "sorting",
+                source_id: &id.to_string(),
+                amount: asked,
+                note: Some(&note),
+                street: street.as_deref(),
+            },
+        )
+        .await?
+        .paid
+    } else {
+        0
     };
+    let (poster_kind, poster_id) = poster.kind_and_id();
     let inserted = sorting_records::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         account_id: Set(account.id),
-        idem_key: Set(new.key.clone()),
+        idem_key: Set(key.clone()),
         result: Set(new.result.as_str().to_owned()),
-        points: Set(amount),
+        points: Set(paid),
         note: Set(new.note.clone()),
         poster_kind: Set(poster_kind.to_owned()),
         poster_id: Set(poster_id),
         observed_at: Set(new.observed_at),
         created_at: Set(Utc::now()),
+        day: Set(Some(day)),
+        superseded_by: Set(None),
     }
     .insert(&tx)
     .await;
@@ -313,27 +464,15 @@ pub async fn post_record(
         // A concurrent retry on another connection won (PostgreSQL): answer with its record.
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             drop(tx);
-            let first = by_key(db, account.id, &new.key)
+            let first = by_key(db, account.id, &key)
                 .await?
                 .ok_or(ApiError::Database(e))?;
             return Ok((replay(first, &new, code)?, true));
         }
         Err(e) => return Err(e.into()),
     };
-    if amount != 0 {
-        let note = format!("垃圾分类 {}", new.result.as_str());
-        points::award(
-            &tx,
-            account.holder_id,
-            "sorting",
-            &row.id.to_string(),
-            amount,
-            Some(&note),
-        )
-        .await?;
-    }
     tx.commit().await?;
-    Ok((record_view(row, code), false))
+    Ok((record_view(row, code)?, false))
 }
 
 /// An account's records, newest first, for its holder or staff.
@@ -353,7 +492,11 @@ pub async fn records(
     let rows = q.limit(page.fetch()).all(db).await?;
     let p = Page::from_rows(rows, &page, |r| r.id);
     Ok(Page {
-        items: p.items.into_iter().map(|r| record_view(r, code)).collect(),
+        items: p
+            .items
+            .into_iter()
+            .map(|r| record_view(r, code))
+            .collect::<ApiResult<_>>()?,
         next_cursor: p.next_cursor,
     })
 }
