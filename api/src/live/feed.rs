@@ -61,7 +61,8 @@ pub struct Feed {
 /// A cursor as clients send it: the decimal position, `0` for the beginning. `field` names the
 /// parameter in the error.
 pub fn parse_cursor(field: &str, raw: &str) -> ApiResult<i64> {
-    let pos = (!raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()))
+    // At most 18 digits, as the document says: every such number fits a position (i64).
+    let pos = ((1..=18).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()))
         .then(|| raw.parse::<i64>().ok())
         .flatten();
     pos.ok_or_else(|| {

@@ -144,7 +144,9 @@ pub async fn locate(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListAreasQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only this street's areas.
     pub street: Option<String>,

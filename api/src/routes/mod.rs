@@ -81,6 +81,33 @@ impl utoipa::Modify for Security {
     }
 }
 
+/// The variants of an internally tagged enum that refuses unknown fields are closed objects;
+/// utoipa leaves them open, and a client would then think extra fields are accepted.
+struct ClosedVariants;
+
+/// Request enums with `#[serde(tag = ..., deny_unknown_fields)]`.
+const CLOSED_ENUMS: &[&str] = &["MoveRequest"];
+
+impl utoipa::Modify for ClosedVariants {
+    fn modify(&self, openapi: &mut OpenApi) {
+        use utoipa::openapi::schema::{AdditionalProperties, Schema};
+        use utoipa::openapi::RefOr;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in CLOSED_ENUMS {
+            if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) {
+                for item in &mut one_of.items {
+                    if let RefOr::T(Schema::Object(object)) = item {
+                        object.additional_properties =
+                            Some(Box::new(AdditionalProperties::FreeForm(false)));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
@@ -109,11 +136,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document, built from the same registration as the server.
 pub fn openapi() -> OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(<ApiDoc as utoipa::OpenApi>::openapi())
         .configure(configure)
         .split_for_parts();
+    // The routes' schemas are only known here, after every route is registered.
+    utoipa::Modify::modify(&ClosedVariants, &mut api);
     api
 }
 

@@ -230,7 +230,7 @@ pub struct CreateRecordRequest {
     security(("bearer" = []), ("api_key" = [])),
     params(
         ("code" = String, Path, description = "Account code"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,100}$", description = "Used when the body has no id"),
     ),
     request_body = CreateRecordRequest,
     responses(
