@@ -7,10 +7,13 @@ field. A request generated as valid from the document alone would nearly always 
 stop there, never reaching the code behind it. So, before a request generated as VALID is sent,
 this hook makes it meet those rules, and only those:
 
-- a field that names another record (a category, an area, a building) names one of the demo
-  street (`gridwing serve --demo`): the document states the shape of such names, not which exist;
-- a create that must carry an idempotency key (the body's `id` or an `Idempotency-Key` header)
-  gets the header when its body has no `id`: one of two places, which OpenAPI cannot say;
+- a field that names another record (a category, an area, a building, a person) names one of
+  the demo street (`gridwing serve --demo`): the document states the shape of such names, not
+  which exist; a scanned code is one the server signed (scripts/contract passes them in);
+- a create's idempotency key (the body's `id` or an `Idempotency-Key` header) is a fresh one:
+  a key already used for another body is refused, as it must be;
+- a create that must carry such a key gets the header when its body has no `id`: one of two
+  places, which OpenAPI cannot say;
 - a shift ends after it starts: an order between two fields;
 - only the command centre sets an event's colour: a rule of the caller's role (GW_ROLE).
 
@@ -19,6 +22,7 @@ Requests generated as INVALID are sent exactly as generated.
 
 import os
 import uuid
+from datetime import datetime, timedelta
 
 import schemathesis
 
@@ -32,6 +36,15 @@ NAMES = {
     "areas": "QSH-G001",
 }
 
+# Fields naming a person: the demo citizen, a registered volunteer.
+PEOPLE = {"user_id", "holder_id", "leaders"}
+
+# Scanned codes, by operation: signed by the server for the demo street.
+SCANS = {
+    ("POST", "/api/v1/scan"): os.environ.get("GW_QR"),
+    ("POST", "/api/v1/attendance/scan"): os.environ.get("GW_ATTENDANCE"),
+}
+
 # Creates whose key may be the body's `id` or the `Idempotency-Key` header.
 KEYED = {
     ("POST", "/api/v1/events"),
@@ -43,13 +56,17 @@ KEYED = {
 COMMAND_CENTRE = os.environ.get("GW_ROLE") in ("admin", "dispatcher")
 
 
-def _name(field, value):
-    real = NAMES[field]
+def _name(real, value):
+    """`real` in place of a generated name, or of each name of a list."""
     if isinstance(value, list):
-        return [real] if value else []
-    if value is None:
-        return None
-    return real
+        return [real if isinstance(v, str) else v for v in value[:1]]
+    if isinstance(value, str):
+        return real
+    return value
+
+
+def _instant(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @schemathesis.hook
@@ -61,16 +78,26 @@ def before_call(context, case, kwargs):
     if not isinstance(body, dict):
         return
     for field in NAMES.keys() & body.keys():
-        body[field] = _name(field, body[field])
+        body[field] = _name(NAMES[field], body[field])
+    person = os.environ.get("GW_USER_ID")
+    for field in PEOPLE & body.keys():
+        body[field] = _name(person, body[field])
     operation = (case.method.upper(), case.path)
-    if operation in KEYED and body.get("id") is None:
-        headers = case.headers if case.headers is not None else {}
-        if not any(k.lower() == "idempotency-key" for k in headers):
+    if SCANS.get(operation) and isinstance(body.get("code"), str):
+        body["code"] = SCANS[operation]
+    if operation in KEYED:
+        if body.get("id") is not None:
+            body["id"] = str(uuid.uuid4())
+        headers = dict(case.headers or {})
+        for k in [k for k in headers if k.lower() == "idempotency-key"]:
+            del headers[k]
+        if body.get("id") is None:
             headers["Idempotency-Key"] = str(uuid.uuid4())
-            case.headers = headers
+        case.headers = headers
     if operation == ("POST", "/api/v1/events") and not COMMAND_CENTRE:
         body.pop("colour", None)
     for shift in body.get("shifts") or []:
         if isinstance(shift, dict) and {"starts_at", "ends_at"} <= shift.keys():
-            start, end = sorted((shift["starts_at"], shift["ends_at"]))
-            shift["starts_at"], shift["ends_at"] = start, end
+            start = _instant(shift["starts_at"])
+            if _instant(shift["ends_at"]) <= start:
+                shift["ends_at"] = (start + timedelta(hours=2)).isoformat()

@@ -49,7 +49,7 @@ pub struct CreateEventRequest {
     #[schema(value_type = crate::domain::CategoryCode)]
     pub category: String,
     #[schema(example = "小区东门垃圾堆放三天无人清运")]
-    #[schema(min_length = 1, max_length = 2000, pattern = "[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]")]
+    #[schema(pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,1998}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$")]
     pub description: String,
     #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
@@ -368,12 +368,16 @@ pub async fn list_categories(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryBody {
+    #[schema(pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,62}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$")]
     pub name_zh: String,
+    #[schema(pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,62}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$")]
     pub name_en: String,
     pub colour: Colour,
     /// `grid`, `mediation`, `enforcement`, `fire_station` or `other`.
+    #[schema(pattern = "^(grid|mediation|enforcement|fire_station|other)$")]
     pub handler: String,
     /// 0–1000.
+    #[schema(minimum = 0, maximum = 1000)]
     pub points: i32,
 }
 
@@ -381,7 +385,7 @@ pub struct CategoryBody {
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
-    params(("code" = String, Path, description = "Category code, e.g. dispute.neighbour")),
+    params(("code" = String, Path, pattern = "^[a-z0-9_.]{1,64}$", description = "Category code, e.g. dispute.neighbour")),
     request_body = CategoryBody,
     responses(
         (status = 200, body = Category),
@@ -484,7 +488,7 @@ pub struct LimitsBody {
     tag = "events",
     security(("bearer" = [])),
     params(
-        ("street" = String, Path, description = "Street code, or * for the defaults"),
+        ("street" = String, Path, pattern = "^(\\*|[A-Za-z0-9._-]{1,64})$", description = "Street code, or * for the defaults"),
         ("colour" = Colour, Path, description = "blue, yellow, orange or red"),
     ),
     request_body = LimitsBody,

@@ -81,31 +81,75 @@ impl utoipa::Modify for Security {
     }
 }
 
-/// The variants of an internally tagged enum that refuses unknown fields are closed objects;
-/// utoipa leaves them open, and a client would then think extra fields are accepted.
-struct ClosedVariants;
+/// Rules between fields that the derive cannot state, added to the schemas it made: each entry
+/// is a JSON pointer into the document and keywords merged into the object there. Each rule is
+/// the one the named handler checks.
+const RULES: &[(&str, &str)] = &[
+    // The variants of a move refuse unknown fields (`deny_unknown_fields`); utoipa leaves the
+    // variants of an internally tagged enum open.
+    ("/components/schemas/MoveRequest", "closed-variants"),
+    // create_event: a point (lat and lng), or else a building.
+    (
+        "/components/schemas/CreateEventRequest",
+        r#"{"if": {"anyOf": [{"required": ["lat"], "properties": {"lat": {"type": "number"}}},
+                             {"required": ["lng"], "properties": {"lng": {"type": "number"}}}]},
+            "then": {"required": ["lat", "lng"],
+                     "properties": {"lat": {"type": "number"}, "lng": {"type": "number"}}},
+            "else": {"required": ["building_code"],
+                     "properties": {"building_code": {"type": "string"}}}}"#,
+    ),
+    // create_callout: exactly one of area and team.
+    (
+        "/components/schemas/CreateCalloutRequest",
+        r#"{"oneOf": [{"required": ["area"], "properties": {"area": {"type": "string"}, "team": {"type": "null"}}},
+                      {"required": ["team"], "properties": {"team": {"type": "string"}, "area": {"type": "null"}}}]}"#,
+    ),
+    // create_reward: a donation has no stock.
+    (
+        "/components/schemas/CreateRewardRequest",
+        r#"{"if": {"properties": {"kind": {"const": "donation"}}},
+            "then": {"properties": {"stock": {"type": "null"}}}}"#,
+    ),
+    // create_adjustment, change_reward: a change of nothing is refused.
+    (
+        "/components/schemas/AdjustmentRequest/properties/amount",
+        r#"{"not": {"const": 0}}"#,
+    ),
+    (
+        "/components/schemas/ChangeRewardRequest/properties/add_stock",
+        r#"{"not": {"const": 0}}"#,
+    ),
+];
 
-/// Request enums with `#[serde(tag = ..., deny_unknown_fields)]`.
-const CLOSED_ENUMS: &[&str] = &["MoveRequest"];
-
-impl utoipa::Modify for ClosedVariants {
-    fn modify(&self, openapi: &mut OpenApi) {
-        use utoipa::openapi::schema::{AdditionalProperties, Schema};
-        use utoipa::openapi::RefOr;
-        let Some(components) = openapi.components.as_mut() else {
-            return;
+/// Applies [`RULES`]. A rule whose pointer finds nothing is a bug the document test catches: the
+/// document would lack it, and differ from the committed one.
+fn add_rules(api: OpenApi) -> OpenApi {
+    let Ok(mut doc) = serde_json::to_value(&api) else {
+        return api;
+    };
+    for (pointer, rule) in RULES {
+        let Some(target) = doc.pointer_mut(pointer) else {
+            tracing::error!(pointer, "an OpenAPI rule names no schema");
+            continue;
         };
-        for name in CLOSED_ENUMS {
-            if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) {
-                for item in &mut one_of.items {
-                    if let RefOr::T(Schema::Object(object)) = item {
-                        object.additional_properties =
-                            Some(Box::new(AdditionalProperties::FreeForm(false)));
-                    }
+        if *rule == "closed-variants" {
+            if let Some(variants) = target.get_mut("oneOf").and_then(|v| v.as_array_mut()) {
+                for v in variants {
+                    v["additionalProperties"] = serde_json::Value::Bool(false);
                 }
             }
+            continue;
         }
+        let (Some(object), Ok(serde_json::Value::Object(add))) = (
+            target.as_object_mut(),
+            serde_json::from_str::<serde_json::Value>(rule),
+        ) else {
+            tracing::error!(pointer, "an OpenAPI rule does not apply");
+            continue;
+        };
+        object.extend(add);
     }
+    serde_json::from_value(doc).unwrap_or(api)
 }
 
 /// Mounts every route.
@@ -136,14 +180,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document, built from the same registration as the server.
 pub fn openapi() -> OpenApi {
-    let (_, mut api) = App::new()
+    let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(<ApiDoc as utoipa::OpenApi>::openapi())
         .configure(configure)
         .split_for_parts();
     // The routes' schemas are only known here, after every route is registered.
-    utoipa::Modify::modify(&ClosedVariants, &mut api);
-    api
+    add_rules(api)
 }
 
 /// The document as committed in `openapi/openapi.json` (pretty, trailing newline).
