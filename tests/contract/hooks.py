@@ -14,7 +14,8 @@ this hook makes it meet those rules, and only those:
   a key already used for another body is refused, as it must be;
 - a create that must carry such a key gets the header when its body has no `id`: one of two
   places, which OpenAPI cannot say;
-- a shift ends after it starts: an order between two fields;
+- a shift ends after it starts: an order between two fields; a drop-off was seen in the last
+  7 days: a window that moves with the clock;
 - only the command centre sets an event's colour: a rule of the caller's role (GW_ROLE).
 
 Requests generated as INVALID are sent exactly as generated.
@@ -22,7 +23,7 @@ Requests generated as INVALID are sent exactly as generated.
 
 import os
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
@@ -34,6 +35,7 @@ NAMES = {
     "area": "QSH-C01",
     "area_code": "QSH-C01",
     "areas": "QSH-G001",
+    "team": "HQXF",
 }
 
 # Fields naming a person: the demo citizen, a registered volunteer.
@@ -43,6 +45,12 @@ PEOPLE = {"user_id", "holder_id", "leaders"}
 SCANS = {
     ("POST", "/api/v1/scan"): os.environ.get("GW_QR"),
     ("POST", "/api/v1/attendance/scan"): os.environ.get("GW_ATTENDANCE"),
+}
+
+# Creates whose `Idempotency-Key` header is required.
+KEY_REQUIRED = {
+    ("POST", "/api/v1/points/adjustments"),
+    ("POST", "/api/v1/rewards/{code}/redeem"),
 }
 
 # Creates whose key may be the body's `id` or the `Idempotency-Key` header.
@@ -74,6 +82,9 @@ def before_call(context, case, kwargs):
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
         return
+    operation = (case.method.upper(), case.path)
+    if operation in KEY_REQUIRED:
+        case.headers = {**(case.headers or {}), "Idempotency-Key": str(uuid.uuid4())}
     body = case.body
     if not isinstance(body, dict):
         return
@@ -82,7 +93,8 @@ def before_call(context, case, kwargs):
     person = os.environ.get("GW_USER_ID")
     for field in PEOPLE & body.keys():
         body[field] = _name(person, body[field])
-    operation = (case.method.upper(), case.path)
+    if isinstance(body.get("observed_at"), str):
+        body["observed_at"] = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
     if SCANS.get(operation) and isinstance(body.get("code"), str):
         body["code"] = SCANS[operation]
     if operation in KEYED:

@@ -110,10 +110,12 @@ pub async fn report_category(
 }
 
 fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<String> {
+    // A malformed header is refused even beside a body id: the document states its shape.
+    let header = crate::extract::idempotency_key(req)?;
     if let Some(id) = body.id {
         return Ok(id.to_string());
     }
-    crate::extract::idempotency_key(req)?.ok_or_else(|| {
+    header.ok_or_else(|| {
         ApiError::invalid(
             "id",
             "required",

@@ -162,6 +162,7 @@ pub struct UpdateUserRequest {
     #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
     /// Replaces the roles; ends the user's sessions.
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     /// Replaces the areas.
     pub areas: Option<Vec<AreaRef>>,
