@@ -9,7 +9,8 @@ this hook makes it meet those rules, and only those:
 
 - a field that names another record (a category, an area, a building, a person) names one of
   the demo street (`gridwing serve --demo`): the document states the shape of such names, not
-  which exist; a scanned code is one the server signed (scripts/contract passes them in);
+  which exist; a scanned code is one the server signed (scripts/contract passes them in); a
+  report names no photos (they must be the caller's own uploads);
 - a create's idempotency key (the body's `id` or an `Idempotency-Key` header) is a fresh one:
   a key already used for another body is refused, as it must be;
 - a create that must carry such a key gets the header when its body has no `id`: one of two
@@ -32,7 +33,7 @@ NAMES = {
     "category": "environment.garbage",
     "categories": "dispute.neighbour",
     "building_code": "QSH-B0001",
-    "area": "QSH-C01",
+    "area": "QSH",
     "area_code": "QSH-C01",
     "areas": "QSH-G001",
     "team": "HQXF",
@@ -93,6 +94,9 @@ def before_call(context, case, kwargs):
     person = os.environ.get("GW_USER_ID")
     for field in PEOPLE & body.keys():
         body[field] = _name(person, body[field])
+    # Photos name the caller's own uploads; a generated hash names none.
+    if isinstance(body.get("photos"), list):
+        body["photos"] = []
     if isinstance(body.get("observed_at"), str):
         body["observed_at"] = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
     if SCANS.get(operation) and isinstance(body.get("code"), str):

@@ -82,7 +82,7 @@ impl FromRequest for RecordPoster {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
-    #[schema(example = "QSH-B001-0302")]
+    #[schema(value_type = crate::domain::Code, example = "QSH-B001-0302")]
     pub code: String,
     /// The household's or renter's user account.
     pub holder_id: Uuid,
