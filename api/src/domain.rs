@@ -10,7 +10,10 @@ use crate::error::{ApiError, FieldError};
 // The document's pattern says what `parse` accepts: separators anywhere, an optional +86 or
 // 0086, then 1, a digit 3–9 and nine more digits.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[schema(example = "13800000001", pattern = "^[ \u{3000}-]*(\\+[ \u{3000}-]*8[ \u{3000}-]*6[ \u{3000}-]*|0[ \u{3000}-]*0[ \u{3000}-]*8[ \u{3000}-]*6[ \u{3000}-]*)?1[ \u{3000}-]*[3-9]([ \u{3000}-]*[0-9]){9}[ \u{3000}-]*$")]
+#[schema(
+    example = "13800000001",
+    pattern = "^[ \u{3000}-]*(\\+[ \u{3000}-]*8[ \u{3000}-]*6[ \u{3000}-]*|0[ \u{3000}-]*0[ \u{3000}-]*8[ \u{3000}-]*6[ \u{3000}-]*)?1[ \u{3000}-]*[3-9]([ \u{3000}-]*[0-9]){9}[ \u{3000}-]*$"
+)]
 pub struct Phone(String);
 
 impl Phone {
@@ -51,7 +54,11 @@ impl Phone {
 /// An e-mail address, as far as a form can tell: visible ASCII characters, one `@`, something on
 /// each side, a dot inside the domain; the SMTP server has the last word.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[schema(example = "wang@example.cn", max_length = 254, pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[!-?A-~]+@[!-\\-/-?A-~][!-?A-~]*\\.[!-?A-~]*[!-\\-/-?A-~][\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$")]
+#[schema(
+    example = "wang@example.cn",
+    max_length = 254,
+    pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[!-?A-~]+@[!-\\-/-?A-~][!-?A-~]*\\.[!-?A-~]*[!-\\-/-?A-~][\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+)]
 pub struct Email(String);
 
 impl Email {
@@ -120,7 +127,11 @@ pub fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
 /// 8–128 characters with letters and digits; it must not contain the account's phone number
 /// nor be one of the most commonly used passwords.
 #[derive(Clone, ToSchema)]
-#[schema(min_length = 8, max_length = 128, pattern = "\\p{L}[\\s\\S]*[0-9]|[0-9][\\s\\S]*\\p{L}")]
+#[schema(
+    min_length = 8,
+    max_length = 128,
+    pattern = "\\p{L}[\\s\\S]*[0-9]|[0-9][\\s\\S]*\\p{L}"
+)]
 pub struct Password(String);
 
 impl std::fmt::Debug for Password {
@@ -207,7 +218,10 @@ impl Password {
 // The pattern: white space around (trimmed away), then no control character from the first to
 // the last character that is not white space. The length counts the trimmed name.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[schema(example = "王网格", pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{1f}\u{7f}-\u{9f}]{0,62}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$")]
+#[schema(
+    example = "王网格",
+    pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{1f}\u{7f}-\u{9f}]{0,62}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+)]
 pub struct DisplayName(String);
 
 impl DisplayName {

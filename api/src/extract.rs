@@ -118,8 +118,8 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             if e.iter()
                 .any(|f| f.message.starts_with("invalid type: floating point")) =>
         {
-            let mut value: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let mut value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
             whole_numbers_as_integers(&mut value);
             serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();

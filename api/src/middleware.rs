@@ -109,7 +109,11 @@ impl RouteIndex {
     /// route of its own (`/areas/import`) has that route's methods, not also those of a template
     /// it happens to fit (`/areas/{code}`), as the document lists them.
     pub fn methods_for(&self, path: &str) -> Vec<&'static str> {
-        let matching: Vec<_> = self.0.iter().filter(|(def, _)| def.is_match(path)).collect();
+        let matching: Vec<_> = self
+            .0
+            .iter()
+            .filter(|(def, _)| def.is_match(path))
+            .collect();
         let exact = matching.iter().any(|(def, _)| def.pattern() == Some(path));
         matching
             .into_iter()
