@@ -135,3 +135,19 @@ pub async fn fallback(
         ApiError::MethodNotAllowed(allowed)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_literal_route_has_only_its_own_methods() {
+        let index = RouteIndex(vec![
+            (ResourceDef::new("/areas/import"), vec!["POST"]),
+            (ResourceDef::new("/areas/{code}"), vec!["GET"]),
+        ]);
+        assert_eq!(index.methods_for("/areas/import"), ["POST"]);
+        assert_eq!(index.methods_for("/areas/QSH-G001"), ["GET"]);
+        assert!(index.methods_for("/teams").is_empty());
+    }
+}
