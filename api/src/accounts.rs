@@ -80,6 +80,7 @@ impl AreaKind {
 pub struct AreaRef {
     pub kind: AreaKind,
     /// The area's code, e.g. `QSH-G001`.
+    #[schema(value_type = crate::domain::Code)]
     pub code: String,
 }
 

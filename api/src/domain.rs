@@ -1,11 +1,19 @@
 //! Input newtypes: a value of these types has passed its rules, so code past the handlers never
 //! re-checks a phone number or a password.
 
+use utoipa::ToSchema;
+
 use crate::error::{ApiError, FieldError};
 
 /// A mainland China mobile number, normalised to its 11 digits (`+86`, spaces and dashes are
 /// accepted on input because that is how people type and paste them).
-#[derive(Debug, Clone, PartialEq, Eq)]
+// The document's pattern says what `parse` accepts: separators anywhere, an optional +86 or
+// 0086, then 1, a digit 3–9 and nine more digits.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(
+    example = "13800000001",
+    pattern = "^[ \u{3000}-]*(\\+[ \u{3000}-]*8[ \u{3000}-]*6[ \u{3000}-]*|0[ \u{3000}-]*0[ \u{3000}-]*8[ \u{3000}-]*6[ \u{3000}-]*)?1[ \u{3000}-]*[3-9]([ \u{3000}-]*[0-9]){9}[ \u{3000}-]*$"
+)]
 pub struct Phone(String);
 
 impl Phone {
@@ -43,16 +51,23 @@ impl Phone {
     }
 }
 
-/// An e-mail address, as far as a form can tell: one `@`, something on each side, a dot in the
-/// domain, no spaces; the SMTP server has the last word.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An e-mail address, as far as a form can tell: visible ASCII characters, one `@`, something on
+/// each side, a dot inside the domain; the SMTP server has the last word.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(
+    example = "wang@example.cn",
+    max_length = 254,
+    pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[!-?A-~]+@[!-\\-/-?A-~][!-?A-~]*\\.[!-?A-~]*[!-\\-/-?A-~][\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+)]
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, ApiError> {
-        let raw = raw.trim();
-        let ok = raw.len() <= 254
-            && !raw.chars().any(char::is_whitespace)
+    pub fn parse(field: &str, sent: &str) -> Result<Self, ApiError> {
+        let raw = sent.trim();
+        // Visible ASCII only, so that the length in bytes SMTP limits is the length in characters
+        // the document states; the limit counts what was sent, spaces around it too.
+        let ok = sent.chars().count() <= 254
+            && raw.bytes().all(|b| b.is_ascii_graphic())
             && raw.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')
@@ -76,6 +91,18 @@ impl Email {
     }
 }
 
+/// The code of an area, a team, a building or another record: 1–64 characters of A–Z, a–z,
+/// 0–9, '-', '_' or '.'. The document's name for what [`check_code`] accepts.
+#[derive(Debug, ToSchema)]
+#[schema(example = "QSH-G001", pattern = "^[A-Za-z0-9._-]{1,64}$")]
+pub struct Code(#[allow(dead_code)] String);
+
+/// The code of an event category: 1–64 characters of a–z, 0–9, '_' or '.', e.g.
+/// `environment.garbage`.
+#[derive(Debug, ToSchema)]
+#[schema(example = "environment.garbage", pattern = "^[a-z0-9_.]{1,64}$")]
+pub struct CategoryCode(#[allow(dead_code)] String);
+
 /// The one rule for the codes of areas, teams and buildings: short, plain, safe in URLs, QR
 /// payloads and file names.
 pub fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
@@ -96,7 +123,15 @@ pub fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
 
 /// A password that meets the policy. The rules are listed in [`Password::RULES`] order and every
 /// rule that fails is reported, so a form can show them all at once.
-#[derive(Clone)]
+///
+/// 8–128 characters with letters and digits; it must not contain the account's phone number
+/// nor be one of the most commonly used passwords.
+#[derive(Clone, ToSchema)]
+#[schema(
+    min_length = 8,
+    max_length = 128,
+    pattern = "\\p{L}[\\s\\S]*[0-9]|[0-9][\\s\\S]*\\p{L}"
+)]
 pub struct Password(String);
 
 impl std::fmt::Debug for Password {
@@ -180,7 +215,13 @@ impl Password {
 }
 
 /// A display name: trimmed, 1–64 characters, no control characters. Chinese names are the norm.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// The pattern: white space around (trimmed away), then no control character from the first to
+// the last character that is not white space. The length counts the trimmed name.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(
+    example = "王网格",
+    pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{1f}\u{7f}-\u{9f}]{0,62}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+)]
 pub struct DisplayName(String);
 
 impl DisplayName {

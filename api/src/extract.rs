@@ -156,6 +156,45 @@ pub async fn json_bytes(
 
 /// Parses a JSON body, naming the field at fault on failure.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    match parse_exact(body) {
+        // JSON has one kind of number: `3.0` is the integer 3 (and an `integer` of the OpenAPI
+        // document), but serde refuses it for an integer field. Such a body is read again with
+        // its whole numbers as integers; what still fails is reported as before.
+        Err(ApiError::Validation(e))
+            if e.iter()
+                .any(|f| f.message.starts_with("invalid type: floating point")) =>
+        {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            whole_numbers_as_integers(&mut value);
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                ApiError::Validation(vec![field_error(&path, &e.into_inner().to_string())])
+            })
+        }
+        other => other,
+    }
+}
+
+/// Turns every number with no fractional part that fits an i64 into an integer.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f >= i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}
+
+fn parse_exact<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -345,6 +384,14 @@ mod tests {
         assert_eq!((f.field.as_str(), f.rule.as_str()), ("roles[1]", "type"));
         let f = only_field(err(r#"{"phone":"1","roles":[],"count":-1}"#));
         assert_eq!(f.field, "count");
+    }
+
+    #[test]
+    fn whole_floats_are_integers() {
+        let body = parse_json::<Body>(br#"{"phone":"1","roles":[],"count":3.0}"#);
+        assert_eq!(body.ok().and_then(|b| b.count), Some(3));
+        let f = only_field(err(r#"{"phone":"1","roles":[],"count":3.5}"#));
+        assert_eq!((f.field.as_str(), f.rule.as_str()), ("count", "type"));
     }
 
     #[test]

@@ -153,11 +153,19 @@ impl RouteIndex {
         Self(routes)
     }
 
-    /// The methods the path is mounted for; empty when the path is unknown.
+    /// The methods the path is mounted for; empty when the path is unknown. A path that names a
+    /// route of its own (`/areas/import`) has that route's methods, not also those of a template
+    /// it happens to fit (`/areas/{code}`), as the document lists them.
     pub fn methods_for(&self, path: &str) -> Vec<&'static str> {
-        self.0
+        let matching: Vec<_> = self
+            .0
             .iter()
             .filter(|(def, _)| def.is_match(path))
+            .collect();
+        let exact = matching.iter().any(|(def, _)| def.pattern() == Some(path));
+        matching
+            .into_iter()
+            .filter(|(def, _)| !exact || def.pattern() == Some(path))
             .flat_map(|(_, m)| m.iter().copied())
             .collect()
     }
@@ -174,4 +182,20 @@ pub async fn fallback(
     } else {
         ApiError::MethodNotAllowed(allowed)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_literal_route_has_only_its_own_methods() {
+        let index = RouteIndex(vec![
+            (ResourceDef::new("/areas/import"), vec!["POST"]),
+            (ResourceDef::new("/areas/{code}"), vec!["GET"]),
+        ]);
+        assert_eq!(index.methods_for("/areas/import"), ["POST"]);
+        assert_eq!(index.methods_for("/areas/QSH-G001"), ["GET"]);
+        assert!(index.methods_for("/teams").is_empty());
+    }
 }

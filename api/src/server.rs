@@ -65,7 +65,9 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     crate::mail::spawn_sender(state.clone());
     let doc = routes::openapi();
     let index = web::Data::new(RouteIndex::from_openapi(&doc));
-    let doc_json = web::Data::new(OpenApiJson(doc.to_json().context("serialising OpenAPI")?));
+    let doc_json = web::Data::new(OpenApiJson(
+        serde_json::to_string(&routes::openapi_json()).context("serialising OpenAPI")?,
+    ));
     let limit = JsonLimit(settings.max_json_bytes);
     let origins = settings.cors_origins.clone();
     let app_state = state.clone();

@@ -347,6 +347,8 @@ pub struct TeamSpec {
 
 /// A volunteer team with its size.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+// Named apart from the enforcement teams' schema of the same name in `places::teams`.
+#[schema(as = VolunteerTeamView)]
 pub struct TeamView {
     pub code: String,
     pub name: String,
@@ -496,6 +498,8 @@ pub async fn list_teams(db: &impl ConnectionTrait, page: PageRequest) -> ApiResu
 
 /// A member as a team's roster shows them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+// Named apart from the enforcement teams' schema of the same name in `places::teams`.
+#[schema(as = VolunteerMemberView)]
 pub struct MemberView {
     pub user_id: Uuid,
     pub name: String,

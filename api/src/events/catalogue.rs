@@ -171,8 +171,7 @@ pub const DEFAULT_STREET: &str = "*";
 
 /// Deadlines in seconds: accept and dispatch count from the report (the command centre's part,
 /// "135"), sign, arrive and handle from the dispatch (the grid's part, "1510"). None: no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Limits {
     pub accept_secs: Option<i32>,
     pub dispatch_secs: Option<i32>,

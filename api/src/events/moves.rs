@@ -28,7 +28,9 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct Assignee {
     /// `grid` or `team`.
+    #[schema(pattern = "^(grid|team)$")]
     pub kind: String,
+    #[schema(value_type = crate::domain::Code)]
     pub code: String,
 }
 
@@ -46,22 +48,44 @@ pub enum MoveRequest {
     Arrive,
     /// Report the handling result, with photos already uploaded.
     Handle {
+        #[schema(
+            pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,1998}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+        )]
         feedback: String,
         #[serde(default)]
+        #[schema(max_items = 9)]
         photos: Vec<String>,
     },
     /// Close after review (command centre).
     Complete,
     /// Send handled work back for rework, with the reason.
-    Return { reason: String },
+    Return {
+        #[schema(
+            pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,498}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+        )]
+        reason: String,
+    },
     /// Give the task to another grid or team.
-    Redispatch { assignee: Assignee, reason: String },
+    Redispatch {
+        assignee: Assignee,
+        #[schema(
+            pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,498}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+        )]
+        reason: String,
+    },
     /// Refuse the event, with the reason.
-    Reject { reason: String },
+    Reject {
+        #[schema(
+            pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,498}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+        )]
+        reason: String,
+    },
     /// The reporter's rating of the handling, once.
     Evaluate {
+        #[schema(minimum = 1, maximum = 5)]
         rating: i32,
         #[serde(default)]
+        #[schema(max_length = 500)]
         comment: Option<String>,
     },
     /// Fold into another event reporting the same matter.

@@ -73,7 +73,8 @@ pub struct Feed {
 /// A cursor as clients send it: the decimal position, `0` for the beginning. `field` names the
 /// parameter in the error.
 pub fn parse_cursor(field: &str, raw: &str) -> ApiResult<i64> {
-    let pos = (!raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()))
+    // At most 18 digits, as the document says: every such number fits a position (i64).
+    let pos = ((1..=18).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()))
         .then(|| raw.parse::<i64>().ok())
         .flatten();
     pos.ok_or_else(|| {
@@ -144,7 +145,21 @@ mod tests {
     fn cursors_are_plain_positions() {
         assert_eq!(parse_cursor("after", "0").ok(), Some(0));
         assert_eq!(parse_cursor("after", "1042").ok(), Some(1042));
-        for bad in ["", "-1", "+1", " 1", "1.0", "abc", "99999999999999999999"] {
+        // At most 18 digits, as the document's pattern says, even where 19 would fit an i64.
+        assert_eq!(
+            parse_cursor("after", "999999999999999999").ok(),
+            Some(999_999_999_999_999_999)
+        );
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "abc",
+            "1000000000000000000",
+            "99999999999999999999",
+        ] {
             match parse_cursor("after", bad) {
                 Err(ApiError::Validation(errs)) => assert_eq!(errs[0].field, "after"),
                 other => panic!("{bad:?}: {other:?}"),

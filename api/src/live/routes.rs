@@ -37,9 +37,10 @@ pub struct LiveQuery {
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// The cursor of the last item received; from the beginning when absent.
-    #[param(example = "1042")]
+    #[param(example = "1042", pattern = "^[0-9]{1,18}$")]
     pub after: Option<String>,
     /// Items per page, 1–500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
 }
 

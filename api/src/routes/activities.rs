@@ -45,6 +45,7 @@ pub struct ShiftRequest {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// Places, 1–100,000.
+    #[schema(minimum = 1, maximum = 100000)]
     pub capacity: i32,
     /// Whether signups beyond capacity wait in line (default: refused).
     #[serde(default)]
@@ -56,20 +57,31 @@ pub struct ShiftRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateActivityRequest {
     #[schema(example = "青山湖社区垃圾分类督导")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{9}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]{0,198}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub title: String,
     pub kind: ActivityKind,
     #[serde(default)]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*([^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{9}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]{0,4998}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*)?$"
+    )]
     pub description: String,
     /// Only volunteers serving this area (or one above or below it) may sign up.
+    #[schema(value_type = Option<crate::domain::Code>)]
     pub area: Option<String>,
     /// Only active members of this volunteer team may sign up.
+    #[schema(value_type = Option<crate::domain::Code>)]
     pub team: Option<String>,
     /// Only volunteers with this skill may sign up.
+    #[schema(value_type = Option<crate::routes::volunteers::SkillName>)]
     pub skill: Option<String>,
     /// Points per attended hour, 0–1000 (default 0).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000)]
     pub points_per_hour: i32,
     /// 1–100 shifts.
+    #[schema(min_items = 1, max_items = 100)]
     pub shifts: Vec<ShiftRequest>,
 }
 
@@ -156,7 +168,9 @@ pub async fn create_activity(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListActivitiesQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     pub kind: Option<ActivityKind>,
 }
@@ -263,7 +277,9 @@ pub async fn sign_up(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SignupsQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     pub status: Option<SignupStatus>,
 }
@@ -297,6 +313,7 @@ pub async fn shift_signups(
 pub struct TakeAttendanceRequest {
     pub user_id: Uuid,
     /// Minutes served; the whole shift when absent.
+    #[schema(minimum = 1)]
     pub minutes: Option<i32>,
 }
 

@@ -108,8 +108,10 @@ pub async fn export(
 #[into_params(parameter_in = Query)]
 pub struct LocateQuery {
     /// Latitude, −90 to 90.
+    #[param(value_type = f64, required = true, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
     /// Longitude, −180 to 180.
+    #[param(value_type = f64, required = true, minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
     /// Datum of the coordinates: `wgs84` (GPS, default) or `gcj02` (WeChat and Chinese maps).
     pub crs: Option<Crs>,
@@ -144,11 +146,14 @@ pub async fn locate(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListAreasQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only this street's areas.
     pub street: Option<String>,
     /// Only this level: street, community, grid_layer, grid, micro_grid, zone, watch_circle.
+    #[param(pattern = "^(street|community|grid_layer|grid|micro_grid|zone|watch_circle)$")]
     pub level: Option<String>,
     /// Only the children of this area.
     pub parent: Option<String>,

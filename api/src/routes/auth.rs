@@ -50,11 +50,13 @@ fn client_addr(req: &HttpRequest, state: &AppState) -> String {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Mainland mobile number, the login name.
-    #[schema(example = "13912345678")]
+    #[schema(value_type = Phone, example = "13912345678")]
     pub phone: String,
     /// At least 8 characters with letters and digits, not containing the phone number.
+    #[schema(value_type = Password)]
     pub password: String,
     /// Display name; defaults to 居民 and the last four digits.
+    #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
 }
 
@@ -64,6 +66,9 @@ pub struct RegisterRequest {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created", body = UserView),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM),
         (status = 409, description = "Phone number already registered", body = Problem, content_type = PROBLEM),
         (status = 422, description = "A field breaks a rule; the rule is named", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Too many attempts from this address", body = Problem, content_type = PROBLEM),
@@ -108,7 +113,7 @@ pub async fn register(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(example = "13800000001")]
+    #[schema(value_type = Phone, example = "13800000001")]
     pub phone: String,
     pub password: String,
 }
@@ -120,7 +125,10 @@ pub struct LoginRequest {
     responses(
         (status = 200, description = "Access and refresh tokens", body = TokenPair),
         (status = 401, description = "Wrong phone number or password (which one is not said)", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field breaks a rule (e.g. not a mainland mobile number); the rule is named", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Too many attempts for this account or address", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -187,6 +195,10 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "New access and refresh tokens", body = TokenPair),
         (status = 401, description = "Unknown, used, expired or revoked refresh token", body = Problem, content_type = PROBLEM),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A field is missing or of the wrong type", body = Problem, content_type = PROBLEM),
     )
 )]
 #[post("/auth/refresh")]

@@ -56,7 +56,9 @@ async fn visible(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListBuildingsQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only this grid's buildings.
     pub grid: Option<String>,
@@ -100,7 +102,11 @@ pub async fn list_buildings(
 #[serde(deny_unknown_fields)]
 pub struct NewUnit {
     #[schema(example = "1单元101")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,30}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub number: String,
+    #[schema(minimum = -5, maximum = 200)]
     pub floor: Option<i32>,
 }
 
@@ -110,15 +116,25 @@ pub struct NewUnit {
 pub struct CreateBuildingRequest {
     /// Stable code; A–Z, a–z, 0–9, '-', '_', '.'.
     #[schema(example = "QSH-B9001")]
+    #[schema(pattern = "^(?!cp\\.|act\\.)[A-Za-z0-9._-]{1,64}$")]
     pub code: String,
     #[schema(example = "青山村12幢")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,98}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name: String,
     #[schema(example = "杭州市临安区青山湖街道青山村12幢")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,198}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub address: String,
+    #[schema(value_type = f64, required = true, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[schema(value_type = f64, required = true, minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
     /// Datum of lat/lng (default wgs84).
     pub crs: Option<Crs>,
+    #[schema(minimum = 1, maximum = 200)]
     pub floors: Option<i32>,
     pub notes: Option<String>,
     #[serde(default)]

@@ -46,17 +46,25 @@ pub struct CreateEventRequest {
     /// the same id and body returns the first answer; with another body it is refused.
     pub id: Option<Uuid>,
     #[schema(example = "environment.garbage")]
+    #[schema(value_type = crate::domain::CategoryCode)]
     pub category: String,
     #[schema(example = "小区东门垃圾堆放三天无人清运")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,1998}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub description: String,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
     /// Datum of lat/lng: wgs84 (default) or gcj02.
     pub crs: Option<Crs>,
     /// A scanned building code instead of (or beside) a point.
+    #[schema(value_type = Option<crate::domain::Code>)]
     pub building_code: Option<String>,
     /// Up to 9 photos uploaded first with POST /api/v1/photos.
     #[serde(default)]
+    #[schema(max_items = 9)]
     pub photos: Vec<String>,
     /// The command centre may set the colour; others get the category's.
     pub colour: Option<Colour>,
@@ -124,10 +132,12 @@ impl FromRequest for EventReporter {
 }
 
 fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<String> {
+    // A malformed header is refused even beside a body id: the document states its shape.
+    let header = crate::extract::idempotency_key(req)?;
     if let Some(id) = body.id {
         return Ok(id.to_string());
     }
-    crate::extract::idempotency_key(req)?.ok_or_else(|| {
+    header.ok_or_else(|| {
         ApiError::invalid(
             "id",
             "required",
@@ -143,7 +153,7 @@ fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<St
 #[utoipa::path(
     tag = "events",
     security(("bearer" = []), ("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,100}$", description = "Used when the body has no id")),
     request_body = CreateEventRequest,
     responses(
         (status = 201, description = "Created, or the first answer to a retry (header Idempotent-Replayed: true)", body = EventView),
@@ -230,7 +240,9 @@ pub async fn create_event(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListEventsQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only the caller's own reports (我的上报).
     pub mine: Option<bool>,
@@ -334,8 +346,12 @@ pub async fn move_event(
 #[serde(deny_unknown_fields)]
 pub struct ChangeEventRequest {
     pub colour: Option<Colour>,
+    #[schema(value_type = Option<crate::domain::CategoryCode>)]
     pub category: Option<String>,
     /// Why; kept in the timeline.
+    #[schema(
+        pattern = "[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]"
+    )]
     pub reason: String,
 }
 
@@ -392,12 +408,20 @@ pub async fn list_categories(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryBody {
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,62}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name_zh: String,
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,62}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name_en: String,
     pub colour: Colour,
     /// `grid`, `mediation`, `enforcement`, `fire_station` or `other`.
+    #[schema(pattern = "^(grid|mediation|enforcement|fire_station|other)$")]
     pub handler: String,
     /// 0–1000.
+    #[schema(minimum = 0, maximum = 1000)]
     pub points: i32,
 }
 
@@ -405,7 +429,7 @@ pub struct CategoryBody {
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
-    params(("code" = String, Path, description = "Category code, e.g. dispute.neighbour")),
+    params(("code" = String, Path, pattern = "^[a-z0-9_.]{1,64}$", description = "Category code, e.g. dispute.neighbour")),
     request_body = CategoryBody,
     responses(
         (status = 200, body = Category),
@@ -482,16 +506,36 @@ pub async fn list_policies(
     Ok(web::Json(catalogue::policies(&state.db).await?))
 }
 
+/// The longest deadline a policy may set: 30 days, in seconds.
+const MAX_LIMIT_SECS: i32 = 30 * 24 * 3600;
+
+/// A street's deadlines for a colour, as an admin sets them: each 1 s to 30 days; absent or null
+/// for no limit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub accept_secs: Option<i32>,
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub dispatch_secs: Option<i32>,
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub sign_secs: Option<i32>,
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub arrive_secs: Option<i32>,
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub handle_secs: Option<i32>,
+}
+
 /// Set a street's deadlines for a colour, e.g. "1510" (sign 60 s, arrive 300 s, handle 600 s) or
 /// "135" (accept 60 s, dispatch 180 s, arrive 300 s). New tasks take them at once.
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
     params(
-        ("street" = String, Path, description = "Street code, or * for the defaults"),
+        ("street" = String, Path, pattern = "^(\\*|[A-Za-z0-9._-]{1,64})$", description = "Street code, or * for the defaults"),
         ("colour" = Colour, Path, description = "blue, yellow, orange or red"),
     ),
-    request_body = Limits,
+    request_body = LimitsBody,
     responses(
         (status = 200, body = Policy),
         (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
@@ -502,7 +546,7 @@ pub async fn put_policy(
     state: web::Data<AppState>,
     _auth: Auth<AdminOnly>,
     path: web::Path<(String, String)>,
-    Json(body): Json<Limits>,
+    Json(body): Json<LimitsBody>,
 ) -> ApiResult<web::Json<Policy>> {
     let (street, colour) = path.into_inner();
     if street != catalogue::DEFAULT_STREET {
@@ -519,14 +563,21 @@ pub async fn put_policy(
         ("arrive_secs", body.arrive_secs),
         ("handle_secs", body.handle_secs),
     ] {
-        if v.is_some_and(|s| !(1..=30 * 24 * 3600).contains(&s)) {
+        if v.is_some_and(|s| !(1..=MAX_LIMIT_SECS).contains(&s)) {
             errors.push(FieldError::new(field, "range", "1 second to 30 days"));
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let saved = catalogue::put_policy(&state.db, &street, colour, body).await?;
+    let limits = Limits {
+        accept_secs: body.accept_secs,
+        dispatch_secs: body.dispatch_secs,
+        sign_secs: body.sign_secs,
+        arrive_secs: body.arrive_secs,
+        handle_secs: body.handle_secs,
+    };
+    let saved = catalogue::put_policy(&state.db, &street, colour, limits).await?;
     state.catalogue.invalidate();
     Ok(web::Json(saved))
 }

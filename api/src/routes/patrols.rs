@@ -76,7 +76,9 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListRoutesQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only routes of this area.
     pub area: Option<String>,
@@ -440,7 +442,7 @@ fn checkin_from(req: &HttpRequest, user: Uuid, body: &CheckinRequest) -> ApiResu
 #[utoipa::path(
     tag = "patrols",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,100}$", description = "Used when the body has no id")),
     request_body = CheckinRequest,
     responses(
         (status = 201, description = "Checked in and paid", body = CheckinView),
@@ -494,7 +496,7 @@ pub struct FindingRequest {
     security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "Check-in id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,100}$", description = "Used when the body has no id"),
     ),
     request_body = FindingRequest,
     responses(

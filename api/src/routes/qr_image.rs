@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 #[into_params(parameter_in = Query)]
 pub struct PngQuery {
     /// Pixels per module, 1–40 (default 8).
+    #[param(minimum = 1, maximum = 40)]
     pub scale: Option<u32>,
 }
 

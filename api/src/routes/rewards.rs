@@ -70,9 +70,13 @@ pub struct AdjustmentRequest {
     pub user_id: Uuid,
     /// Points added (positive) or taken (negative); never takes the balance below zero.
     #[schema(example = 20)]
+    #[schema(minimum = -100000, maximum = 100000)]
     pub amount: i32,
     /// Why, for the holder and the audit: required.
     #[schema(example = "补记 11 月志愿服务积分")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,198}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub note: String,
 }
 
@@ -84,7 +88,7 @@ pub struct AdjustmentRequest {
 #[utoipa::path(
     tag = "rewards",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Required; scoped to the calling admin")),
+    params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,100}$", description = "Required; the adjustment's source id, scoped to the calling admin")),
     request_body = AdjustmentRequest,
     responses(
         (status = 201, description = "Written, or the first answer to a retry", body = LedgerRow),
@@ -192,7 +196,9 @@ pub async fn my_balance(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListRewardsQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Coordinators and admins: list inactive rewards too (ignored for others).
     pub include_inactive: Option<bool>,
@@ -224,14 +230,20 @@ pub async fn list_rewards(
 #[serde(deny_unknown_fields)]
 pub struct CreateRewardRequest {
     #[schema(example = "RICE-5KG")]
+    #[schema(value_type = crate::domain::Code)]
     pub code: String,
     #[schema(example = "五常大米 5 公斤")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,98}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name: String,
     pub kind: RewardKind,
     /// Points per redemption, 1–100000.
     #[schema(example = 300)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub cost: i32,
     /// Units on hand; absent = unlimited (required to be absent for donations).
+    #[schema(minimum = 0, maximum = 1000000)]
     pub stock: Option<i32>,
     /// Offered at once (default true).
     pub active: Option<bool>,
@@ -331,10 +343,15 @@ pub async fn get_reward(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRewardRequest {
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,98}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name: Option<String>,
+    #[schema(minimum = 1, maximum = 100000)]
     pub cost: Option<i32>,
     pub active: Option<bool>,
     /// Units to add (negative: withdraw); refused for unlimited rewards or below zero.
+    #[schema(minimum = -1000000, maximum = 1000000)]
     pub add_stock: Option<i32>,
 }
 
@@ -397,7 +414,7 @@ pub async fn change_reward(
     security(("bearer" = [])),
     params(
         ("code" = String, Path, description = "Reward code"),
-        ("Idempotency-Key" = String, Header, description = "Required; one redemption per key"),
+        ("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,100}$", description = "Required; one redemption per key"),
     ),
     responses(
         (status = 201, description = "Reserved, or the first answer to a retry", body = RedemptionView),
@@ -422,7 +439,9 @@ pub async fn redeem(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListRedemptionsQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only redemptions in this state.
     pub status: Option<RedemptionStatus>,

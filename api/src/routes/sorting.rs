@@ -87,7 +87,7 @@ impl FromRequest for RecordPoster {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
-    #[schema(example = "QSH-B001-0302")]
+    #[schema(value_type = crate::domain::Code, example = "QSH-B001-0302")]
     pub code: String,
     /// The household's or renter's user account.
     pub holder_id: Uuid,
@@ -242,7 +242,7 @@ pub struct CreateRecordRequest {
     security(("bearer" = []), ("api_key" = [])),
     params(
         ("code" = String, Path, description = "Account code"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Used when the body has no id; scoped to the caller"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,100}$", description = "Used when the body has no id; scoped to the caller"),
     ),
     request_body = CreateRecordRequest,
     responses(

@@ -27,13 +27,18 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct TeamBody {
     #[schema(example = "青山湖街道人民调解委员会")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,98}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name: String,
     pub kind: TeamKind,
     /// Codes of the areas covered.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::Code>)]
     pub areas: Vec<String>,
     /// Event categories taken, e.g. `dispute.neighbour`, `dispute.family`, `dispute.labour`.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::CategoryCode>)]
     pub categories: Vec<String>,
 }
 
@@ -44,15 +49,21 @@ pub struct TeamBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateTeamRequest {
     #[schema(example = "QSH-MED-01")]
+    #[schema(value_type = crate::domain::Code)]
     pub code: String,
     #[schema(example = "青山湖街道人民调解委员会")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([\\s\\S]{0,98}[^\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name: String,
     pub kind: TeamKind,
     /// Codes of the areas covered.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::Code>)]
     pub areas: Vec<String>,
     /// Event categories taken, e.g. `dispute.neighbour`, `dispute.family`, `dispute.labour`.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::domain::CategoryCode>)]
     pub categories: Vec<String>,
 }
 
@@ -95,7 +106,9 @@ fn spec(body: TeamBody) -> ApiResult<TeamSpec> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListTeamsQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only teams of this kind.
     pub kind: Option<TeamKind>,

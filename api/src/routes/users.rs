@@ -58,8 +58,10 @@ async fn validate_areas(
 #[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Only users holding this role.
     pub role: Option<Role>,
@@ -89,17 +91,20 @@ pub async fn list_users(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    #[schema(example = "13800000003")]
+    #[schema(value_type = Phone, example = "13800000003")]
     pub phone: String,
-    #[schema(example = "王网格")]
+    #[schema(value_type = DisplayName, example = "王网格")]
     pub name: String,
+    #[schema(value_type = Password)]
     pub password: String,
     /// At least one.
+    #[schema(min_items = 1)]
     pub roles: Vec<Role>,
     /// Grids and teams the user serves.
     #[serde(default)]
     pub areas: Vec<AreaRef>,
     /// For mail: escalations to supervisors, mobilisation of volunteers.
+    #[schema(value_type = Option<Email>)]
     pub email: Option<String>,
 }
 
@@ -160,16 +165,20 @@ pub async fn get_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[schema(value_type = Option<DisplayName>)]
     pub name: Option<String>,
     /// Replaces the roles; ends the user's sessions.
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<Role>>,
     /// Replaces the areas.
     pub areas: Option<Vec<AreaRef>>,
     /// Disabling ends the user's sessions.
     pub disabled: Option<bool>,
     /// Sets a new password; ends the user's sessions.
+    #[schema(value_type = Option<Password>)]
     pub password: Option<String>,
     /// Sets the address mail goes to.
+    #[schema(value_type = Option<Email>)]
     pub email: Option<String>,
 }
 

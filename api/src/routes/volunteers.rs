@@ -37,17 +37,29 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(decide_volunteer_team_member);
 }
 
+/// A skill as a volunteer names it, e.g. `急救`: 1–32 characters, no control characters.
+#[derive(ToSchema)]
+#[schema(
+    pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{9}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]{0,30}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+)]
+pub struct SkillName(#[allow(dead_code)] String);
+
 /// What a volunteer registers with.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterVolunteerRequest {
     /// Up to 20 skills, e.g. `急救`, `心理疏导`, `drone`.
     #[serde(default)]
+    #[schema(max_items = 20, value_type = Vec<SkillName>)]
     pub skills: Vec<String>,
     /// Codes of up to 20 areas served, e.g. a community or a grid.
     #[serde(default)]
+    #[schema(max_items = 20, value_type = Vec<crate::domain::Code>)]
     pub areas: Vec<String>,
     /// A few words about oneself, up to 500 characters.
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*([^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{9}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]{0,498}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*)?$"
+    )]
     pub bio: Option<String>,
 }
 
@@ -148,7 +160,9 @@ pub async fn my_service(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListVolunteersQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// Volunteers serving this area or one below it.
     pub area: Option<String>,
@@ -209,16 +223,22 @@ pub async fn get_volunteer(
 #[serde(deny_unknown_fields)]
 pub struct CreateVolunteerTeamRequest {
     #[schema(example = "HQ-PIONEERS")]
+    #[schema(value_type = crate::domain::Code)]
     pub code: String,
     #[schema(example = "红乔先锋")]
+    #[schema(
+        pattern = "^[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]([^\u{0}-\u{9}\u{b}\u{c}\u{e}-\u{1f}\u{7f}-\u{9f}]{0,98}[^\u{0}-\u{1f}\u{7f}-\u{9f}\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}])?[\t\n\u{b}\u{c}\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]*$"
+    )]
     pub name: String,
     /// The area the team serves, if any.
+    #[schema(value_type = Option<crate::domain::Code>)]
     pub area: Option<String>,
     /// Whether joining waits for a coordinator or a leader (default: no).
     #[serde(default)]
     pub requires_approval: bool,
     /// User ids of the leaders; each must be a registered volunteer.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub leaders: Vec<Uuid>,
 }
 
@@ -308,7 +328,9 @@ pub async fn get_volunteer_team(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RosterQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
+    #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// `pending` lists the requests waiting for a decision.
     pub status: Option<MemberStatus>,
