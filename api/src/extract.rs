@@ -235,6 +235,23 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The key a retry is known by: the body's client-generated `id`, else the `Idempotency-Key`
+/// header. A malformed header is refused even beside an id (the document states its shape);
+/// with neither, `id` is named as required and `why` says what the key protects.
+pub fn client_key(req: &HttpRequest, id: Option<uuid::Uuid>, why: &str) -> Result<String, ApiError> {
+    let header = idempotency_key(req)?;
+    if let Some(id) = id {
+        return Ok(id.to_string());
+    }
+    header.ok_or_else(|| {
+        ApiError::invalid(
+            "id",
+            "required",
+            format!("send a client-generated id or an Idempotency-Key header, so {why}"),
+        )
+    })
+}
+
 /// Refuses a retry whose body differs from the create first stored under its key: a key names
 /// one request, and `what` names the kind of thing it made ("report", "check-in").
 pub fn same_request(stored_hash: &str, presented_hash: &str, what: &str) -> Result<(), ApiError> {

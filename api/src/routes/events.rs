@@ -132,18 +132,7 @@ impl FromRequest for EventReporter {
 }
 
 fn idempotency_key(req: &HttpRequest, body: &CreateEventRequest) -> ApiResult<String> {
-    // A malformed header is refused even beside a body id: the document states its shape.
-    let header = crate::extract::idempotency_key(req)?;
-    if let Some(id) = body.id {
-        return Ok(id.to_string());
-    }
-    header.ok_or_else(|| {
-        ApiError::invalid(
-            "id",
-            "required",
-            "send a client-generated id or an Idempotency-Key header, so a retry never makes a second event",
-        )
-    })
+    crate::extract::client_key(req, body.id, "a retry never makes a second event")
 }
 
 /// Report a problem: a citizen's report, a worker's finding, a hotline entry, or a machine alert.

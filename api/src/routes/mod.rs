@@ -120,6 +120,26 @@ const RULES: &[(&str, &str)] = &[
         "/components/schemas/ChangeRewardRequest/properties/add_stock",
         r#"{"not": {"const": 0}}"#,
     ),
+    // check_in: a geofence checkpoint with the phone's position and its accuracy, or else a
+    // scanned code; never both.
+    (
+        "/components/schemas/CheckinRequest",
+        r#"{"if": {"required": ["checkpoint"], "properties": {"checkpoint": {"type": "string"}}},
+            "then": {"required": ["lat", "lng", "accuracy"],
+                     "properties": {"lat": {"type": "number"}, "lng": {"type": "number"},
+                                    "accuracy": {"type": "number"}, "code": {"type": "null"}}},
+            "else": {"required": ["code"], "properties": {"code": {"type": "string"}}}}"#,
+    ),
+    // create_route, put_route: a geofence has its centre and a radius of 5–2000 m; a QR
+    // checkpoint has no radius.
+    (
+        "/components/schemas/CheckpointBody",
+        r#"{"if": {"properties": {"kind": {"const": "geofence"}}},
+            "then": {"required": ["lat", "lng", "radius_m"],
+                     "properties": {"lat": {"type": "number"}, "lng": {"type": "number"},
+                                    "radius_m": {"type": "integer", "minimum": 5, "maximum": 2000}}},
+            "else": {"properties": {"radius_m": {"type": "null"}}}}"#,
+    ),
 ];
 
 /// Applies [`RULES`] to the document as JSON (utoipa's types have no place for `if` or `not`).

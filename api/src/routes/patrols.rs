@@ -344,21 +344,9 @@ pub struct CheckinRequest {
     pub crs: Option<Crs>,
 }
 
-fn client_key(req: &HttpRequest, id: Option<Uuid>, field: &str) -> ApiResult<String> {
-    if let Some(id) = id {
-        return Ok(id.to_string());
-    }
-    crate::extract::idempotency_key(req)?.ok_or_else(|| {
-        ApiError::invalid(
-            field,
-            "required",
-            "send a client-generated id or an Idempotency-Key header, so a retry gets the same answer",
-        )
-    })
-}
 
 fn checkin_from(req: &HttpRequest, user: Uuid, body: &CheckinRequest) -> ApiResult<NewCheckin> {
-    let key = client_key(req, body.id, "id")?;
+    let key = crate::extract::client_key(req, body.id, "a retry gets the same answer")?;
     let mut errors = Vec::new();
     let proof = match (&body.code, &body.checkpoint) {
         (Some(scanned), None) => Some(Proof::Scan {
@@ -513,7 +501,7 @@ pub async fn report_finding(
     Json(body): Json<FindingRequest>,
 ) -> ApiResult<HttpResponse> {
     let checkin_id = id.into_inner();
-    let key = client_key(&req, body.id, "id")?;
+    let key = crate::extract::client_key(&req, body.id, "a retry gets the same answer")?;
     let (checkin, checkpoint) = patrols::own_checkin(&state.db, auth.user.id, checkin_id).await?;
     let mut errors = Vec::new();
     super::events::check_report(&mut errors, &body.description, &body.photos);

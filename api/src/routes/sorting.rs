@@ -260,16 +260,7 @@ pub async fn post_record(
     code: web::Path<String>,
     Json(body): Json<CreateRecordRequest>,
 ) -> ApiResult<HttpResponse> {
-    let key = match body.id {
-        Some(id) => id.to_string(),
-        None => crate::extract::idempotency_key(&req)?.ok_or_else(|| {
-            ApiError::invalid(
-                "id",
-                "required",
-                "send a client-generated id or an Idempotency-Key header, so a retry never pays twice",
-            )
-        })?,
-    };
+    let key = crate::extract::client_key(&req, body.id, "a retry never pays twice")?;
     let mut errors = Vec::new();
     let note = body
         .note
