@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod batch;
+pub mod client_addr;
 pub mod commands;
 pub mod community;
 pub mod config;
@@ -29,3 +30,4 @@ pub mod server;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod ws_caps;

@@ -8,6 +8,7 @@ mod areas;
 mod auth;
 mod buildings;
 mod callouts;
+mod connections;
 mod events;
 mod lifecycle;
 mod live;
