@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
 use reqwest::{Method, StatusCode};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
