@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::auth::rate_limit::Limit;
+use crate::auth::rate_limit::Rule;
+use crate::client_addr::{ProxyNet, TrustedProxies};
+use crate::ws_caps::Caps;
 
 /// gridwing: the backend of a municipal grid-governance platform.
 #[derive(Debug, Parser)]
@@ -197,18 +199,55 @@ pub struct ServeArgs {
     /// from memory (it stays in the database and loads again when asked for).
     #[arg(long, env = "GRIDWING_SYNC_IDLE_SECS", default_value_t = 60)]
     pub sync_idle_secs: u64,
-    /// Login attempts allowed per account per window.
-    #[arg(long, env = "GRIDWING_LOGIN_LIMIT_PER_ACCOUNT", default_value_t = 10)]
-    pub login_limit_per_account: u32,
-    /// Login and registration attempts allowed per client address per window.
-    #[arg(long, env = "GRIDWING_LOGIN_LIMIT_PER_ADDR", default_value_t = 100)]
-    pub login_limit_per_addr: u32,
-    /// Length of the rate-limit window, in seconds.
+    /// Failed logins to one account from one address before every further attempt from that
+    /// address must wait (the wait doubles with each failure). The owner logging in from
+    /// another address is not held up: no limit locks an account as such.
+    #[arg(
+        long,
+        alias = "login-limit-per-account",
+        env = "GRIDWING_LOGIN_FAILURES_PER_ACCOUNT",
+        default_value_t = 5
+    )]
+    pub login_failures_per_account: u32,
+    /// Failed logins (to any accounts) and registrations from one address before every further
+    /// attempt from it must wait: one address cannot try a password on a whole street's
+    /// accounts.
+    #[arg(
+        long,
+        alias = "login-limit-per-addr",
+        env = "GRIDWING_LOGIN_FAILURES_PER_ADDR",
+        default_value_t = 50
+    )]
+    pub login_failures_per_addr: u32,
+    /// The first wait once the free failures are spent, in seconds; it doubles with every
+    /// further failure.
+    #[arg(long, env = "GRIDWING_LOGIN_DELAY_SECS", default_value_t = 1)]
+    pub login_delay_secs: u64,
+    /// The longest wait between attempts, in seconds.
+    #[arg(long, env = "GRIDWING_LOGIN_MAX_DELAY_SECS", default_value_t = 900)]
+    pub login_max_delay_secs: u64,
+    /// Failures are forgotten this many seconds after the last wait they caused ends.
     #[arg(long, env = "GRIDWING_LOGIN_WINDOW_SECS", default_value_t = 900)]
     pub login_window_secs: u64,
-    /// Take the client address from X-Forwarded-For (only behind a proxy you run).
-    #[arg(long, env = "GRIDWING_TRUST_FORWARDED_FOR")]
+    /// Proxies (addresses or networks, comma-separated, e.g. `10.0.0.0/8,127.0.0.1`) whose
+    /// X-Forwarded-For the server believes: behind them, the client's address is the last one
+    /// they appended that is not a proxy of theirs. From anyone else the header is ignored.
+    #[arg(long, env = "GRIDWING_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// Replaced by --trusted-proxies (it believed X-Forwarded-For from anyone); refused.
+    #[arg(long, env = "GRIDWING_TRUST_FORWARDED_FOR", hide = true)]
     pub trust_forwarded_for: bool,
+    /// Websockets (`/api/v1/sync` and `/api/v1/live` together) one user may hold open on an
+    /// instance; 0: no cap.
+    #[arg(long, env = "GRIDWING_WS_MAX_PER_USER", default_value_t = 16)]
+    pub ws_max_per_user: usize,
+    /// Websockets one client address may hold open on an instance; 0: no cap.
+    #[arg(long, env = "GRIDWING_WS_MAX_PER_ADDR", default_value_t = 512)]
+    pub ws_max_per_addr: usize,
+    /// Websockets an instance holds open at most; keep it under the process's open-file limit
+    /// (`ulimit -n`); 0: no cap.
+    #[arg(long, env = "GRIDWING_WS_MAX_TOTAL", default_value_t = 10_000)]
+    pub ws_max_total: usize,
     /// Largest JSON request body, in bytes.
     #[arg(long, env = "GRIDWING_MAX_JSON_BYTES", default_value_t = 64 * 1024)]
     pub max_json_bytes: usize,
@@ -260,17 +299,36 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn login_limit_per_account(&self) -> Limit {
-        Limit {
-            max: self.login_limit_per_account,
-            window: Duration::from_secs(self.login_window_secs),
+    fn login_rule(&self, free: u32) -> Rule {
+        Rule {
+            free,
+            delay: Duration::from_secs(self.login_delay_secs),
+            max_delay: Duration::from_secs(self.login_max_delay_secs),
+            memory: Duration::from_secs(self.login_window_secs),
         }
     }
 
-    pub fn login_limit_per_addr(&self) -> Limit {
-        Limit {
-            max: self.login_limit_per_addr,
-            window: Duration::from_secs(self.login_window_secs),
+    /// How one account is throttled from one address.
+    pub fn login_rule_per_account(&self) -> Rule {
+        self.login_rule(self.login_failures_per_account)
+    }
+
+    /// How one address is throttled.
+    pub fn login_rule_per_addr(&self) -> Rule {
+        self.login_rule(self.login_failures_per_addr)
+    }
+
+    /// The client addresses throttles and caps count against.
+    pub fn proxies(&self) -> TrustedProxies {
+        TrustedProxies(self.trusted_proxies.clone())
+    }
+
+    /// The websocket caps.
+    pub fn ws_caps(&self) -> Caps {
+        Caps {
+            per_user: self.ws_max_per_user,
+            per_addr: self.ws_max_per_addr,
+            total: self.ws_max_total,
         }
     }
 }
@@ -308,6 +366,7 @@ mod tests {
         let args = serve_args_from(["--addr", "127.0.0.1:0"])?;
         assert_eq!(args.access_ttl_secs, 900);
         assert!(args.cors_origins.is_empty());
+        assert!(args.trusted_proxies.is_empty());
         Ok(())
     }
 }

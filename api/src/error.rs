@@ -102,6 +102,12 @@ pub enum ApiError {
     /// not allowed. Carries the status that layer chose.
     #[error("refused by the HTTP layer: {0}")]
     Refused(StatusCode),
+    /// A websocket over a cap of open connections (of the account, the address or the server).
+    #[error("too many open connections for {which}")]
+    TooManyConnections {
+        which: &'static str,
+        retry_after_secs: u64,
+    },
     /// A dependency (database, Redis) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -147,6 +153,7 @@ impl ApiError {
             Self::NotEligible(_) => "not-eligible",
             Self::Conflict { .. } => "conflict",
             Self::RateLimited { .. } => "rate-limited",
+            Self::TooManyConnections { .. } => "too-many-connections",
             Self::Unavailable(_) => "service-unavailable",
             Self::Refused(status) => match status.as_u16() {
                 400 => "bad-request",
@@ -176,6 +183,7 @@ impl ApiError {
             Self::NotEligible(_) => "Not eligible",
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
+            Self::TooManyConnections { .. } => "Too many connections",
             Self::Unavailable(_) => "Service unavailable",
             Self::Refused(status) => status.canonical_reason().unwrap_or("Refused"),
             Self::Database(_) | Self::Unexpected(_) => "Internal server error",
@@ -190,6 +198,12 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => {
                 format!("too many attempts; retry in {retry_after_secs} s")
             }
+            Self::TooManyConnections {
+                which,
+                retry_after_secs,
+            } => format!(
+                "too many open connections for {which}; close one or retry in {retry_after_secs} s"
+            ),
             Self::Conflict { detail, .. } => detail.clone(),
             Self::Unauthorized(why) => (*why).to_owned(),
             Self::InvalidCode(why) | Self::NotEligible(why) => why.clone(),
@@ -245,7 +259,9 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::NotEligible(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Refused(status) => *status,
             Self::Database(_) | Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -263,7 +279,10 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed(allowed) => {
                 res.insert_header((header::ALLOW, allowed.join(", ")));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs }
+            | Self::TooManyConnections {
+                retry_after_secs, ..
+            } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::Unauthorized(_) => {

@@ -238,7 +238,11 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 /// The key a retry is known by: the body's client-generated `id`, else the `Idempotency-Key`
 /// header. A malformed header is refused even beside an id (the document states its shape);
 /// with neither, `id` is named as required and `why` says what the key protects.
-pub fn client_key(req: &HttpRequest, id: Option<uuid::Uuid>, why: &str) -> Result<String, ApiError> {
+pub fn client_key(
+    req: &HttpRequest,
+    id: Option<uuid::Uuid>,
+    why: &str,
+) -> Result<String, ApiError> {
     let header = idempotency_key(req)?;
     if let Some(id) = id {
         return Ok(id.to_string());

@@ -21,6 +21,10 @@ pub struct AppState {
     /// API keys as recently read.
     pub api_keys: crate::auth::api_keys::KeyCache,
     pub limiter: RateLimiter,
+    /// Whose X-Forwarded-For names the client's address.
+    pub proxies: crate::client_addr::TrustedProxies,
+    /// Open websockets, against their caps.
+    pub websockets: crate::ws_caps::WsCaps,
     /// The area tree in memory, for locating points.
     pub places: SharedIndex,
     /// Keys signing building QR codes.
@@ -42,6 +46,13 @@ impl AppState {
     /// Connects to everything the server needs and migrates the database.
     pub async fn init(settings: ServeArgs) -> anyhow::Result<Self> {
         crate::mail::check_settings(&settings)?;
+        if settings.trust_forwarded_for {
+            // It believed the header from anyone, so anyone could pick the address their
+            // attempts are counted against.
+            anyhow::bail!(
+                "GRIDWING_TRUST_FORWARDED_FOR is gone: name your proxies with --trusted-proxies"
+            );
+        }
         let db = db::connect(&settings.db).await?;
         db::migrate(&db).await?;
         let secret = match &settings.jwt_secret {
@@ -97,6 +108,8 @@ impl AppState {
                 settings.session_check_secs,
             )),
             limiter,
+            proxies: settings.proxies(),
+            websockets: crate::ws_caps::WsCaps::new(settings.ws_caps()),
             settings,
         })
     }

@@ -18,14 +18,17 @@ bench_need_wrk() {
 }
 
 # bench_start_servers [gridwing serve flags...]: a fresh SQLite database unless
-# BENCH_DATABASE_URL is set; login limits lifted so the load is not refused.
+# BENCH_DATABASE_URL is set; login throttles and websocket caps lifted so the load (many
+# connections of one user from one address) is not refused. WS_MAX_PER_USER, WS_MAX_PER_ADDR
+# and WS_MAX_TOTAL set the caps instead (0, the default here: no cap, nothing counted).
 bench_start_servers() {
   echo "building release binaries"
   cargo build -q --release --bin gridwing --example bare
   BENCH_DB="${BENCH_DATABASE_URL:-sqlite://$bench_tmp/bench.sqlite?mode=rwc}"
   RUST_LOG=warn "$bench_bin/gridwing" serve --demo --addr "$GW_ADDR" --database-url "$BENCH_DB" \
-    --workers "$WORKERS" --login-limit-per-account 1000000000 --login-limit-per-addr 1000000000 \
-    "$@" >"$bench_tmp/gridwing.log" 2>&1 &
+    --workers "$WORKERS" --login-failures-per-account 1000000000 --login-failures-per-addr 1000000000 \
+    --ws-max-per-user "${WS_MAX_PER_USER:-0}" --ws-max-per-addr "${WS_MAX_PER_ADDR:-0}" \
+    --ws-max-total "${WS_MAX_TOTAL:-0}" "$@" >"$bench_tmp/gridwing.log" 2>&1 &
   bench_pids+=($!)
   "$bench_bin/examples/bare" "$BARE_ADDR" "$WORKERS" >"$bench_tmp/bare.log" 2>&1 &
   bench_pids+=($!)

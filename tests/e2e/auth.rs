@@ -283,48 +283,146 @@ async fn logout_ends_this_session_and_logout_all_ends_every_one() -> TestResult 
     Ok(())
 }
 
-#[tokio::test]
-async fn logins_are_rate_limited_per_account_and_per_address() -> TestResult {
-    let app = TestApp::spawn_with(&[
-        "--login-limit-per-account",
-        "3",
-        "--login-limit-per-addr",
-        "8",
-    ])
-    .await?;
-    for _ in 0..3 {
-        let (status, _) = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"phone": ADMIN, "password": "guess1guess"}),
-            )
-            .await?;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-    }
-    // Past the limit even the right password waits.
-    let res = app
+/// A login as if from `addr`: the test server trusts X-Forwarded-For from its loopback peer,
+/// as a server behind a load balancer on that address would.
+async fn login_from(
+    app: &TestApp,
+    addr: &str,
+    phone: &str,
+    password: &str,
+) -> TestResult<reqwest::Response> {
+    Ok(app
         .request(Method::POST, "/api/v1/auth/login", None)
-        .json(&json!({"phone": ADMIN, "password": "gridwing2026"}))
+        .header("x-forwarded-for", addr)
+        .json(&json!({"phone": phone, "password": password}))
         .send()
-        .await?;
-    let retry: u64 = res.headers()["retry-after"].to_str()?.parse()?;
-    assert!((1..=900).contains(&retry));
+        .await?)
+}
+
+/// The wait a 429 asks for, after checking it is a problem saying so.
+async fn refused_for(res: reqwest::Response) -> TestResult<u64> {
+    let retry: u64 = res
+        .headers()
+        .get("retry-after")
+        .ok_or("a 429 without Retry-After")?
+        .to_str()?
+        .parse()?;
     assert_problem(res, 429, "rate-limited").await?;
-    // Other accounts are not locked by it, until the address runs out.
-    app.login_pair(CITIZEN, "gridwing2026").await?;
-    let mut statuses = Vec::new();
-    for phone in [GRID_WORKER, TEAM_MEMBER, COORDINATOR, DISPATCHER] {
-        let (status, _) = app
-            .post(
-                "/api/v1/auth/login",
-                None,
-                json!({"phone": phone, "password": "gridwing2026"}),
-            )
-            .await?;
-        statuses.push(status.as_u16());
+    Ok(retry)
+}
+
+/// Flags for a server whose login delays are long enough that none ends during a test.
+const THROTTLE: [&str; 8] = [
+    "--trusted-proxies",
+    "127.0.0.1",
+    "--login-failures-per-account",
+    "3",
+    "--login-failures-per-addr",
+    "6",
+    "--login-delay-secs",
+    "600",
+];
+
+#[tokio::test]
+async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere() -> TestResult {
+    let app = TestApp::spawn_with(&THROTTLE).await?;
+    let (stranger, home, office) = ("198.51.100.7", "203.0.113.10", "203.0.113.11");
+    for _ in 0..3 {
+        let res = login_from(&app, stranger, DISPATCHER, "guess1guess").await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(statuses, [200, 200, 200, 429], "8 attempts per address");
+    // The stranger now waits, whatever password they try.
+    let retry = refused_for(login_from(&app, stranger, DISPATCHER, "gridwing2026").await?).await?;
+    assert!((1..=600).contains(&retry), "{retry}");
+    // The owner, from their own address, gets in at once, and again.
+    for _ in 0..2 {
+        let res = login_from(&app, home, DISPATCHER, "gridwing2026").await?;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // Their own mistakes count for their address only, and a success forgets them.
+    for _ in 0..2 {
+        let res = login_from(&app, office, DISPATCHER, "typo1typo").await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_from(&app, office, DISPATCHER, "gridwing2026")
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        let res = login_from(&app, office, DISPATCHER, "typo1typo").await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_from(&app, office, DISPATCHER, "gridwing2026")
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    // And the stranger still waits.
+    refused_for(login_from(&app, stranger, DISPATCHER, "gridwing2026").await?).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_address_trying_many_accounts_is_slowed_down() -> TestResult {
+    let app = TestApp::spawn_with(&THROTTLE).await?;
+    let (sprayer, neighbour) = ("198.51.100.66", "198.51.100.67");
+    // One guess at each of nine accounts (three of them unknown), all at once: each account is
+    // under its own limit, but the address has six failures to spend, counted as the attempts
+    // start, so a burst does not slip more through.
+    let phones = [
+        ADMIN,
+        DISPATCHER,
+        GRID_WORKER,
+        TEAM_MEMBER,
+        COORDINATOR,
+        CITIZEN,
+        "13900000001",
+        "13900000002",
+        "13900000003",
+    ];
+    let burst = phones.map(|phone| login_from(&app, sprayer, phone, "guess1guess"));
+    let mut statuses = Vec::new();
+    for res in futures_util::future::join_all(burst).await {
+        let res = res?;
+        statuses.push(res.status().as_u16());
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry = refused_for(res).await?;
+            assert!((1..=600).contains(&retry), "{retry}");
+        }
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 401, 429, 429, 429]);
+    // Now every try from that address waits, whichever account and password it names.
+    refused_for(login_from(&app, sprayer, OTHER_GRID_WORKER, "gridwing2026").await?).await?;
+    // Another address is not held up, and an address whose people get their passwords right
+    // is never slowed, however many log in from it.
+    for _ in 0..3 {
+        for phone in [ADMIN, DISPATCHER, GRID_WORKER, TEAM_MEMBER] {
+            let res = login_from(&app, neighbour, phone, "gridwing2026").await?;
+            assert_eq!(res.status(), StatusCode::OK, "{phone}");
+        }
+    }
+    // Forged headers change nothing for a client that is not behind a trusted proxy.
+    let direct = TestApp::spawn_with(&THROTTLE[2..]).await?;
+    for (i, phone) in [
+        ADMIN,
+        DISPATCHER,
+        GRID_WORKER,
+        TEAM_MEMBER,
+        COORDINATOR,
+        CITIZEN,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let res = login_from(&direct, &format!("192.0.2.{i}"), phone, "guess1guess").await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{phone}");
+    }
+    refused_for(login_from(&direct, "192.0.2.99", OTHER_GRID_WORKER, "gridwing2026").await?)
+        .await?;
     Ok(())
 }
 
@@ -578,8 +676,10 @@ async fn disabling_or_changing_roles_ends_sessions() -> TestResult {
 #[tokio::test]
 async fn instances_share_sessions_and_with_redis_share_rate_limits() -> TestResult {
     let flags = [
-        "--login-limit-per-account",
+        "--login-failures-per-account",
         "2",
+        "--login-delay-secs",
+        "600",
         "--session-check-secs",
         "1",
     ];
@@ -605,7 +705,7 @@ async fn instances_share_sessions_and_with_redis_share_rate_limits() -> TestResu
         StatusCode::UNAUTHORIZED
     );
 
-    // Two failed logins on instance a use up the account's attempts.
+    // Two failed logins on instance a use up the account's free attempts from this address.
     for _ in 0..2 {
         let (status, _) = a
             .post(

@@ -9,6 +9,7 @@ mod areas;
 mod auth;
 mod buildings;
 mod callouts;
+mod connections;
 mod events;
 mod lifecycle;
 mod live;

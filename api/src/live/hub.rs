@@ -81,7 +81,9 @@ pub async fn serve(
     } = client;
     let mut skip = 0;
     if let Some(after) = after {
-        match replay(&state, &audience, after, &mut session).await {
+        // Boxed, as the session check below: database reads kept inline would make every
+        // connection's task as large as their futures for its whole life.
+        match Box::pin(replay(&state, &audience, after, &mut session)).await {
             Ok(Some(last)) => skip = last,
             Ok(None) => return,
             Err(()) => {
@@ -136,7 +138,7 @@ pub async fn serve(
                 pings += 1;
                 if pings.is_multiple_of(SESSION_CHECK_PINGS)
                     && let Err(crate::error::ApiError::Unauthorized(why)) =
-                        state.sessions.ensure_active(user.session).await
+                        Box::pin(state.sessions.ensure_active(user.session)).await
                 {
                     break reason(CloseCode::Policy, why);
                 }
@@ -174,5 +176,22 @@ async fn replay(
         if !full {
             return Ok(Some(last));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, C, D, F: std::future::Future>(_: &impl FnOnce(A, B, C, D) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn an_idle_connection_holds_a_small_task() {
+        // As for sync connections: database reads are boxed, not held by every idle client.
+        let size = future_size(&serve);
+        eprintln!("live connection future: {size} bytes");
+        assert!(size <= 2048, "the live connection's future is {size} bytes");
     }
 }

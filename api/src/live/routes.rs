@@ -60,6 +60,7 @@ pub struct FeedQuery {
         (status = 101, description = "Switching to the websocket protocol"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Bad cursor, or not a websocket upgrade", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many open websockets for this account, this address or this server (`--ws-max-*`); Retry-After says when to try again", body = Problem, content_type = PROBLEM),
     )
 )]
 #[get("/live")]
@@ -76,6 +77,7 @@ pub async fn live(
         .as_deref()
         .map(|a| feed::parse_cursor("after", a))
         .transpose()?;
+    let slot = crate::ws_caps::take(&state, &req, &user)?;
     let audience = Audience::of(&state, &user).await?;
     let rows = state.live.subscribe();
     let (res, session, stream) = crate::extract::websocket(&req, body)?;
@@ -86,7 +88,7 @@ pub async fn live(
         after,
         rows,
     };
-    actix_web::rt::spawn(hub::serve(state, client, session, stream));
+    actix_web::rt::spawn(slot.hold(hub::serve(state, client, session, stream)));
     Ok(res)
 }
 

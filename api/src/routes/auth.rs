@@ -29,20 +29,12 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(whoami);
 }
 
-/// The address rate limits count against: the TCP peer, or the first X-Forwarded-For hop when
-/// the server is told it sits behind a proxy.
+/// The address throttles count against ("unknown" only for a request without a TCP peer).
 fn client_addr(req: &HttpRequest, state: &AppState) -> String {
-    if state.settings.trust_forwarded_for
-        && let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return first.trim().to_owned();
-    }
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+    state
+        .proxies
+        .of(req)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 /// A citizen's self-registration.
@@ -80,12 +72,14 @@ pub async fn register(
     req: HttpRequest,
     Json(body): Json<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
+    // Every registration counts against the address, made or not: a flood of new accounts
+    // from one place is what this slows down.
     let addr = client_addr(&req, &state);
     state
         .limiter
-        .hit(
+        .attempt(
             &format!("register:addr:{addr}"),
-            state.settings.login_limit_per_addr(),
+            state.settings.login_rule_per_addr(),
         )
         .await?;
     let phone = Phone::parse("phone", &body.phone)?;
@@ -129,7 +123,7 @@ pub struct LoginRequest {
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "The body is not sent as application/json", body = Problem, content_type = PROBLEM),
         (status = 422, description = "A field breaks a rule (e.g. not a mainland mobile number); the rule is named", body = Problem, content_type = PROBLEM),
-        (status = 429, description = "Too many attempts for this account or address", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many failed attempts from this address (for this account, or for any); wait as Retry-After says", body = Problem, content_type = PROBLEM),
     )
 )]
 #[post("/auth/login")]
@@ -140,21 +134,25 @@ pub async fn login(
 ) -> ApiResult<web::Json<TokenPair>> {
     const WRONG: ApiError = ApiError::Unauthorized("wrong phone number or password");
     let addr = client_addr(&req, &state);
-    state
-        .limiter
-        .hit(
-            &format!("login:addr:{addr}"),
-            state.settings.login_limit_per_addr(),
-        )
-        .await?;
     let phone = Phone::parse("phone", &body.phone)?;
-    state
-        .limiter
-        .hit(
-            &format!("login:acct:{}", phone.as_str()),
-            state.settings.login_limit_per_account(),
-        )
-        .await?;
+    // Counted per account as seen from this address, and per address: a stranger's wrong
+    // guesses slow down only the stranger, never the owner elsewhere, and one address cannot
+    // work through many accounts. Each attempt counts as failed until it succeeds.
+    let (per_account, per_addr) = (
+        state.settings.login_rule_per_account(),
+        state.settings.login_rule_per_addr(),
+    );
+    let account_key = format!("login:acct:{}:{addr}", phone.as_str());
+    let addr_key = format!("login:addr:{addr}");
+    state.limiter.attempt(&account_key, per_account).await?;
+    if let Err(refused) = state.limiter.attempt(&addr_key, per_addr).await {
+        // Not tried, so not a failure of this account.
+        state
+            .limiter
+            .forgive(&account_key, per_account, false)
+            .await?;
+        return Err(refused);
+    }
     let user = accounts::find_by_phone(&state.db, &phone).await?;
     let ok = password::verify(
         body.password,
@@ -168,6 +166,11 @@ pub async fn login(
             return Err(WRONG);
         }
     };
+    state
+        .limiter
+        .forgive(&account_key, per_account, true)
+        .await?;
+    state.limiter.forgive(&addr_key, per_addr, false).await?;
     let roles = accounts::roles_of(&state.db, user.id).await?;
     let pair = sessions::open(
         &state.db,

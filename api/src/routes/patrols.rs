@@ -344,7 +344,6 @@ pub struct CheckinRequest {
     pub crs: Option<Crs>,
 }
 
-
 fn checkin_from(req: &HttpRequest, user: Uuid, body: &CheckinRequest) -> ApiResult<NewCheckin> {
     let key = crate::extract::client_key(req, body.id, "a retry gets the same answer")?;
     let mut errors = Vec::new();

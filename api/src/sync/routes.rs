@@ -45,6 +45,7 @@ pub struct SyncQuery {
         (status = 101, description = "Switching to the websocket protocol"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Not a websocket upgrade", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Too many open websockets for this account, this address or this server (`--ws-max-*`); Retry-After says when to try again", body = Problem, content_type = PROBLEM),
     )
 )]
 #[get("/sync")]
@@ -56,9 +57,10 @@ pub async fn sync(
     let Query(q) = Query::<SyncQuery>::extract(&req).await?;
     let (user, expires_at) =
         crate::auth::principal::websocket_caller(&state, &req, q.token).await?;
+    let slot = crate::ws_caps::take(&state, &req, &user)?;
     let (res, session, stream) = crate::extract::websocket(&req, body)?;
-    actix_web::rt::spawn(super::session::serve(
+    actix_web::rt::spawn(slot.hold(super::session::serve(
         state, user, expires_at, session, stream,
-    ));
+    )));
     Ok(res)
 }

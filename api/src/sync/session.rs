@@ -133,9 +133,12 @@ pub async fn serve(
     let listener = c.listener.clone();
     // A message read while gathering a burst of frames that is not a frame itself.
     let mut next: Option<Incoming> = None;
+    // What a message sets in motion (look-ups, merges, database writes) is boxed: a task's
+    // future is as large as its largest state, so kept inline that state would be held by
+    // every idle connection for its whole life, rather than only while a message is handled.
     let end = loop {
         if let Some(msg) = next.take() {
-            let step = c.incoming(msg, &mut stream, &mut next).await;
+            let step = Box::pin(c.incoming(msg, &mut stream, &mut next)).await;
             heard = Instant::now();
             if let Err(end) = step {
                 break end;
@@ -144,19 +147,19 @@ pub async fn serve(
         }
         let step = tokio::select! {
             msg = stream.recv() => {
-                let step = c.incoming(msg, &mut stream, &mut next).await;
+                let step = Box::pin(c.incoming(msg, &mut stream, &mut next)).await;
                 // Heard once handled: the time a burst of its frames takes on a busy server
                 // does not count as the peer's silence.
                 heard = Instant::now();
                 step
             }
-            () = listener.wake.notified() => c.push_changes().await,
+            () = listener.wake.notified() => Box::pin(c.push_changes()).await,
             () = &mut expires => Err(End::Close("access token expired; reconnect with a fresh token".into())),
             _ = ping.tick() => {
                 if heard.elapsed() > IDLE_AFTER {
                     Err(End::Close("no answer to pings".into()))
                 } else {
-                    c.ping().await
+                    Box::pin(c.ping()).await
                 }
             }
         };
@@ -618,5 +621,21 @@ mod tests {
             End::Close(why) => assert!(!why.contains("socket 12"), "{why}"),
             End::Gone => panic!("closes with a reason"),
         }
+    }
+
+    /// The size of the future an async function of five arguments returns, without calling it.
+    fn future_size<A, B, C, D, E, F: std::future::Future>(
+        _: &impl FnOnce(A, B, C, D, E) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn an_idle_connection_holds_a_small_task() {
+        // Every open connection holds its task's future whole, whatever state it is in: the
+        // work a message sets in motion is boxed, so this stays small.
+        let size = future_size(&serve);
+        eprintln!("sync connection future: {size} bytes");
+        assert!(size <= 2048, "the sync connection's future is {size} bytes");
     }
 }

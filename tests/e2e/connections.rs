@@ -1,0 +1,120 @@
+//! Caps on open websockets, per user, per client address and per instance, shared by the sync
+//! and the live routes: a connection over a cap is a 429 problem before any upgrade, and a
+//! connection that ends gives its place back.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::support::*;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const SYNC: &str = "/api/v1/sync";
+const LIVE: &str = "/api/v1/live";
+
+/// Opens a websocket on `path` as if from `addr` (the test server trusts its loopback peer's
+/// X-Forwarded-For, as behind a load balancer).
+async fn open(app: &TestApp, path: &str, token: &str, addr: &str) -> TestResult<Ws> {
+    let url = format!("{}{path}?token={token}", app.base.replacen("http", "ws", 1));
+    let mut req = url.into_client_request()?;
+    req.headers_mut().insert("x-forwarded-for", addr.parse()?);
+    let (ws, res) = connect_async(req).await?;
+    assert_eq!(res.status().as_u16(), 101);
+    Ok(ws)
+}
+
+/// Asks for the upgrade over plain HTTP, so a refusal's status, headers and body can be read;
+/// checks it is a 429 problem naming the cap, with a Retry-After.
+async fn refused(app: &TestApp, path: &str, token: &str, addr: &str, cap: &str) -> TestResult {
+    let res = app
+        .request(Method::GET, &format!("{path}?token={token}"), None)
+        .header("x-forwarded-for", addr)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await?;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "{path} from {addr}"
+    );
+    let retry: u64 = res.headers()["retry-after"].to_str()?.parse()?;
+    assert!(retry >= 1);
+    let p = assert_problem(res, 429, "too-many-connections").await?;
+    let detail = p["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(cap), "{detail} should name {cap}");
+    Ok(())
+}
+
+/// Waits until the server counts `total` open websockets (a closed one is counted until the
+/// server has seen the close).
+async fn until_open(app: &TestApp, total: usize) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let nobody = uuid::Uuid::nil();
+    while app.state.websockets.open(nobody, None).0 != total {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{} websockets open, expected {total}",
+                app.state.websockets.open(nobody, None).0
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn websockets_are_capped_per_user_per_address_and_per_instance() -> TestResult {
+    let app = TestApp::spawn_with(&[
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--ws-max-per-user",
+        "2",
+        "--ws-max-per-addr",
+        "3",
+        "--ws-max-total",
+        "6",
+    ])
+    .await?;
+    let citizen = app.token(CITIZEN).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let coordinator = app.token(COORDINATOR).await?;
+    let admin = app.token(ADMIN).await?;
+    let (home, office, library, cafe) =
+        ("203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4");
+
+    // Per user, sync and live together: a third is refused wherever it comes from.
+    let mut citizen_sync = open(&app, SYNC, &citizen, home).await?;
+    let _citizen_live = open(&app, LIVE, &citizen, home).await?;
+    refused(&app, LIVE, &citizen, library, "your account").await?;
+    refused(&app, SYNC, &citizen, library, "your account").await?;
+
+    // Per address: three from the office, whoever they are.
+    let _w1 = open(&app, SYNC, &worker, office).await?;
+    let _w2 = open(&app, LIVE, &worker, office).await?;
+    let _d1 = open(&app, LIVE, &dispatcher, office).await?;
+    refused(&app, SYNC, &coordinator, office, "your address").await?;
+
+    // Per instance: six in all.
+    let _c1 = open(&app, LIVE, &coordinator, library).await?;
+    refused(&app, LIVE, &admin, cafe, "this server").await?;
+    refused(&app, SYNC, &admin, cafe, "this server").await?;
+    until_open(&app, 6).await?;
+
+    // A connection that ends gives its place back.
+    citizen_sync.close(None).await?;
+    drop(citizen_sync);
+    until_open(&app, 5).await?;
+    let _a1 = open(&app, SYNC, &admin, cafe).await?;
+    refused(&app, LIVE, &citizen, home, "this server").await?;
+    Ok(())
+}
