@@ -29,6 +29,7 @@ pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod street_rules;
 pub mod sync;
 pub mod telemetry;
 pub mod wire;

@@ -26,9 +26,10 @@ use uuid::Uuid;
 use crate::entities::{areas, points_caps, points_ledger, users};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
+use crate::street_rules;
 
 /// The policy row every street without one of its own uses.
-pub const DEFAULT_STREET: &str = "*";
+pub use crate::street_rules::DEFAULT_STREET;
 
 /// Asia/Shanghai: UTC+8 all year. Days of caps and limits are its days.
 pub fn local_offset() -> FixedOffset {
@@ -118,18 +119,13 @@ pub async fn daily_cap(
     street: Option<&str>,
     source_kind: &str,
 ) -> ApiResult<Option<i32>> {
-    let streets: Vec<&str> = street.into_iter().chain([DEFAULT_STREET]).collect();
+    let streets = street_rules::candidates(street);
     let rows = points_caps::Entity::find()
         .filter(points_caps::Column::SourceKind.eq(source_kind))
         .filter(points_caps::Column::StreetCode.is_in(streets))
         .all(db)
         .await?;
-    let own = rows
-        .iter()
-        .find(|r| Some(r.street_code.as_str()) == street && street != Some(DEFAULT_STREET));
-    Ok(own
-        .or_else(|| rows.iter().find(|r| r.street_code == DEFAULT_STREET))
-        .map(|r| r.daily_cap))
+    Ok(street_rules::own_or_default(&rows, street, |r| &r.street_code).map(|r| r.daily_cap))
 }
 
 /// What one person has earned (net of reversals) from one source since local midnight.

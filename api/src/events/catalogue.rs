@@ -167,7 +167,7 @@ const DEFAULT_CATEGORIES: &[(&str, &str, &str, Colour, &str, i32)] = &[
 ];
 
 /// The street code of the policies that apply where a street has none of its own.
-pub const DEFAULT_STREET: &str = "*";
+pub use crate::street_rules::DEFAULT_STREET;
 
 /// Deadlines in seconds: accept and dispatch count from the report (the command centre's part,
 /// "135"), sign, arrive and handle from the dispatch (the grid's part, "1510"). None: no limit.

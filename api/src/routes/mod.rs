@@ -121,14 +121,19 @@ const RULES: &[(&str, &str)] = &[
         r#"{"not": {"const": 0}}"#,
     ),
     // check_in: a geofence checkpoint with the phone's position and its accuracy, or else a
-    // scanned code; never both.
+    // scanned code; never both; a position is both lat and lng.
     (
         "/components/schemas/CheckinRequest",
         r#"{"if": {"required": ["checkpoint"], "properties": {"checkpoint": {"type": "string"}}},
             "then": {"required": ["lat", "lng", "accuracy"],
                      "properties": {"lat": {"type": "number"}, "lng": {"type": "number"},
                                     "accuracy": {"type": "number"}, "code": {"type": "null"}}},
-            "else": {"required": ["code"], "properties": {"code": {"type": "string"}}}}"#,
+            "else": {"required": ["code"], "properties": {"code": {"type": "string"}}},
+            "allOf": [
+              {"if": {"required": ["lat"], "properties": {"lat": {"type": "number"}}},
+               "then": {"required": ["lng"], "properties": {"lng": {"type": "number"}}}},
+              {"if": {"required": ["lng"], "properties": {"lng": {"type": "number"}}},
+               "then": {"required": ["lat"], "properties": {"lat": {"type": "number"}}}}]}"#,
     ),
     // create_route, put_route: a geofence has its centre and a radius of 5–2000 m; a QR
     // checkpoint has no radius.
@@ -138,7 +143,12 @@ const RULES: &[(&str, &str)] = &[
             "then": {"required": ["lat", "lng", "radius_m"],
                      "properties": {"lat": {"type": "number"}, "lng": {"type": "number"},
                                     "radius_m": {"type": "integer", "minimum": 5, "maximum": 2000}}},
-            "else": {"properties": {"radius_m": {"type": "null"}}}}"#,
+            "else": {"properties": {"radius_m": {"type": "null"}}},
+            "allOf": [
+              {"if": {"required": ["lat"], "properties": {"lat": {"type": "number"}}},
+               "then": {"required": ["lng"], "properties": {"lng": {"type": "number"}}}},
+              {"if": {"required": ["lng"], "properties": {"lng": {"type": "number"}}},
+               "then": {"required": ["lat"], "properties": {"lat": {"type": "number"}}}}]}"#,
     ),
 ];
 

@@ -333,12 +333,15 @@ pub struct CheckinRequest {
     /// The text scanned off a QR checkpoint's plate: the payload, or a URL carrying it.
     pub code: Option<String>,
     /// The code of a geofence checkpoint, checked in by location.
-    #[schema(example = "QSH-P01-2")]
+    #[schema(example = "QSH-P01-2", value_type = Option<crate::domain::Code>)]
     pub checkpoint: Option<String>,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
     /// GPS accuracy in metres (required with a location); a fix coarser than 100 m is held for
     /// review, not paid.
+    #[schema(minimum = 0)]
     pub accuracy: Option<f64>,
     /// Datum of lat/lng: wgs84 (default) or gcj02.
     pub crs: Option<Crs>,

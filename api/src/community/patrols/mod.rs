@@ -241,7 +241,9 @@ pub struct CheckpointBody {
     pub name: String,
     pub kind: CheckpointKind,
     /// Geofence centre (required), or where a QR plate hangs (optional).
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[schema(minimum = -180, maximum = 180)]
     pub lng: Option<f64>,
     /// Datum of lat/lng: wgs84 (default) or gcj02.
     pub crs: Option<Crs>,

@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use crate::entities::patrol_limits;
 use crate::error::{ApiError, ApiResult};
-use crate::points::DEFAULT_STREET;
+use crate::street_rules;
 
 /// The worst GPS accuracy, in metres, a location check-in is paid for.
 pub const MAX_ACCURACY_M: f64 = 100.0;
@@ -183,17 +183,15 @@ pub fn judge(f: &Facts) -> Option<Hold> {
 /// The threshold of a street (its own row, else the default; without either, every checkpoint
 /// is low-value).
 pub async fn qr_above_points(db: &impl ConnectionTrait, street: Option<&str>) -> ApiResult<i32> {
-    let streets: Vec<&str> = street.into_iter().chain([DEFAULT_STREET]).collect();
+    let streets = street_rules::candidates(street);
     let rows = patrol_limits::Entity::find()
         .filter(patrol_limits::Column::StreetCode.is_in(streets))
         .all(db)
         .await?;
-    let own = rows
-        .iter()
-        .find(|r| Some(r.street_code.as_str()) == street && street != Some(DEFAULT_STREET));
-    Ok(own
-        .or_else(|| rows.iter().find(|r| r.street_code == DEFAULT_STREET))
-        .map_or(i32::MAX, |r| r.qr_above_points))
+    Ok(
+        street_rules::own_or_default(&rows, street, |r| &r.street_code)
+            .map_or(i32::MAX, |r| r.qr_above_points),
+    )
 }
 
 #[cfg(test)]

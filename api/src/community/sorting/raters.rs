@@ -24,7 +24,7 @@ use crate::entities::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::places::areas::serves;
-use crate::points::DEFAULT_STREET;
+use crate::street_rules;
 
 /// Why someone may not rate an account.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,17 +197,15 @@ async fn shares_household(
 /// Ratings an account may get per day in its street (its own row, else the default; 1 if the
 /// table holds neither).
 pub async fn ratings_per_day(db: &impl ConnectionTrait, street: Option<&str>) -> ApiResult<i32> {
-    let streets: Vec<&str> = street.into_iter().chain([DEFAULT_STREET]).collect();
+    let streets = street_rules::candidates(street);
     let rows = sorting_limits::Entity::find()
         .filter(sorting_limits::Column::StreetCode.is_in(streets))
         .all(db)
         .await?;
-    let own = rows
-        .iter()
-        .find(|r| Some(r.street_code.as_str()) == street && street != Some(DEFAULT_STREET));
-    Ok(own
-        .or_else(|| rows.iter().find(|r| r.street_code == DEFAULT_STREET))
-        .map_or(1, |r| r.ratings_per_day.max(1)))
+    Ok(
+        street_rules::own_or_default(&rows, street, |r| &r.street_code)
+            .map_or(1, |r| r.ratings_per_day.max(1)),
+    )
 }
 
 /// The street of a building, through its place in the tree.
