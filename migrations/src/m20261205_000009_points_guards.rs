@@ -52,6 +52,13 @@ enum SortingRecords {
     SupersededBy,
 }
 
+/// Who opened a sorting account: nobody rates an account they opened (for a puppet holder).
+#[derive(DeriveIden)]
+enum SortingAccounts {
+    Table,
+    OpenedBy,
+}
+
 #[derive(DeriveIden)]
 enum PatrolCheckins {
     Table,
@@ -185,6 +192,13 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
+        m.alter_table(
+            Table::alter()
+                .table(SortingAccounts::Table)
+                .add_column(ColumnDef::new(SortingAccounts::OpenedBy).uuid().null())
+                .to_owned(),
+        )
+        .await?;
         // The day's ratings of an account are counted under its row lock.
         m.create_index(index(
             "ix_sorting_records_day",
@@ -267,6 +281,13 @@ impl MigrationTrait for Migration {
             Index::drop()
                 .name("ix_sorting_records_day")
                 .table(SortingRecords::Table)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(SortingAccounts::Table)
+                .drop_column(SortingAccounts::OpenedBy)
                 .to_owned(),
         )
         .await?;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::phone::*;
+use crate::photos::{jpeg, upload_ok};
 use crate::support::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,8 @@ struct Person {
     who: &'static str,
     token: String,
     id: String,
+    /// Photos of their own upload, one for each path: a task's photos must be the writer's.
+    photos: [String; 2],
 }
 
 struct Fixture {
@@ -110,10 +113,17 @@ async fn people(app: &TestApp) -> TestResult<Vec<Person>> {
             _ => app.token(COORDINATOR).await?,
         };
         let (_, me) = app.get("/api/v1/me", Some(&token)).await?;
+        let mut photos = [String::new(), String::new()];
+        for (k, photo) in photos.iter_mut().enumerate() {
+            let seed = (out.len() * 2 + k) as u8;
+            let (_, body) = upload_ok(app, &token, &jpeg(64, 48, seed)?).await?;
+            *photo = str_field(&body, "sha256")?;
+        }
         out.push(Person {
             who,
             id: str_field(&me, "id")?,
             token,
+            photos,
         });
     }
     Ok(out)
@@ -179,10 +189,14 @@ async fn sync_read(phone: &mut Phone, who: &str, url: &str) -> TestResult<bool> 
 }
 
 /// The value a person writes into a field, unique to them and the path.
-fn value_for(kind: Kind, field: &str, who: &str, path: &str, unit: &str) -> (Value, Value) {
+fn value_for(kind: Kind, field: &str, p: &Person, path: &str, unit: &str) -> (Value, Value) {
+    let who = p.who;
     let text = format!("{path}-{who}-{field}");
     match (kind, field) {
-        (Kind::Task, "photos") => (json!(["photos"]), json!([text])),
+        (Kind::Task, "photos") => {
+            let photo = &p.photos[usize::from(path == "rest")];
+            (json!(["photos"]), json!([photo]))
+        }
         (Kind::Building, "units") => (json!(["units", 0, "notes"]), json!(text)),
         (Kind::Building, "shops") => (
             json!(["shops"]),
@@ -209,13 +223,14 @@ fn at<'a>(doc: &'a Value, path: &Value) -> &'a Value {
 /// answered the change (its heads are the phone's), a refused value has been put back.
 async fn sync_write(
     phone: &mut Phone,
-    who: &str,
+    p: &Person,
     url: &str,
     kind: Kind,
     field: &str,
     unit: &str,
 ) -> TestResult<bool> {
-    let (path, value) = value_for(kind, field, who, "sync", unit);
+    let who = p.who;
+    let (path, value) = value_for(kind, field, p, "sync", unit);
     phone
         .ok(json!({"cmd": "change", "url": url, "set": {"path": path, "value": value}}))
         .await?;
@@ -245,14 +260,8 @@ async fn rest_write(
     kind: Kind,
     field: &str,
 ) -> TestResult<bool> {
-    let (_, value) = value_for(kind, field, p.who, "rest", &f.first_unit);
+    let (_, value) = value_for(kind, field, p, "rest", &f.first_unit);
     let (method, path, body) = match (kind, field) {
-        // A task's photos travel with the handle move: the holder's move, as writing them is.
-        (Kind::Task, "photos") => (
-            Method::POST,
-            format!("/api/v1/events/{}/moves", f.event),
-            json!({"move": "handle", "feedback": "已清运", "photos": []}),
-        ),
         (Kind::Task, _) => (
             Method::PATCH,
             format!("/api/v1/events/{}/task", f.event),
@@ -302,7 +311,6 @@ async fn rest_and_sync_allow_and_refuse_the_same_things_for_every_role_document_
     let people = people(&app).await?;
     let f = fixture(&app).await?;
     let mut rows = Vec::new();
-    let mut phones = Vec::new();
     for p in &people {
         let mut phone = Phone::start(p.who).await?;
         phone.connect(&app, &p.token).await?;
@@ -312,59 +320,16 @@ async fn rest_and_sync_allow_and_refuse_the_same_things_for_every_role_document_
             assert_eq!(rest, expected_read(p.who, kind), "{} reads {kind:?}", p.who);
             // Sync hands out a document exactly to those REST shows it whole.
             assert_eq!(synced, rest == Read::Full, "{} syncs {kind:?}", p.who);
-            for field in fields.iter().filter(|f| **f != "photos") {
+            for field in fields.iter() {
                 let by_sync = synced
-                    && sync_write(
-                        &mut phone,
-                        p.who,
-                        url_of(&f, kind),
-                        kind,
-                        field,
-                        &f.first_unit,
-                    )
-                    .await?;
+                    && sync_write(&mut phone, p, url_of(&f, kind), kind, field, &f.first_unit)
+                        .await?;
                 let by_rest = rest_write(&app, p, &f, kind, field).await?;
                 rows.push((p.who, kind, *field, by_rest, by_sync));
             }
         }
-        phones.push((p, phone));
-    }
-    // Last, a task's photos: the REST way is the handle move, which ends the report's openness,
-    // so every phone tries first, and the move goes round with its holder last.
-    for (p, phone) in &mut phones {
-        let by_sync = expected_read(p.who, Kind::Task) == Read::Full
-            && sync_write(phone, p.who, &f.task_url, Kind::Task, "photos", "").await?;
-        rows.push((p.who, Kind::Task, "photos", false, by_sync));
-    }
-    let holder = people
-        .iter()
-        .find(|p| p.who == "grid_worker")
-        .ok_or("no worker")?;
-    for m in ["sign", "arrive"] {
-        let (status, body) = app
-            .post(
-                &format!("/api/v1/events/{}/moves", f.event),
-                Some(&holder.token),
-                json!({ "move": m }),
-            )
-            .await?;
-        assert_eq!(status, StatusCode::OK, "{m}: {body}");
-    }
-    let mut order: Vec<&Person> = people.iter().filter(|p| p.who != "grid_worker").collect();
-    order.extend(people.iter().filter(|p| p.who == "grid_worker"));
-    for p in order {
-        let by_rest = rest_write(&app, p, &f, Kind::Task, "photos").await?;
-        for row in rows.iter_mut() {
-            if row.0 == p.who && row.1 == Kind::Task && row.2 == "photos" {
-                row.3 = by_rest;
-            }
-        }
-    }
-    for (p, phone) in phones {
-        let _ = p;
         phone.quit().await?;
     }
-
     let mut drift = Vec::new();
     for &(who, kind, field, by_rest, by_sync) in &rows {
         let meant = expected_write(who, kind);
@@ -376,6 +341,27 @@ async fn rest_and_sync_allow_and_refuse_the_same_things_for_every_role_document_
     }
     assert!(drift.is_empty(), "the paths drift:\n{}", drift.join("\n"));
     assert_eq!(rows.len(), PEOPLE.len() * 9);
+
+    // A task's photos are the writer's own uploads: another's photo is refused and named.
+    let worker = people
+        .iter()
+        .find(|p| p.who == "grid_worker")
+        .ok_or("no worker")?;
+    let reporter = people
+        .iter()
+        .find(|p| p.who == "reporter")
+        .ok_or("no reporter")?;
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/events/{}/task", f.event),
+            Some(&worker.token),
+        )
+        .json(&json!({"photos": [reporter.photos[0]]}))
+        .send()
+        .await?;
+    let problem = assert_problem(res, 422, "validation-failed").await?;
+    assert_eq!(problem["errors"][0]["field"], "photos[0]", "{problem}");
 
     // Both paths left the same trail: a timeline step per note and rewording, by its writer.
     let dispatcher = app.token(DISPATCHER).await?;
@@ -392,10 +378,14 @@ async fn rest_and_sync_allow_and_refuse_the_same_things_for_every_role_document_
     for (by, action, field) in [
         (worker, "note", "feedback"),
         (worker, "note", "on_site_note"),
+        (worker, "note", "photos"),
         (reporter, "reword", "description"),
     ] {
         for path in ["sync", "rest"] {
-            let text = format!("{path}-{}-{field}", by.who);
+            let text = match field {
+                "photos" => by.photos[usize::from(path == "rest")].clone(),
+                _ => format!("{path}-{}-{field}", by.who),
+            };
             let found = timeline.iter().any(|s| {
                 s["action"] == action
                     && s["actor_id"] == by.id.as_str()

@@ -47,7 +47,11 @@ async fn upload_as(
 }
 
 /// Uploads and expects success; returns status and body.
-async fn upload_ok(app: &TestApp, token: &str, data: &[u8]) -> TestResult<(StatusCode, Value)> {
+pub(crate) async fn upload_ok(
+    app: &TestApp,
+    token: &str,
+    data: &[u8],
+) -> TestResult<(StatusCode, Value)> {
     let res = upload_as(app, token, "photo.jpg", "image/jpeg", data).await?;
     let status = res.status();
     let body: Value = res.json().await?;
@@ -75,7 +79,7 @@ fn jpeg_of(img: &RgbImage) -> TestResult<Vec<u8>> {
 }
 
 /// A JPEG of its own: images differ by `seed`, so each hashes differently.
-fn jpeg(width: u32, height: u32, seed: u8) -> TestResult<Vec<u8>> {
+pub(crate) fn jpeg(width: u32, height: u32, seed: u8) -> TestResult<Vec<u8>> {
     jpeg_of(&RgbImage::from_fn(width, height, |x, y| {
         Rgb([
             (x % 256) as u8,

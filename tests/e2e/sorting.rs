@@ -125,7 +125,7 @@ async fn supervisors_and_stations_rate_once_a_day_and_corrections_replace() -> T
 
     let account = open_account(
         &app,
-        &worker,
+        &app.token(ADMIN).await?,
         json!({"code": "QSH-B001-0302", "holder_id": holder, "kind": "renter",
                "building_code": building, "unit_label": "3-302"}),
     )
@@ -175,7 +175,8 @@ async fn supervisors_and_stations_rate_once_a_day_and_corrections_replace() -> T
             "validation-failed",
         )
         .await?;
-        assert_eq!(error_fields(&p), ["building_code"]);
+        // Nor without its unit: every fault is named at once.
+        assert_eq!(error_fields(&p), ["building_code", "unit_label"], "{p}");
     }
 
     let records = "/api/v1/sorting/accounts/QSH-B001-0302/records";
@@ -515,7 +516,7 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
     // The reported attack: a grid worker opens an account held by himself and rates it 20 times.
     open_account(
         &app,
-        &worker,
+        &app.token(ADMIN).await?,
         json!({"code": "SELF-1", "holder_id": worker_id, "kind": "household",
                "building_code": other_building, "unit_label": "1-101"}),
     )
@@ -543,7 +544,7 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
     // unit does not rate it; the first worker, a neighbour of nobody there, does.
     open_account(
         &app,
-        &worker,
+        &app.token(ADMIN).await?,
         json!({"code": "HOME-1", "holder_id": citizen_id, "kind": "household",
                "building_code": building, "unit_label": "2-201"}),
     )
@@ -558,7 +559,7 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
     .await?;
     open_account(
         &app,
-        &worker,
+        &app.token(ADMIN).await?,
         json!({"code": "HOME-1B", "holder_id": housemate_id, "kind": "household",
                "building_code": building, "unit_label": "2-201"}),
     )
@@ -601,7 +602,7 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
     // A renter's account without a building has no human rater; its sorting station rates it.
     open_account(
         &app,
-        &worker,
+        &app.token(ADMIN).await?,
         json!({"code": "RENT-1", "holder_id": citizen_id, "kind": "renter"}),
     )
     .await?;
@@ -626,6 +627,42 @@ async fn nobody_mints_points_on_their_own_household_or_another_grid() -> TestRes
     .await?;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(balance(&app, &citizen).await?, 10);
+
+    // Nor does a worker rate an account he opened himself, in his own grid, for someone else
+    // (a second phone of his): the one who opens an account never rates it.
+    open_account(
+        &app,
+        &worker,
+        json!({"code": "PUPPET-1", "holder_id": citizen_id, "kind": "household",
+               "building_code": building, "unit_label": "9-901"}),
+    )
+    .await?;
+    problem(
+        &app,
+        Method::POST,
+        "/api/v1/sorting/accounts/PUPPET-1/records",
+        &worker,
+        Some(rating()),
+        403,
+        "not-eligible",
+    )
+    .await?;
+    // A household names its unit, so its members are known.
+    let p = problem(
+        &app,
+        Method::POST,
+        "/api/v1/sorting/accounts",
+        &worker,
+        Some(
+            json!({"code": "PUPPET-2", "holder_id": citizen_id, "kind": "household",
+                    "building_code": building}),
+        ),
+        422,
+        "validation-failed",
+    )
+    .await?;
+    assert_eq!(error_fields(&p), ["unit_label"]);
+    assert_eq!(balance(&app, &citizen).await?, 10);
     Ok(())
 }
 
@@ -647,7 +684,7 @@ async fn an_idempotency_key_belongs_to_the_caller_who_sent_it() -> TestResult {
     .await?;
     open_account(
         &app,
-        &worker_a,
+        &app.token(ADMIN).await?,
         json!({"code": "KEY-1", "holder_id": citizen_id, "kind": "household",
                "building_code": building, "unit_label": "5-501"}),
     )
@@ -731,7 +768,7 @@ async fn a_street_sets_its_own_limits_and_caps() -> TestResult {
 
     open_account(
         &app,
-        &worker,
+        &app.token(ADMIN).await?,
         json!({"code": "TWICE-1", "holder_id": citizen_id, "kind": "household",
                "building_code": building, "unit_label": "7-701"}),
     )

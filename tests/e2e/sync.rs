@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::phone::*;
+use crate::photos::{jpeg, upload_ok};
 use crate::support::*;
 
 #[tokio::test]
@@ -17,6 +18,9 @@ async fn two_phones_edit_a_task_offline_and_converge_and_the_rows_show_the_merge
     let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
     let worker = app.token(GRID_WORKER).await?;
     let (id, url) = task_in_g001(&app).await?;
+    // A task's photos are the worker's own uploads.
+    let (_, up) = upload_ok(&app, &worker, &jpeg(64, 48, 1)?).await?;
+    let photo = str_field(&up, "sha256")?;
     let mut a = Phone::start("phone-a").await?;
     let mut b = Phone::start("phone-b").await?;
     for p in [&mut a, &mut b] {
@@ -30,7 +34,7 @@ async fn two_phones_edit_a_task_offline_and_converge_and_the_rows_show_the_merge
     // Offline, each phone edits a different field, and both write the feedback.
     a.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["on_site_note"], "value": "三楼楼道，纸箱十余个"}}))
         .await?;
-    b.ok(json!({"cmd": "change", "url": url, "set": [{"path": ["photos", 0], "value": "ab12"}]}))
+    b.ok(json!({"cmd": "change", "url": url, "set": [{"path": ["photos", 0], "value": photo}]}))
         .await?;
     a.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["feedback"], "value": "已联系住户"}}))
         .await?;
@@ -41,7 +45,7 @@ async fn two_phones_edit_a_task_offline_and_converge_and_the_rows_show_the_merge
     }
     let until = json!([
         {"path": ["on_site_note"], "equals": "三楼楼道，纸箱十余个"},
-        {"path": ["photos", 0], "equals": "ab12"},
+        {"path": ["photos", 0], "equals": photo},
     ]);
     let at_a = a.wait(&url, until.clone()).await?;
     let at_b = b.wait(&url, until).await?;
@@ -478,6 +482,8 @@ async fn an_edit_synced_to_one_instance_reaches_a_phone_on_the_other() -> TestRe
     let b = a.second_instance(&[]).await?;
     let worker = a.token(GRID_WORKER).await?;
     let (id, url) = task_in_g001(&a).await?;
+    let (_, up) = upload_ok(&b, &worker, &jpeg(64, 48, 2)?).await?;
+    let photo = str_field(&up, "sha256")?;
     let mut on_a = Phone::start("on-a").await?;
     let mut on_b = Phone::start("on-b").await?;
     on_a.connect(&a, &worker).await?;
@@ -497,9 +503,9 @@ async fn an_edit_synced_to_one_instance_reaches_a_phone_on_the_other() -> TestRe
         started.elapsed()
     );
     // And back: the phone on the second instance answers, the first hears it.
-    on_b.ok(json!({"cmd": "change", "url": url, "set": {"path": ["photos", 0], "value": "cd34"}}))
+    on_b.ok(json!({"cmd": "change", "url": url, "set": {"path": ["photos", 0], "value": photo}}))
         .await?;
-    on_a.wait(&url, json!({"path": ["photos", 0], "equals": "cd34"}))
+    on_a.wait(&url, json!({"path": ["photos", 0], "equals": photo}))
         .await?;
     let e = event(&b, &worker, id).await?;
     assert_eq!(e["task"]["on_site_note"], "二单元门口");

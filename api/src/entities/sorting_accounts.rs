@@ -12,6 +12,8 @@ pub struct Model {
     pub kind: String,
     pub building_code: Option<String>,
     pub unit_label: Option<String>,
+    /// The staff member who opened the account, if one did.
+    pub opened_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

@@ -21,12 +21,17 @@ use crate::error::{ApiError, ApiResult};
 
 /// The longest note or description, in characters.
 pub const MAX_TEXT: usize = 2000;
+/// The most photos of a handling result.
+pub const MAX_PHOTOS: usize = 9;
 
-/// Notes on a task; `None` leaves a note as it is, an empty text clears it.
+/// Notes on a task; `None` leaves a note as it is, an empty text clears it. `photos` are the
+/// photos a phone gathered for the handling result (kept in its document until the handle move
+/// attaches them): each must be the writer's own upload, and the step names them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TaskNotes {
     pub feedback: Option<String>,
     pub on_site_note: Option<String>,
+    pub photos: Option<Vec<String>>,
 }
 
 impl TaskNotes {
@@ -38,6 +43,9 @@ impl TaskNotes {
         }
         if self.on_site_note.is_some() {
             out.push("on_site_note");
+        }
+        if self.photos.is_some() {
+            out.push("photos");
         }
         out
     }
@@ -53,6 +61,27 @@ impl TaskNotes {
                     field,
                     "length",
                     format!("at most {MAX_TEXT} characters"),
+                ));
+            }
+        }
+        if self.photos.as_ref().is_some_and(|p| p.len() > MAX_PHOTOS) {
+            return Err(ApiError::invalid(
+                "photos",
+                "max_items",
+                format!("at most {MAX_PHOTOS} photos"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each photo named is one `user` uploaded: nobody notes a photo they do not own.
+    pub async fn check_photos(&self, db: &impl ConnectionTrait, user: Uuid) -> ApiResult<()> {
+        for (i, sha) in self.photos.iter().flatten().enumerate() {
+            if !crate::photos::store::exists_for(db, sha, user).await? {
+                return Err(ApiError::invalid(
+                    format!("photos[{i}]"),
+                    "unknown_photo",
+                    "upload the photo first (POST /api/v1/photos)",
                 ));
             }
         }
@@ -103,14 +132,18 @@ pub async fn note_task(
     let task = if changed.is_empty() {
         task
     } else {
-        let task = row.update(db).await?;
+        row.update(db).await?
+    };
+    if let Some(photos) = &notes.photos {
+        changed.insert("photos".into(), json!(photos));
+    }
+    if !changed.is_empty() {
         Step::new(event.id, ActorRef::user(user), "note")
             .task(task.id)
             .detail(serde_json::Value::Object(changed))
             .append(db)
             .await?;
-        task
-    };
+    }
     let (announced, view) = announce_event(db, event.clone(), "task.noted").await?;
     Ok(Noted {
         announced,
@@ -178,6 +211,7 @@ pub async fn note_open_task(
     notes.check()?;
     let tx = crate::db::begin_write(db).await?;
     let (event, task, areas) = access::visible_event_in(index, &tx, user, id).await?;
+    notes.check_photos(&tx, user.id).await?;
     let task = task.ok_or(ApiError::Conflict {
         field: None,
         detail: "the event has no open task".into(),
@@ -225,7 +259,7 @@ mod tests {
     fn notes_name_the_fields_they_write_and_keep_their_length() {
         let n = TaskNotes {
             feedback: Some("已清运".into()),
-            on_site_note: None,
+            ..TaskNotes::default()
         };
         assert_eq!(n.fields(), ["feedback"]);
         assert!(n.check().is_ok());

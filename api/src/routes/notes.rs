@@ -30,6 +30,10 @@ pub struct TaskNotesRequest {
     /// What was done so far; the handle move's feedback replaces it.
     #[schema(max_length = 2000, example = "已联系物业清运")]
     pub feedback: Option<String>,
+    /// Photos gathered for the handling result so far, each your own upload (`POST
+    /// /api/v1/photos`): named in the timeline, attached by the handle move.
+    #[schema(max_items = 9)]
+    pub photos: Option<Vec<String>>,
 }
 
 /// A report's new words.
@@ -70,6 +74,7 @@ pub async fn note_task(
     let notes = TaskNotes {
         feedback: body.feedback,
         on_site_note: body.on_site_note,
+        photos: body.photos,
     };
     let noted = notes::note_open_task(
         &state.db,
@@ -80,7 +85,7 @@ pub async fn note_task(
     )
     .await?;
     state.live.poke();
-    Ok(web::Json(noted.view))
+    Ok(web::Json(noted.view.shown_to(Some(&auth.user))))
 }
 
 /// Reword your own report while it is open (until it is handled). Kept in the timeline
@@ -113,5 +118,5 @@ pub async fn reword_report(
     )
     .await?;
     state.live.poke();
-    Ok(web::Json(noted.view))
+    Ok(web::Json(noted.view.shown_to(Some(&auth.user))))
 }

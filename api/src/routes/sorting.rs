@@ -112,7 +112,7 @@ pub struct CreateAccountRequest {
 #[post("/sorting/accounts")]
 pub async fn create_account(
     state: web::Data<AppState>,
-    _auth: Auth<SortingStaff>,
+    auth: Auth<SortingStaff>,
     Json(body): Json<CreateAccountRequest>,
 ) -> ApiResult<HttpResponse> {
     let mut errors = Vec::new();
@@ -139,6 +139,7 @@ pub async fn create_account(
         NewAccount {
             code: body.code,
             holder: body.holder_id,
+            opened_by: Some(auth.user.id),
             kind: body.kind,
             building_code: body.building_code,
             unit_label: unit,

@@ -348,6 +348,7 @@ pub async fn write_rows(
     if accepted.is_empty() {
         return Ok(Written::default());
     }
+    let mut refused = Vec::new();
     let noted = match s.kind {
         DocKind::Task => {
             let (task, event) = tasks::Entity::find_by_id(s.id)
@@ -361,12 +362,25 @@ pub async fn write_rows(
                     .contains(field)
                     .then(|| fields::read_text(after, field).unwrap_or_default())
             };
-            let edit = notes::TaskNotes {
+            let mut edit = notes::TaskNotes {
                 feedback: text("feedback"),
                 on_site_note: text("on_site_note"),
+                photos: accepted
+                    .contains("photos")
+                    .then(|| fields::read_texts(after, "photos").unwrap_or_default()),
             };
             if let Err(e) = edit.check() {
                 return refusal(e);
+            }
+            // Photos that are not the writer's own uploads are not taken (the handle move would
+            // refuse them too); the notes beside them still are.
+            match edit.check_photos(db, user.id).await {
+                Ok(()) => {}
+                Err(ApiError::Validation(errors)) => {
+                    refused.extend(errors.into_iter().map(|e| (e.field, e.message)));
+                    edit.photos = None;
+                }
+                Err(other) => return Err(other),
             }
             notes::note_task(db, user.id, task, event, &edit).await?
         }
@@ -393,7 +407,7 @@ pub async fn write_rows(
         None => report_fields(noted.view),
     };
     Ok(Written {
-        refused: Vec::new(),
+        refused,
         announced: Some(noted.announced),
         owned: Some(owned),
     })

@@ -1221,7 +1221,26 @@ struct Judged<'a> {
     windows: String,
 }
 
-/// Where a stored check-in proved its patroller was: the reported fix, else the checkpoint.
+/// Where a check-in proved its patroller was. A scanned code proves the plate's place, not
+/// whatever position the phone adds to it (a phone at home would send the same spot with every
+/// photographed code, and never be too fast): a scan counts at its checkpoint when the
+/// checkpoint has a place, a location check-in at the reported fix.
+fn proven_point(
+    scanned: bool,
+    reported: Option<(Coord, f64)>,
+    checkpoint: Option<&patrol_checkpoints::Model>,
+) -> Option<(Coord, f64)> {
+    let placed = checkpoint
+        .and_then(|c| c.lng.zip(c.lat))
+        .map(|(lng, lat)| ([lng, lat], 0.0));
+    if scanned {
+        placed.or(reported)
+    } else {
+        reported.or(placed)
+    }
+}
+
+/// Where a stored check-in proved its patroller was ([`proven_point`]).
 fn fix_of(
     row: &patrol_checkins::Model,
     checkpoint: Option<&patrol_checkpoints::Model>,
@@ -1230,12 +1249,9 @@ fn fix_of(
         .lng
         .zip(row.lat)
         .map(|(lng, lat)| ([lng, lat], row.accuracy_m.unwrap_or(0.0)));
-    let placed = checkpoint
-        .and_then(|c| c.lng.zip(c.lat))
-        .map(|(lng, lat)| ([lng, lat], 0.0));
     plausibility::Fix {
         at: row.created_at,
-        point: reported.or(placed),
+        point: proven_point(row.method != "location", reported, checkpoint),
     }
 }
 
@@ -1292,10 +1308,6 @@ async fn record(
         }
         None => None,
     };
-    let placed = checkpoint
-        .lng
-        .zip(checkpoint.lat)
-        .map(|(lng, lat)| ([lng, lat], 0.0));
     let hold = plausibility::judge(&plausibility::Facts {
         evidence: judged.evidence,
         checkpoint_points: checkpoint.points,
@@ -1303,7 +1315,7 @@ async fn record(
         in_window: judged.in_window,
         now: plausibility::Fix {
             at: now,
-            point: new.point.or(placed),
+            point: proven_point(method == CheckinMethod::Scan, new.point, Some(checkpoint)),
         },
         previous: previous_fix,
     })

@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entities::{buildings, sorting_accounts, sorting_policy, sorting_records, users};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::points;
 pub use raters::{Rater, RatingRefusal};
@@ -116,6 +116,8 @@ fn account_view(a: sorting_accounts::Model) -> ApiResult<AccountView> {
 pub struct NewAccount {
     pub code: String,
     pub holder: Uuid,
+    /// Who opens it: they may never rate it.
+    pub opened_by: Option<Uuid>,
     pub kind: AccountKind,
     pub building_code: Option<String>,
     pub unit_label: Option<String>,
@@ -130,22 +132,22 @@ pub async fn create_account(db: &DatabaseConnection, new: NewAccount) -> ApiResu
             "no such account",
         ));
     }
-    // A household is a home in a building; its building decides who rates it.
+    // A household is a home in a building: its building decides who rates it, and its unit
+    // names who shares it (nobody rates their own household). Every fault is named at once.
+    let mut errors = Vec::new();
     match new.building_code.as_deref() {
-        None if new.kind == AccountKind::Household => {
-            return Err(ApiError::invalid(
-                "building_code",
-                "required",
-                "a household account belongs to a building",
-            ));
-        }
+        None if new.kind == AccountKind::Household => errors.push(FieldError::new(
+            "building_code",
+            "required",
+            "a household account belongs to a building",
+        )),
         Some(code) => {
             let found = buildings::Entity::find()
                 .filter(buildings::Column::Code.eq(code))
                 .one(db)
                 .await?;
             if found.is_none() {
-                return Err(ApiError::invalid(
+                errors.push(FieldError::new(
                     "building_code",
                     "unknown_building",
                     format!("no building {code}"),
@@ -154,6 +156,16 @@ pub async fn create_account(db: &DatabaseConnection, new: NewAccount) -> ApiResu
         }
         None => {}
     }
+    if new.kind == AccountKind::Household && new.unit_label.is_none() {
+        errors.push(FieldError::new(
+            "unit_label",
+            "required",
+            "a household account names its unit (户室)",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
     let row = sorting_accounts::ActiveModel {
         id: Set(Uuid::now_v7()),
         code: Set(new.code),
@@ -161,6 +173,7 @@ pub async fn create_account(db: &DatabaseConnection, new: NewAccount) -> ApiResu
         kind: Set(new.kind.as_str().to_owned()),
         building_code: Set(new.building_code),
         unit_label: Set(new.unit_label),
+        opened_by: Set(new.opened_by),
         created_at: Set(Utc::now()),
     }
     .insert(db)

@@ -33,6 +33,8 @@ pub enum RatingRefusal {
     OwnAccount(String),
     #[error("you share a household with sorting account {0}; nobody rates their own household")]
     OwnHousehold(String),
+    #[error("you opened sorting account {0}; nobody rates an account they opened")]
+    OpenedIt(String),
     #[error("sorting account {0} has no building, so only a sorting station rates it")]
     NoBuilding(String),
     #[error(
@@ -77,6 +79,10 @@ pub async fn may_rate(
 ) -> ApiResult<()> {
     if account.holder_id == rater.user {
         return Err(RatingRefusal::OwnAccount(account.code.clone()).into());
+    }
+    // Else a worker opens an account for a second phone of his own and rates that.
+    if account.opened_by == Some(rater.user) {
+        return Err(RatingRefusal::OpenedIt(account.code.clone()).into());
     }
     let Some(building_code) = account.building_code.as_deref() else {
         return Err(RatingRefusal::NoBuilding(account.code.clone()).into());
