@@ -215,48 +215,10 @@ pub fn sees(g: Grant) -> bool {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use places::locate::Node;
-    use places::tree::Level;
     use uuid::Uuid;
 
     use super::*;
-
-    fn tree() -> LocateIndex {
-        let node = |code: &str, level, parent: Option<&str>| {
-            (
-                Node {
-                    code: code.to_owned(),
-                    name: code.to_owned(),
-                    level,
-                    parent: parent.map(str::to_owned),
-                },
-                None,
-            )
-        };
-        LocateIndex::build(vec![
-            node("S", Level::Street, None),
-            node("S-C1", Level::Community, Some("S")),
-            node("S-G1", Level::Grid, Some("S-C1")),
-            node("S-G1-M1", Level::MicroGrid, Some("S-G1")),
-            node("S-G1-M2", Level::MicroGrid, Some("S-G1")),
-            node("S-G2", Level::Grid, Some("S-C1")),
-        ])
-    }
-
-    fn user(roles: &[Role]) -> CurrentUser {
-        CurrentUser {
-            id: Uuid::now_v7(),
-            session: Uuid::now_v7(),
-            roles: roles.to_vec(),
-        }
-    }
-
-    fn area(kind: AreaKind, code: &str) -> AreaRef {
-        AreaRef {
-            kind,
-            code: code.to_owned(),
-        }
-    }
+    use crate::testing::{area, tree, user};
 
     fn event(reporter: Option<Uuid>, status: &str) -> events::Model {
         let now = Utc::now();

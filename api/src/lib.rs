@@ -32,5 +32,7 @@ pub mod state;
 pub mod street_rules;
 pub mod sync;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod wire;
 pub mod ws_caps;

@@ -150,6 +150,12 @@ impl Grant {
     }
 }
 
+/// A task's grant to one relation while it is open: what the engine's own tests merge with.
+#[cfg(test)]
+pub(crate) fn open_task(relation: Relation) -> Grant {
+    Grant::of(DocKind::Task, &[relation], Phase::Open)
+}
+
 fn bit(kind: DocKind, field: &str) -> u32 {
     kind.fields()
         .iter()

@@ -276,11 +276,7 @@ mod tests {
         let merged = sync_through(
             &mut server,
             &mut phone,
-            crate::access::Grant::of(
-                DocKind::Task,
-                &[crate::access::Relation::PlaceWorker],
-                crate::access::Phase::Open,
-            ),
+            crate::access::open_task(crate::access::Relation::PlaceWorker),
         )?;
         let review = merged
             .iter()
@@ -313,11 +309,7 @@ mod tests {
                 &mut state,
                 &mut changes,
                 DocKind::Task,
-                crate::access::Grant::of(
-                    DocKind::Task,
-                    &[crate::access::Relation::PlaceWorker],
-                    crate::access::Phase::Open,
-                ),
+                crate::access::open_task(crate::access::Relation::PlaceWorker),
                 data,
                 &Limits::default(),
             );
@@ -352,11 +344,7 @@ mod tests {
                     &mut ss,
                     &mut changes,
                     DocKind::Task,
-                    crate::access::Grant::of(
-                        DocKind::Task,
-                        &[crate::access::Relation::PlaceWorker],
-                        crate::access::Phase::Open,
-                    ),
+                    crate::access::open_task(crate::access::Relation::PlaceWorker),
                     &m.encode(),
                     &small,
                 ) {

@@ -218,11 +218,7 @@ mod tests {
         server.merge(&mut phone)?;
         let r = review(
             DocKind::Task,
-            crate::access::Grant::of(
-                DocKind::Task,
-                &[crate::access::Relation::PlaceWorker],
-                crate::access::Phase::Open,
-            ),
+            crate::access::open_task(crate::access::Relation::PlaceWorker),
             &before,
             &state(&server)?,
         );
@@ -246,11 +242,7 @@ mod tests {
         server.merge(&mut phone)?;
         let r = review(
             DocKind::Task,
-            crate::access::Grant::of(
-                DocKind::Task,
-                &[crate::access::Relation::Reporter],
-                crate::access::Phase::Open,
-            ),
+            crate::access::open_task(crate::access::Relation::Reporter),
             &before,
             &state(&server)?,
         );
@@ -278,11 +270,7 @@ mod tests {
         server.merge(&mut phone)?;
         let r = review(
             DocKind::Task,
-            crate::access::Grant::of(
-                DocKind::Task,
-                &[crate::access::Relation::PlaceWorker],
-                crate::access::Phase::Open,
-            ),
+            crate::access::open_task(crate::access::Relation::PlaceWorker),
             &before,
             &state(&server)?,
         );

@@ -717,32 +717,8 @@ pub async fn active_members(db: &impl ConnectionTrait, team: Uuid) -> ApiResult<
 
 #[cfg(test)]
 mod tests {
-    use places::locate::Node;
-    use places::tree::Level;
-
     use super::*;
-
-    fn tree() -> LocateIndex {
-        let node = |code: &str, level, parent: Option<&str>| {
-            (
-                Node {
-                    code: code.to_owned(),
-                    name: code.to_owned(),
-                    level,
-                    parent: parent.map(str::to_owned),
-                },
-                None,
-            )
-        };
-        LocateIndex::build(vec![
-            node("S", Level::Street, None),
-            node("S-C1", Level::Community, Some("S")),
-            node("S-C2", Level::Community, Some("S")),
-            node("S-G1", Level::Grid, Some("S-C1")),
-            node("S-G1-M1", Level::MicroGrid, Some("S-G1")),
-            node("S-G3", Level::Grid, Some("S-C2")),
-        ])
-    }
+    use crate::testing::tree;
 
     #[test]
     fn an_area_holds_itself_and_what_lies_below_it() {
@@ -753,7 +729,7 @@ mod tests {
         assert!(!within(&t, "S-G3", "S-C1"));
         assert_eq!(
             subtree(&t, "S-C1").into_iter().collect::<Vec<_>>(),
-            ["S-C1", "S-G1", "S-G1-M1"]
+            ["S-C1", "S-G1", "S-G1-M1", "S-G1-M2", "S-G2"]
         );
         assert_eq!(
             subtree(&t, "X-9").len(),

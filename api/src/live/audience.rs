@@ -123,53 +123,8 @@ impl Audience {
 
 #[cfg(test)]
 mod tests {
-    use places::locate::Node;
-    use places::tree::Level;
-
     use super::*;
-
-    fn node(
-        code: &str,
-        level: Level,
-        parent: Option<&str>,
-    ) -> (Node, Option<places::geometry::Shape>) {
-        (
-            Node {
-                code: code.to_owned(),
-                name: code.to_owned(),
-                level,
-                parent: parent.map(str::to_owned),
-            },
-            None,
-        )
-    }
-
-    fn tree() -> LocateIndex {
-        LocateIndex::build(vec![
-            node("S", Level::Street, None),
-            node("S-C1", Level::Community, Some("S")),
-            node("S-C2", Level::Community, Some("S")),
-            node("S-G1", Level::Grid, Some("S-C1")),
-            node("S-G1-M1", Level::MicroGrid, Some("S-G1")),
-            node("S-G2", Level::Grid, Some("S-C1")),
-            node("S-G3", Level::Grid, Some("S-C2")),
-        ])
-    }
-
-    fn user(roles: &[Role]) -> CurrentUser {
-        CurrentUser {
-            id: Uuid::now_v7(),
-            session: Uuid::now_v7(),
-            roles: roles.to_vec(),
-        }
-    }
-
-    fn area(kind: AreaKind, code: &str) -> AreaRef {
-        AreaRef {
-            kind,
-            code: code.to_owned(),
-        }
-    }
+    use crate::testing::{area, tree, user};
 
     #[test]
     fn a_community_worker_hears_its_grids_and_their_micro_grids_only() {
