@@ -367,14 +367,6 @@ async fn rest_and_sync_allow_and_refuse_the_same_things_for_every_role_document_
     let dispatcher = app.token(DISPATCHER).await?;
     let detail = event_json(&app, &dispatcher, f.event).await?;
     let timeline = detail["timeline"].as_array().ok_or("no timeline")?;
-    let worker = people
-        .iter()
-        .find(|p| p.who == "grid_worker")
-        .ok_or("no worker")?;
-    let reporter = people
-        .iter()
-        .find(|p| p.who == "reporter")
-        .ok_or("no reporter")?;
     for (by, action, field) in [
         (worker, "note", "feedback"),
         (worker, "note", "on_site_note"),

@@ -850,27 +850,29 @@ pub async fn list(
     })
 }
 
-/// The signed payload of a QR checkpoint, for its plate.
-pub async fn qr_payload(state: &AppState, code: &str) -> ApiResult<String> {
-    let c = patrol_checkpoints::Entity::find()
+/// A QR checkpoint in use, by code; 404 for any other.
+async fn qr_checkpoint(
+    db: &impl ConnectionTrait,
+    code: &str,
+) -> ApiResult<patrol_checkpoints::Model> {
+    patrol_checkpoints::Entity::find()
         .filter(patrol_checkpoints::Column::Code.eq(code))
         .filter(patrol_checkpoints::Column::Retired.eq(false))
         .filter(patrol_checkpoints::Column::Kind.eq(CheckpointKind::Qr.as_str()))
-        .one(&state.db)
+        .one(db)
         .await?
-        .ok_or(ApiError::NotFound("QR checkpoint"))?;
+        .ok_or(ApiError::NotFound("QR checkpoint"))
+}
+
+/// The signed payload of a QR checkpoint, for its plate.
+pub async fn qr_payload(state: &AppState, code: &str) -> ApiResult<String> {
+    let c = qr_checkpoint(&state.db, code).await?;
     Ok(payload(state, &c))
 }
 
 /// What the screen at a QR checkpoint shows now: its rotating code.
 pub async fn live_code(state: &AppState, code: &str) -> ApiResult<live_qr::LiveCode> {
-    let c = patrol_checkpoints::Entity::find()
-        .filter(patrol_checkpoints::Column::Code.eq(code))
-        .filter(patrol_checkpoints::Column::Retired.eq(false))
-        .filter(patrol_checkpoints::Column::Kind.eq(CheckpointKind::Qr.as_str()))
-        .one(&state.db)
-        .await?
-        .ok_or(ApiError::NotFound("QR checkpoint"))?;
+    let c = qr_checkpoint(&state.db, code).await?;
     Ok(live_qr::live_code(&state.qr, &c.code, Utc::now()))
 }
 
