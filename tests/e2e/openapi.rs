@@ -24,3 +24,34 @@ async fn the_server_serves_the_committed_document() -> TestResult {
     assert!(served["components"]["schemas"]["Problem"].is_object());
     Ok(())
 }
+
+/// Every schema the document points at is in it: generators (the console's types among them)
+/// refuse a document with a dangling `$ref`.
+#[test]
+fn every_reference_in_the_document_resolves() -> TestResult {
+    let doc: serde_json::Value = serde_json::from_str(COMMITTED)?;
+    let mut refs = Vec::new();
+    let mut stack = vec![&doc];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                    refs.push(r.clone());
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    assert!(!refs.is_empty());
+    let dangling: Vec<_> = refs
+        .iter()
+        .filter(|r| {
+            r.strip_prefix('#')
+                .is_none_or(|pointer| doc.pointer(pointer).is_none())
+        })
+        .collect();
+    assert!(dangling.is_empty(), "dangling references: {dangling:?}");
+    Ok(())
+}

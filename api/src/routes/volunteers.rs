@@ -333,6 +333,8 @@ pub struct RosterQuery {
     #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
     /// `pending` lists the requests waiting for a decision.
+    // Inlined: no response names this enum, so it would not be among the document's schemas.
+    #[param(inline)]
     pub status: Option<MemberStatus>,
 }
 
