@@ -11,6 +11,7 @@ pub mod client_addr;
 pub mod commands;
 pub mod community;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod domain;

@@ -86,7 +86,9 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
             .into_utoipa_app()
             .configure(routes::configure)
             .split_for_parts();
-        app.default_service(web::to(middleware::fallback))
+        // The console is beside the API, not in its document (see `console`).
+        app.configure(crate::console::configure)
+            .default_service(web::to(middleware::fallback))
     };
     let mut builder = actix_server::Server::build()
         .disable_signals()

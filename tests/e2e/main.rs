@@ -10,6 +10,7 @@ mod auth;
 mod buildings;
 mod callouts;
 mod connections;
+mod console;
 mod events;
 mod lifecycle;
 mod live;
