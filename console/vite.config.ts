@@ -18,7 +18,7 @@ export default defineConfig({
   server: {
     // `npm run dev` against a local `gridwing serve --demo`.
     proxy: {
-      '/api': { target: 'http://127.0.0.1:8080', ws: true },
+      '/api': { target: process.env.GRIDWING_API ?? 'http://127.0.0.1:8080', ws: true },
     },
   },
   build: {
