@@ -87,8 +87,10 @@ export default async function ({ page, base, rest, shot }) {
   await shot('signups')
 
   // The waitlist alone, through the status filter.
-  await shiftBox.locator('.el-radio-button').getByText('候补中', { exact: true }).click()
-  await page.waitForResponse((r) => r.url().includes(`/api/v1/shifts/${shift.id}/signups`) && r.url().includes('status=waitlisted'))
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes(`/api/v1/shifts/${shift.id}/signups`) && r.url().includes('status=waitlisted')),
+    shiftBox.locator('.el-radio-button').getByText('候补中', { exact: true }).click(),
+  ])
   await shiftBox.locator('[data-test=signup-row][data-status=confirmed]').first().waitFor({ state: 'detached' })
   assert.equal(await rows.count(), 2)
   await shiftBox.locator('.el-radio-button').getByText('全部', { exact: true }).click()

@@ -58,6 +58,10 @@ export default async function ({ page, base, rest, shot }) {
   assert.equal(await line.innerText(), '召集测试志愿者')
   assert.ok(sockets.some((ws) => new URL(ws.url()).pathname === '/api/v1/live'), 'the page did not open the live feed')
 
+  // The server ends a socket when its token expires (the test server's live 6 s): the page
+  // must have moved to a socket with a fresh token, and still hear the answer.
+  await until(() => sockets.filter((ws) => new URL(ws.url()).pathname === '/api/v1/live').length >= 2, 'a second live socket', 20_000)
+
   // The volunteer answers; the roll shows it, live.
   const answered = await rest.post(phone, `/api/v1/callouts/${callout.id}/answer`, { answer: 'yes' })
   assert.equal(answered.status, 200, JSON.stringify(answered.body))
