@@ -82,6 +82,12 @@ export const FIELD_LABELS: Record<string, string> = {
   rating: '评分',
   comment: '评价',
   refresh_token: '刷新令牌',
+  user_id: '用户',
+  message: '召集内容',
+  minutes: '服务时长（分钟）',
+  skill: '技能',
+  active: '上架状态',
+  bio: '简介',
 }
 
 /** The Chinese label of a field path such as `areas[1].code` (its last named segment). */
