@@ -38,9 +38,9 @@ export default async function ({ page, base, rest, shot }) {
   assert.equal(joined.status, 200, JSON.stringify(joined.body))
   assert.equal(joined.body.status, 'pending')
 
-  // The coordinator opens the team's roster: the request waits there.
-  await page.reload()
+  // The request waits on the team's roster.
   const roster = page.locator(`[data-test=team-roster][data-team="${code}"]`)
+  await roster.locator('[data-test=refresh-roster]').click()
   const request = roster.locator('[data-test=member-row][data-status=pending]').getByText('入队测试志愿者', { exact: true })
   await request.waitFor()
   await shot('pending')
