@@ -21,6 +21,7 @@ use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::entities::{areas as area_rows, teams, user_areas, user_roles, users};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
+use crate::stored::{self, Corrupt};
 
 /// The kind of area a user serves. Codes are those of the area tree and team registry.
 #[derive(
@@ -57,8 +58,9 @@ impl AreaKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    /// A stored kind; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("area kind", &Self::ALL, Self::as_str, s)
     }
 
     /// The kind's name in Chinese, for messages.
@@ -95,7 +97,7 @@ impl AreaRef {
         let (kind, code) = s
             .split_once(':')
             .ok_or_else(|| format!("{s}: expected KIND:CODE"))?;
-        let kind = AreaKind::parse(kind).ok_or_else(|| format!("{kind}: unknown area kind"))?;
+        let kind = AreaKind::parse(kind).map_err(|_| format!("{kind}: unknown area kind"))?;
         let area = AreaRef {
             kind,
             code: code.to_owned(),
@@ -287,13 +289,13 @@ pub async fn areas_of(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<Vec<Ar
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|a| {
-            Some(AreaRef {
+        .map(|a| {
+            Ok(AreaRef {
                 kind: AreaKind::parse(&a.area_kind)?,
                 code: a.area_code,
             })
         })
-        .collect())
+        .collect::<Result<_, Corrupt>>()?)
 }
 
 /// The roles of a user, in a stable order.
@@ -303,8 +305,8 @@ pub async fn roles_of(db: &impl ConnectionTrait, user: Uuid) -> ApiResult<Vec<Ro
         .all(db)
         .await?
         .iter()
-        .filter_map(|r| Role::parse(&r.role))
-        .collect();
+        .map(|r| Role::parse(&r.role))
+        .collect::<Result<_, _>>()?;
     roles.sort();
     Ok(roles)
 }
@@ -317,9 +319,8 @@ async fn views(db: &impl ConnectionTrait, rows: Vec<users::Model>) -> ApiResult<
         .all(db)
         .await?
     {
-        if let Some(role) = Role::parse(&r.role) {
-            roles.entry(r.user_id).or_default().push(role);
-        }
+        let role = Role::parse(&r.role)?;
+        roles.entry(r.user_id).or_default().push(role);
     }
     let mut areas: HashMap<Uuid, Vec<AreaRef>> = HashMap::new();
     for a in user_areas::Entity::find()
@@ -327,12 +328,11 @@ async fn views(db: &impl ConnectionTrait, rows: Vec<users::Model>) -> ApiResult<
         .all(db)
         .await?
     {
-        if let Some(kind) = AreaKind::parse(&a.area_kind) {
-            areas.entry(a.user_id).or_default().push(AreaRef {
-                kind,
-                code: a.area_code,
-            });
-        }
+        let kind = AreaKind::parse(&a.area_kind)?;
+        areas.entry(a.user_id).or_default().push(AreaRef {
+            kind,
+            code: a.area_code,
+        });
     }
     Ok(rows
         .into_iter()

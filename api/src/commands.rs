@@ -72,7 +72,7 @@ async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
     let roles = args
         .roles
         .iter()
-        .map(|r| Role::parse(r).ok_or_else(|| anyhow::anyhow!("--role {r}: unknown role")))
+        .map(|r| Role::parse(r).map_err(|_| anyhow::anyhow!("--role {r}: unknown role")))
         .collect::<anyhow::Result<BTreeSet<Role>>>()?;
     let areas = args
         .areas

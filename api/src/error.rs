@@ -114,6 +114,9 @@ pub enum ApiError {
     /// A database error not caused by the request.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A stored value this version cannot read: a corrupt row, never read as a default.
+    #[error(transparent)]
+    Corrupt(#[from] crate::stored::Corrupt),
     /// Anything else not caused by the request.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -164,7 +167,7 @@ impl ApiError {
                 500.. => "internal-error",
                 _ => "refused",
             },
-            Self::Database(_) | Self::Unexpected(_) => "internal-error",
+            Self::Database(_) | Self::Corrupt(_) | Self::Unexpected(_) => "internal-error",
         }
     }
 
@@ -186,7 +189,7 @@ impl ApiError {
             Self::TooManyConnections { .. } => "Too many connections",
             Self::Unavailable(_) => "Service unavailable",
             Self::Refused(status) => status.canonical_reason().unwrap_or("Refused"),
-            Self::Database(_) | Self::Unexpected(_) => "Internal server error",
+            Self::Database(_) | Self::Corrupt(_) | Self::Unexpected(_) => "Internal server error",
         }
     }
 
@@ -218,7 +221,7 @@ impl ApiError {
                 _ => "the request was refused before it reached a route".to_owned(),
             },
             // Internal causes go to the log only.
-            Self::Database(_) | Self::Unexpected(_) => {
+            Self::Database(_) | Self::Corrupt(_) | Self::Unexpected(_) => {
                 "the server failed to handle the request; it has been logged".to_owned()
             }
             other => other.to_string(),
@@ -264,7 +267,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Refused(status) => *status,
-            Self::Database(_) | Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Database(_) | Self::Corrupt(_) | Self::Unexpected(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

@@ -30,6 +30,7 @@ pub mod routes;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod stored;
 pub mod street_rules;
 pub mod sync;
 pub mod telemetry;

@@ -251,3 +251,60 @@ async fn a_database_failure_is_the_servers_fault_not_a_validation_error() -> Tes
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_corrupt_stored_value_is_the_servers_fault_never_a_default() -> TestResult {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn().await?;
+    let citizen = app.token(CITIZEN).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let (status, event) = app
+        .post(
+            "/api/v1/events",
+            Some(&citizen),
+            json!({"id": uuid::Uuid::new_v4(), "category": "other", "description": "路灯不亮",
+                   "lat": 30.25, "lng": 119.72}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let id: uuid::Uuid = str_field(&event, "id")?.parse()?;
+    // A status no version writes, as a hand edit or a broken migration would leave it. It used
+    // to read as `reported`, which let the loop carry on from a made-up state.
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let (first, second) = match backend {
+        sea_orm::DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("UPDATE events SET status = {first} WHERE id = {second}"),
+        ["Accepted?".into(), id.into()],
+    ))
+    .await?;
+    let path = format!("/api/v1/events/{id}");
+    for (method, path, token, body) in [
+        (Method::GET, path.clone(), &citizen, None),
+        (
+            Method::POST,
+            format!("{path}/moves"),
+            &dispatcher,
+            Some(json!({"move": "accept"})),
+        ),
+    ] {
+        let p = problem(&app, method, &path, token, body, 500, "internal-error").await?;
+        assert!(!p.to_string().contains("Accepted?"), "{path}: {p}");
+    }
+    // The move changed nothing: the row still holds what it held.
+    let stored = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT status FROM events WHERE id = {first}"),
+            [id.into()],
+        ))
+        .await?
+        .ok_or("the event is gone")?
+        .try_get::<String>("", "status")?;
+    assert_eq!(stored, "Accepted?");
+    Ok(())
+}

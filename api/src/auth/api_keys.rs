@@ -19,6 +19,7 @@ use super::tokens;
 use crate::entities::api_keys;
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::PageRequest;
+use crate::stored::Corrupt;
 
 /// What a key may do.
 #[derive(
@@ -82,8 +83,10 @@ pub async fn create(
     Ok(CreatedKey { row, key })
 }
 
-pub fn scopes_of(row: &api_keys::Model) -> Vec<Scope> {
-    serde_json::from_str(&row.scopes).unwrap_or_default()
+/// A key's stored scopes. Unreadable scopes are a corrupt row: the key is refused with an
+/// internal error rather than read as a key without scopes.
+pub fn scopes_of(row: &api_keys::Model) -> Result<Vec<Scope>, Corrupt> {
+    crate::stored::json("API key scopes", &row.scopes)
 }
 
 /// Keys as recently read, by prefix: a sensor posting many times a second must not cost a read
@@ -175,7 +178,7 @@ impl KeyCache {
         }
         Ok(ApiClient {
             key_id: row.id,
-            scopes: scopes_of(row),
+            scopes: scopes_of(row)?,
             name: row.name.clone(),
         })
     }

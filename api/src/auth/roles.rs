@@ -45,8 +45,9 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    /// A stored role (or one named on the command line); an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Role, crate::stored::Corrupt> {
+        crate::stored::lookup("role", &Role::ALL, Role::as_str, s)
     }
 }
 
@@ -104,11 +105,11 @@ mod tests {
     #[test]
     fn roles_round_trip_through_their_names() {
         for r in Role::ALL {
-            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(Role::parse(r.as_str()).ok(), Some(r));
             let json = serde_json::to_string(&r).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", r.as_str()));
         }
-        assert_eq!(Role::parse("root"), None);
+        assert!(Role::parse("root").is_err());
     }
 
     #[test]

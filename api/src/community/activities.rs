@@ -32,6 +32,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::stored::{self, Corrupt};
 
 /// What an activity is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -56,11 +57,9 @@ impl ActivityKind {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .unwrap_or(Self::Service)
+    /// A stored kind; an unknown one is a corrupt row.
+    fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("activity kind", &Self::ALL, Self::as_str, s)
     }
 }
 
@@ -86,11 +85,9 @@ impl SignupStatus {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .unwrap_or(Self::Cancelled)
+    /// A stored status; an unknown one is a corrupt row.
+    fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("signup status", &Self::ALL, Self::as_str, s)
     }
 }
 
@@ -166,19 +163,19 @@ pub struct SignupView {
 }
 
 impl SignupView {
-    fn of(s: signups::Model) -> Self {
-        Self {
+    fn of(s: signups::Model) -> Result<Self, Corrupt> {
+        Ok(Self {
             id: s.id,
             activity_id: s.activity_id,
             shift_id: s.shift_id,
             user_id: s.user_id,
-            status: SignupStatus::parse(&s.status),
+            status: SignupStatus::parse(&s.status)?,
             minutes: s.minutes,
             attended_at: s.attended_at,
             attendance_by: s.attendance_by,
             created_at: s.created_at,
             updated_at: s.updated_at,
-        }
+        })
     }
 }
 
@@ -297,21 +294,22 @@ async fn views(
                 waitlisted: lines.get(&s.id).copied().unwrap_or(0),
             });
     }
-    Ok(rows
-        .into_iter()
-        .map(|a| ActivityView {
-            shifts: by_activity.remove(&a.id).unwrap_or_default(),
-            id: a.id,
-            title: a.title,
-            kind: ActivityKind::parse(&a.kind),
-            description: a.description,
-            area: a.area_code,
-            team: a.team_code,
-            skill: a.skill,
-            points_per_hour: a.points_per_hour,
-            created_at: a.created_at,
+    rows.into_iter()
+        .map(|a| {
+            Ok(ActivityView {
+                shifts: by_activity.remove(&a.id).unwrap_or_default(),
+                id: a.id,
+                title: a.title,
+                kind: ActivityKind::parse(&a.kind)?,
+                description: a.description,
+                area: a.area_code,
+                team: a.team_code,
+                skill: a.skill,
+                points_per_hour: a.points_per_hour,
+                created_at: a.created_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One activity.
@@ -586,8 +584,8 @@ async fn admit(
         Ok((admissions, fresh)) => admissions
             .into_iter()
             .map(|a| match a {
-                Admission::Made(i) => Ok((SignupView::of(fresh[i].clone()), true)),
-                Admission::Held(s) => Ok((SignupView::of(s), false)),
+                Admission::Made(i) => Ok((SignupView::of(fresh[i].clone())?, true)),
+                Admission::Held(s) => Ok((SignupView::of(s)?, false)),
                 Admission::Full => Err(full()),
             })
             .collect(),
@@ -777,9 +775,9 @@ pub async fn cancel(state: &AppState, who: &CurrentUser, id: Uuid) -> ApiResult<
         if s.user_id != who.id && !Coordinators::admits(&who.roles) {
             return Err(ApiError::NotFound("signup"));
         }
-        let from = SignupStatus::parse(&s.status);
+        let from = SignupStatus::parse(&s.status)?;
         if from == SignupStatus::Cancelled {
-            return Ok(SignupView::of(s));
+            return Ok(SignupView::of(s)?);
         }
         if s.attended_at.is_some() {
             return Err(ApiError::Conflict {
@@ -806,7 +804,7 @@ pub async fn cancel(state: &AppState, who: &CurrentUser, id: Uuid) -> ApiResult<
         }
         tx.commit().await?;
         state.live.poke();
-        return Ok(SignupView::of(find_signup(db, id).await?));
+        return Ok(SignupView::of(find_signup(db, id).await?)?);
     }
     Err(ApiError::Unavailable(
         "the signup kept changing under this request; try again".into(),
@@ -827,7 +825,11 @@ pub async fn mine(
     }
     let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
     Ok(Page {
-        items: rows.items.into_iter().map(SignupView::of).collect(),
+        items: rows
+            .items
+            .into_iter()
+            .map(SignupView::of)
+            .collect::<Result<_, _>>()?,
         next_cursor: rows.next_cursor,
     })
 }
@@ -851,7 +853,11 @@ pub async fn roster(
     }
     let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
     Ok(Page {
-        items: rows.items.into_iter().map(SignupView::of).collect(),
+        items: rows
+            .items
+            .into_iter()
+            .map(SignupView::of)
+            .collect::<Result<_, _>>()?,
         next_cursor: rows.next_cursor,
     })
 }
@@ -880,7 +886,7 @@ async fn credit(
     by: &'static str,
 ) -> ApiResult<SignupView> {
     if s.attended_at.is_some() {
-        return Ok(SignupView::of(s));
+        return Ok(SignupView::of(s)?);
     }
     let activity = find(&state.db, s.activity_id).await?;
     let tx = crate::db::begin_write(&state.db).await?;
@@ -913,7 +919,7 @@ async fn credit(
         }
     }
     tx.commit().await?;
-    Ok(SignupView::of(find_signup(&state.db, s.id).await?))
+    Ok(SignupView::of(find_signup(&state.db, s.id).await?)?)
 }
 
 fn shift_minutes(shift: &shifts::Model) -> i32 {

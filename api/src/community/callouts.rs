@@ -22,6 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
+use crate::stored::{self, Corrupt};
 
 /// Rows per insert statement when a call-out reaches thousands.
 const CHUNK: usize = 500;
@@ -59,10 +60,14 @@ impl Answer {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        [Answer::Yes, Answer::No]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+    /// A stored answer; an unknown one is a corrupt row, not an unanswered call.
+    fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup(
+            "call-out answer",
+            &[Answer::Yes, Answer::No],
+            Self::as_str,
+            s,
+        )
     }
 }
 
@@ -267,7 +272,8 @@ async fn view_of(
     let my_answer = line(db, c.id, viewer)
         .await?
         .and_then(|l| l.answer)
-        .and_then(|a| Answer::parse(&a));
+        .map(|a| Answer::parse(&a))
+        .transpose()?;
     Ok(CalloutView {
         id: c.id,
         title: c.title,
@@ -362,13 +368,15 @@ pub async fn roll(
         items: rows
             .items
             .into_iter()
-            .map(|l| RollEntry {
-                name: names.get(&l.user_id).cloned().unwrap_or_default(),
-                user_id: l.user_id,
-                answer: l.answer.as_deref().and_then(Answer::parse),
-                answered_at: l.answered_at,
+            .map(|l| {
+                Ok(RollEntry {
+                    name: names.get(&l.user_id).cloned().unwrap_or_default(),
+                    user_id: l.user_id,
+                    answer: l.answer.as_deref().map(Answer::parse).transpose()?,
+                    answered_at: l.answered_at,
+                })
             })
-            .collect(),
+            .collect::<Result<_, Corrupt>>()?,
         next_cursor: rows.next_cursor,
     })
 }

@@ -23,6 +23,7 @@ use crate::entities::{redemptions, rewards};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
 use crate::points;
+use crate::stored::{self, Corrupt};
 
 /// What a reward is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -47,8 +48,9 @@ impl RewardKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    /// A stored kind; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("reward kind", &Self::ALL, Self::as_str, s)
     }
 }
 
@@ -69,9 +71,9 @@ pub struct RewardView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn reward_view(r: rewards::Model) -> RewardView {
-    RewardView {
-        kind: RewardKind::parse(&r.kind).unwrap_or(RewardKind::Goods),
+fn reward_view(r: rewards::Model) -> ApiResult<RewardView> {
+    Ok(RewardView {
+        kind: RewardKind::parse(&r.kind)?,
         code: r.code,
         name: r.name,
         cost: r.cost,
@@ -79,7 +81,7 @@ fn reward_view(r: rewards::Model) -> RewardView {
         active: r.active,
         created_at: r.created_at,
         updated_at: r.updated_at,
-    }
+    })
 }
 
 /// A validated new reward.
@@ -124,7 +126,7 @@ pub async fn create(db: &DatabaseConnection, new: NewReward) -> ApiResult<Reward
         },
         _ => ApiError::Database(e),
     })?;
-    Ok(reward_view(row))
+    reward_view(row)
 }
 
 async fn find_reward(db: &impl ConnectionTrait, code: &str) -> ApiResult<rewards::Model> {
@@ -178,7 +180,7 @@ pub async fn update(
     }
     let row = find_reward(&tx, code).await?;
     tx.commit().await?;
-    Ok(reward_view(row))
+    reward_view(row)
 }
 
 /// One reward; inactive ones only for those who manage the catalogue.
@@ -187,7 +189,7 @@ pub async fn get(db: &impl ConnectionTrait, code: &str, managers: bool) -> ApiRe
     if !row.active && !managers {
         return Err(ApiError::NotFound("reward"));
     }
-    Ok(reward_view(row))
+    reward_view(row)
 }
 
 /// The catalogue in creation order; inactive rewards only when asked by a manager.
@@ -206,7 +208,11 @@ pub async fn list(
     let rows = q.limit(page.fetch()).all(db).await?;
     let p = Page::from_rows(rows, &page, |r| r.id);
     Ok(Page {
-        items: p.items.into_iter().map(reward_view).collect(),
+        items: p
+            .items
+            .into_iter()
+            .map(reward_view)
+            .collect::<ApiResult<_>>()?,
         next_cursor: p.next_cursor,
     })
 }
@@ -238,8 +244,9 @@ impl RedemptionStatus {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    /// A stored status; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("redemption status", &Self::ALL, Self::as_str, s)
     }
 }
 
@@ -274,23 +281,25 @@ async fn views(
             .map(|r| (r.id, r))
             .collect()
     };
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|r| {
-            let reward = rewards.get(&r.reward_id);
-            RedemptionView {
+            // The foreign key keeps the reward; without it the row is corrupt, not nameless.
+            let reward = rewards
+                .get(&r.reward_id)
+                .ok_or_else(|| Corrupt::new("redemption's reward", &r.reward_id.to_string()))?;
+            Ok(RedemptionView {
                 id: r.id,
                 user_id: r.user_id,
-                reward_code: reward.map(|w| w.code.clone()).unwrap_or_default(),
-                reward_name: reward.map(|w| w.name.clone()).unwrap_or_default(),
+                reward_code: reward.code.clone(),
+                reward_name: reward.name.clone(),
                 cost: r.cost,
-                status: RedemptionStatus::parse(&r.status).unwrap_or(RedemptionStatus::Reserved),
+                status: RedemptionStatus::parse(&r.status)?,
                 created_at: r.created_at,
                 fulfilled_at: r.fulfilled_at,
                 cancelled_at: r.cancelled_at,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 async fn view(db: &impl ConnectionTrait, row: redemptions::Model) -> ApiResult<RedemptionView> {

@@ -14,6 +14,7 @@ use crate::auth::roles::Role;
 use crate::entities::{events, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::stored::Corrupt;
 
 /// The command centre sees and steers every event.
 pub fn is_command_centre(user: &CurrentUser) -> bool {
@@ -37,8 +38,10 @@ pub fn sees(
     areas: &[AreaRef],
     event: &events::Model,
     task: Option<&tasks::Model>,
-) -> bool {
-    crate::access::sees(crate::access::report(user, areas, index, event, task))
+) -> Result<bool, Corrupt> {
+    Ok(crate::access::sees(crate::access::report(
+        user, areas, index, event, task,
+    )?))
 }
 
 /// The event, if the user may see it; 404 otherwise (the two look the same).
@@ -63,7 +66,7 @@ pub async fn visible_event_in(
         .ok_or(ApiError::NotFound("event"))?;
     let task = open_task(db, id).await?;
     let areas = accounts::areas_of(db, user.id).await?;
-    if sees(index, user, &areas, &event, task.as_ref()) {
+    if sees(index, user, &areas, &event, task.as_ref())? {
         Ok((event, task, areas))
     } else {
         Err(ApiError::NotFound("event"))

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::entities::{categories, deadline_policies};
 use crate::error::{ApiError, ApiResult};
+use crate::stored::Corrupt;
 
 /// 四色: the colour sets the deadlines and the rank of who must handle it.
 #[derive(
@@ -40,8 +41,9 @@ impl Colour {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Colour> {
-        Colour::ALL.into_iter().find(|c| c.as_str() == s)
+    /// A stored colour; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Colour, crate::stored::Corrupt> {
+        crate::stored::lookup("colour", &Colour::ALL, Colour::as_str, s)
     }
 }
 
@@ -60,16 +62,18 @@ pub struct Category {
     pub points: i32,
 }
 
-impl From<categories::Model> for Category {
-    fn from(c: categories::Model) -> Self {
-        Self {
-            colour: Colour::parse(&c.colour).unwrap_or(Colour::Blue),
+impl TryFrom<categories::Model> for Category {
+    type Error = Corrupt;
+
+    fn try_from(c: categories::Model) -> Result<Self, Corrupt> {
+        Ok(Self {
+            colour: Colour::parse(&c.colour)?,
             code: c.code,
             name_zh: c.name_zh,
             name_en: c.name_en,
             handler: c.handler,
             points: c.points,
-        }
+        })
     }
 }
 
@@ -265,8 +269,8 @@ pub async fn categories(db: &impl ConnectionTrait) -> ApiResult<Vec<Category>> {
         .all(db)
         .await?
         .into_iter()
-        .map(Category::from)
-        .collect())
+        .map(Category::try_from)
+        .collect::<Result<_, _>>()?)
 }
 
 /// One category; a 422 naming `field` when there is none.
@@ -275,7 +279,8 @@ pub async fn category(db: &impl ConnectionTrait, code: &str, field: &str) -> Api
         .filter(categories::Column::Code.eq(code))
         .one(db)
         .await?
-        .map(Category::from)
+        .map(Category::try_from)
+        .transpose()?
         .ok_or_else(|| ApiError::invalid(field, "unknown_category", format!("no category {code}")))
 }
 
@@ -318,10 +323,12 @@ pub struct Policy {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<deadline_policies::Model> for Policy {
-    fn from(p: deadline_policies::Model) -> Self {
-        Self {
-            colour: Colour::parse(&p.colour).unwrap_or(Colour::Blue),
+impl TryFrom<deadline_policies::Model> for Policy {
+    type Error = Corrupt;
+
+    fn try_from(p: deadline_policies::Model) -> Result<Self, Corrupt> {
+        Ok(Self {
+            colour: Colour::parse(&p.colour)?,
             limits: Limits {
                 accept_secs: p.accept_secs,
                 dispatch_secs: p.dispatch_secs,
@@ -331,7 +338,7 @@ impl From<deadline_policies::Model> for Policy {
             },
             street_code: p.street_code,
             updated_at: p.updated_at,
-        }
+        })
     }
 }
 
@@ -343,8 +350,8 @@ pub async fn policies(db: &impl ConnectionTrait) -> ApiResult<Vec<Policy>> {
         .all(db)
         .await?
         .into_iter()
-        .map(Policy::from)
-        .collect())
+        .map(Policy::try_from)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Sets a street's deadlines for a colour.

@@ -396,7 +396,7 @@ fn rows(job: &Prepared, duplicate_of: Option<Uuid>, now: chrono::DateTime<Utc>) 
         event.clone().try_into_model()?,
         task.clone().map(TryIntoModel::try_into_model).transpose()?,
         new.photos.clone(),
-    );
+    )?;
     let (grid_code, team_code) = views::audience(routing.assignee.as_ref());
     let announcement = outbox::row(Entry {
         event_id: id,

@@ -299,7 +299,7 @@ pub async fn apply(
     // Read inside the write transaction so two moves on one event serialise on its row.
     let index = state.places.get();
     let (event, task, areas) = access::visible_event_in(&index, &tx, user, id).await?;
-    let from = Status::parse(&event.status).unwrap_or(Status::Reported);
+    let from = Status::parse(&event.status)?;
     let actor = access::actor_for(&index, user, &areas, &event, task.as_ref(), mv);
     let to = flow::check(from, mv, actor).map_err(flow_error)?;
     let now = Utc::now();
@@ -312,7 +312,7 @@ pub async fn apply(
             if let Some(t) = &task {
                 close(&tx, t, now).await?;
             }
-            let colour = Colour::parse(&event.colour).unwrap_or(Colour::Blue);
+            let colour = Colour::parse(&event.colour)?;
             task_id = Some(
                 open_task_for(
                     &tx,
@@ -403,8 +403,10 @@ pub async fn apply(
                 ));
             }
             let target = events::Entity::find_by_id(*into).one(&tx).await?;
-            let open =
-                target.is_some_and(|t| !Status::parse(&t.status).is_some_and(Status::is_final));
+            let open = match target {
+                Some(t) => !Status::parse(&t.status)?.is_final(),
+                None => false,
+            };
             if !open {
                 return Err(ApiError::invalid(
                     "into",

@@ -242,7 +242,7 @@ pub async fn reword(
     check_description(description)?;
     let tx = crate::db::begin_write(db).await?;
     let (event, task, areas) = access::visible_event_in(index, &tx, user, id).await?;
-    let grant = crate::access::report(user, &areas, index, &event, task.as_ref());
+    let grant = crate::access::report(user, &areas, index, &event, task.as_ref())?;
     if !grant.may_write(DocKind::Report, "description") {
         return Err(ApiError::Forbidden);
     }

@@ -41,12 +41,14 @@ impl Light {
         }
     }
 
-    pub fn parse(s: &str) -> Light {
-        match s {
-            "yellow" => Light::Yellow,
-            "red" => Light::Red,
-            _ => Light::None,
-        }
+    /// A stored light; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Light, crate::stored::Corrupt> {
+        crate::stored::lookup(
+            "task light",
+            &[Light::None, Light::Yellow, Light::Red],
+            Light::as_str,
+            s,
+        )
     }
 }
 
@@ -125,7 +127,16 @@ pub async fn sweep(state: &AppState) -> ApiResult<usize> {
     for t in candidates {
         let missed = missed(&t, now);
         let want = light_for(&missed);
-        if want > Light::parse(&t.light) && light_one(state, &t, want, &missed).await? {
+        // One unreadable row must not stop the sweep of every other task: it is reported (every
+        // pass, until someone repairs it) and left alone, never taken for unlit.
+        let have = match Light::parse(&t.light) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(task = %t.id, error = %e, "sweep: skipping a task that cannot be read");
+                continue;
+            }
+        };
+        if want > have && light_one(state, &t, want, &missed).await? {
             lit += 1;
         }
     }

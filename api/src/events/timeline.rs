@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::flow::Status;
 use crate::entities::timeline;
 use crate::error::ApiResult;
+use crate::stored::{self, Corrupt};
 
 /// Who made a step.
 #[derive(Debug, Clone, Copy)]
@@ -139,14 +140,16 @@ pub async fn of_event(db: &impl ConnectionTrait, event: Uuid) -> ApiResult<Vec<T
         .all(db)
         .await?
         .into_iter()
-        .map(|t| TimelineEntry {
-            at: t.at,
-            actor_kind: t.actor_kind,
-            actor_id: t.actor_id,
-            action: t.action,
-            from_status: t.from_status,
-            to_status: t.to_status,
-            detail: serde_json::from_str(&t.detail).unwrap_or_default(),
+        .map(|t| {
+            Ok(TimelineEntry {
+                at: t.at,
+                actor_kind: t.actor_kind,
+                actor_id: t.actor_id,
+                action: t.action,
+                from_status: t.from_status,
+                to_status: t.to_status,
+                detail: stored::json("timeline detail", &t.detail)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, Corrupt>>()?)
 }

@@ -20,6 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
 use crate::places::areas::served_codes;
 use crate::state::AppState;
+use crate::stored::Corrupt;
 
 /// A task: the event's assignment to a grid or team, with its deadlines.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -211,8 +212,7 @@ async fn assemble(
             .or_default()
             .push(p.sha256);
     }
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|e| {
             let report = photos
                 .remove(&(e.id, "report".to_owned()))
@@ -221,12 +221,12 @@ async fn assemble(
                 .remove(&(e.id, "feedback".to_owned()))
                 .unwrap_or_default();
             let task = tasks_by.remove(&e.id);
-            EventView {
+            Ok(EventView {
                 feedback_photos: feedback,
-                ..assemble_one(e, task, report)
-            }
+                ..assemble_one(e, task, report)?
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The view of an event just written, from its rows (no read back).
@@ -234,9 +234,9 @@ pub fn assemble_one(
     e: events::Model,
     task: Option<tasks::Model>,
     photos: Vec<String>,
-) -> EventView {
-    EventView {
-        status: Status::parse(&e.status).unwrap_or(Status::Reported),
+) -> Result<EventView, Corrupt> {
+    Ok(EventView {
+        status: Status::parse(&e.status)?,
         photos,
         feedback_photos: Vec::new(),
         task: task.map(TaskView::from),
@@ -258,7 +258,7 @@ pub fn assemble_one(
         rating_comment: e.rating_comment,
         created_at: e.created_at,
         updated_at: e.updated_at,
-    }
+    })
 }
 
 /// One event; callers check visibility first.

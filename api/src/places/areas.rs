@@ -21,6 +21,7 @@ use crate::accounts::{AreaKind, AreaRef};
 use crate::entities::{areas, buildings};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
+use crate::stored::{self, Corrupt};
 
 /// How an import treats the street's areas that the file does not name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -66,16 +67,32 @@ pub struct AreaView {
     pub geometry: Option<serde_json::Value>,
 }
 
+/// An area's stored level; an unknown one is a corrupt row.
+pub fn stored_level(raw: &str) -> Result<Level, Corrupt> {
+    Level::parse(raw).ok_or_else(|| Corrupt::new("area level", raw))
+}
+
+/// An area's stored GeoJSON geometry, if it has one. It was checked on import, so JSON that
+/// does not parse is a corrupt row, not an area without a shape.
+pub fn stored_geometry(raw: Option<&str>) -> Result<Option<serde_json::Value>, Corrupt> {
+    raw.map(|g| stored::json("area geometry", g)).transpose()
+}
+
+/// An area's stored geometry as a shape.
+pub fn stored_shape(raw: Option<&str>) -> Result<Option<Shape>, Corrupt> {
+    stored_geometry(raw)?
+        .map(|v| Shape::from_geojson(&v).map_err(|_| Corrupt::new("area geometry", &v.to_string())))
+        .transpose()
+}
+
 impl AreaView {
-    fn from_row(row: areas::Model, with_geometry: bool) -> Self {
+    fn from_row(row: areas::Model, with_geometry: bool) -> Result<Self, Corrupt> {
         let geometry = if with_geometry {
-            row.geometry
-                .as_deref()
-                .and_then(|g| serde_json::from_str(g).ok())
+            stored_geometry(row.geometry.as_deref())?
         } else {
             None
         };
-        Self {
+        Ok(Self {
             code: row.code,
             name: row.name,
             level: row.level,
@@ -83,7 +100,7 @@ impl AreaView {
             street_code: row.street_code,
             health_colour: row.health_colour,
             geometry,
-        }
+        })
     }
 }
 
@@ -135,18 +152,14 @@ fn streets_named_in(bytes: &[u8]) -> Option<Vec<String>> {
     })
 }
 
-fn existing_of(rows: &[areas::Model]) -> Vec<ExistingArea> {
+fn existing_of(rows: &[areas::Model]) -> Result<Vec<ExistingArea>, Corrupt> {
     rows.iter()
-        .filter_map(|r| {
-            Some(ExistingArea {
+        .map(|r| {
+            Ok(ExistingArea {
                 code: r.code.clone(),
-                level: Level::parse(&r.level)?,
+                level: stored_level(&r.level)?,
                 parent: r.parent_code.clone(),
-                shape: r
-                    .geometry
-                    .as_deref()
-                    .and_then(|g| serde_json::from_str(g).ok())
-                    .and_then(|v| Shape::from_geojson(&v).ok()),
+                shape: stored_shape(r.geometry.as_deref())?,
             })
         })
         .collect()
@@ -195,7 +208,7 @@ pub async fn import(
         },
         ImportMode::Update => stored.clone(),
     };
-    let existing = existing_of(&context);
+    let existing = existing_of(&context)?;
     let checked = tokio::task::spawn_blocking(move || {
         let result =
             tree::check_import(&bytes, &existing, &CheckOptions::default(), &mut *progress);
@@ -208,13 +221,13 @@ pub async fn import(
 
     let mut parents: HashMap<String, (Level, Option<String>)> = context
         .iter()
-        .filter_map(|r| {
-            Some((
+        .map(|r| {
+            Ok((
                 r.code.clone(),
-                (Level::parse(&r.level)?, r.parent_code.clone()),
+                (stored_level(&r.level)?, r.parent_code.clone()),
             ))
         })
-        .collect();
+        .collect::<Result<_, Corrupt>>()?;
     for f in &features {
         parents.insert(f.code.clone(), (f.level, f.parent.clone()));
     }
@@ -392,7 +405,7 @@ async fn relocate_buildings(db: &impl ConnectionTrait, index: &LocateIndex) -> A
 
 /// The street's tree as a GeoJSON FeatureCollection, in the shape import takes.
 pub async fn export(db: &DatabaseConnection, street: &str) -> ApiResult<serde_json::Value> {
-    let mut rows = areas::Entity::find()
+    let rows = areas::Entity::find()
         .filter(areas::Column::StreetCode.eq(street))
         .all(db)
         .await?;
@@ -400,17 +413,17 @@ pub async fn export(db: &DatabaseConnection, street: &str) -> ApiResult<serde_js
         return Err(ApiError::NotFound("street"));
     }
     // Parents before children, so the file reads top-down like a city's own export.
-    let rank = |l: &str| Level::parse(l).map_or(u8::MAX, |l| l as u8);
-    rows.sort_by(|a, b| (rank(&a.level), &a.code).cmp(&(rank(&b.level), &b.code)));
-    let features: Vec<serde_json::Value> = rows
+    let mut ranked = rows
         .into_iter()
-        .map(|r| {
-            let geometry = r
-                .geometry
-                .as_deref()
-                .and_then(|g| serde_json::from_str::<serde_json::Value>(g).ok())
-                .unwrap_or(serde_json::Value::Null);
-            serde_json::json!({
+        .map(|r| Ok((stored_level(&r.level)? as u8, r)))
+        .collect::<Result<Vec<_>, Corrupt>>()?;
+    ranked.sort_by(|(la, a), (lb, b)| (la, &a.code).cmp(&(lb, &b.code)));
+    let features: Vec<serde_json::Value> = ranked
+        .into_iter()
+        .map(|(_, r)| {
+            let geometry =
+                stored_geometry(r.geometry.as_deref())?.unwrap_or(serde_json::Value::Null);
+            Ok(serde_json::json!({
                 "type": "Feature",
                 "properties": {
                     "code": r.code,
@@ -419,9 +432,9 @@ pub async fn export(db: &DatabaseConnection, street: &str) -> ApiResult<serde_js
                     "parent_code": r.parent_code,
                 },
                 "geometry": geometry,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<_, Corrupt>>()?;
     Ok(serde_json::json!({"type": "FeatureCollection", "features": features}))
 }
 
@@ -459,7 +472,7 @@ pub async fn list(
             .items
             .into_iter()
             .map(|r| AreaView::from_row(r, false))
-            .collect(),
+            .collect::<Result<_, _>>()?,
         next_cursor: page_rows.next_cursor,
     })
 }
@@ -471,6 +484,7 @@ pub async fn get(db: &DatabaseConnection, code: &str) -> ApiResult<AreaView> {
         .one(db)
         .await?
         .map(|r| AreaView::from_row(r, true))
+        .transpose()?
         .ok_or(ApiError::NotFound("area"))
 }
 

@@ -4,9 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use places::geometry::Shape;
 use places::locate::{LocateIndex, Node};
-use places::tree::Level;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QuerySelect};
 
 use crate::entities::areas;
@@ -95,24 +93,10 @@ pub async fn load(db: &impl ConnectionTrait) -> ApiResult<LocateIndex> {
     let rows = areas::Entity::find().all(db).await?;
     let mut nodes = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(level) = Level::parse(&row.level) else {
-            tracing::warn!(code = %row.code, level = %row.level, "area with an unknown level skipped");
-            continue;
-        };
-        let shape = match row.geometry.as_deref().map(serde_json::from_str) {
-            Some(Ok(v)) => match Shape::from_geojson(&v) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(code = %row.code, error = %e, "stored geometry unreadable");
-                    None
-                }
-            },
-            Some(Err(e)) => {
-                tracing::warn!(code = %row.code, error = %e, "stored geometry is not JSON");
-                None
-            }
-            None => None,
-        };
+        // A row that cannot be read fails the load: an area quietly missing from the index
+        // would route its reports to the dispatchers' queue as if the point were nowhere.
+        let level = super::areas::stored_level(&row.level)?;
+        let shape = super::areas::stored_shape(row.geometry.as_deref())?;
         nodes.push((
             Node {
                 code: row.code,

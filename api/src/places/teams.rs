@@ -17,6 +17,7 @@ use crate::accounts::AreaKind;
 use crate::entities::{areas, team_areas, team_categories, teams, user_areas, users};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
+use crate::stored::{self, Corrupt};
 
 /// What a team does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -49,8 +50,9 @@ impl TeamKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    /// A stored kind; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("team kind", &Self::ALL, Self::as_str, s)
     }
 }
 
@@ -262,19 +264,20 @@ async fn views(db: &impl ConnectionTrait, rows: Vec<teams::Model>) -> ApiResult<
     for m in members.values_mut() {
         m.sort_by_key(|m| m.id);
     }
-    Ok(rows
-        .into_iter()
-        .map(|t| TeamView {
-            kind: TeamKind::parse(&t.kind).unwrap_or(TeamKind::Other),
-            areas: areas.remove(&t.id).unwrap_or_default(),
-            categories: categories.remove(&t.id).unwrap_or_default(),
-            members: members.remove(&t.code).unwrap_or_default(),
-            code: t.code,
-            name: t.name,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
+    rows.into_iter()
+        .map(|t| {
+            Ok(TeamView {
+                kind: TeamKind::parse(&t.kind)?,
+                areas: areas.remove(&t.id).unwrap_or_default(),
+                categories: categories.remove(&t.id).unwrap_or_default(),
+                members: members.remove(&t.code).unwrap_or_default(),
+                code: t.code,
+                name: t.name,
+                created_at: t.created_at,
+                updated_at: t.updated_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One team.

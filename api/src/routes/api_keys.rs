@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageQuery, PageRequest};
 use crate::state::AppState;
+use crate::stored::Corrupt;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_keys)
@@ -35,17 +36,19 @@ pub struct ApiKeyView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<rows::Model> for ApiKeyView {
-    fn from(r: rows::Model) -> Self {
-        Self {
-            scopes: api_keys::scopes_of(&r),
+impl TryFrom<rows::Model> for ApiKeyView {
+    type Error = Corrupt;
+
+    fn try_from(r: rows::Model) -> Result<Self, Corrupt> {
+        Ok(Self {
+            scopes: api_keys::scopes_of(&r)?,
             id: r.id,
             name: r.name,
             key_prefix: r.key_prefix,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             revoked_at: r.revoked_at,
-        }
+        })
     }
 }
 
@@ -91,8 +94,8 @@ pub async fn list_keys(
     let items = api_keys::list(&state.db, &page)
         .await?
         .into_iter()
-        .map(ApiKeyView::from)
-        .collect();
+        .map(ApiKeyView::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(web::Json(Page::from_rows(
         items,
         &page,
@@ -133,7 +136,7 @@ pub async fn create_key(
     let created = api_keys::create(&state.db, name.to_owned(), scopes, Some(auth.user.id)).await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {
         key: created.key,
-        api_key: created.row.into(),
+        api_key: created.row.try_into()?,
     }))
 }
 

@@ -541,9 +541,9 @@ pub async fn put_policy(
     if street != catalogue::DEFAULT_STREET {
         check_code("street", &street)?;
     }
-    let colour = Colour::parse(&colour).ok_or_else(|| {
-        ApiError::invalid("colour", "invalid_value", "blue, yellow, orange or red")
-    })?;
+    // A name in the path, not a stored one: an unknown colour is the caller's mistake.
+    let colour = Colour::parse(&colour)
+        .map_err(|_| ApiError::invalid("colour", "invalid_value", "blue, yellow, orange or red"))?;
     let mut errors = Vec::new();
     for (field, v) in [
         ("accept_secs", body.accept_secs),

@@ -374,7 +374,8 @@ pub async fn put_policy(
     code: web::Path<String>,
     Json(body): Json<PolicyBody>,
 ) -> ApiResult<web::Json<PolicyRow>> {
-    let result = SortResult::parse(&code).ok_or(ApiError::NotFound("sorting result"))?;
+    // A name in the path, not a stored one: an unknown result is a missing resource.
+    let result = SortResult::parse(&code).map_err(|_| ApiError::NotFound("sorting result"))?;
     if !(0..=100).contains(&body.points) {
         return Err(ApiError::invalid("points", "range", "0 to 100"));
     }

@@ -209,7 +209,7 @@ pub async fn grant(
             } else {
                 None
             };
-            crate::access::report(user, areas, index, &e, open.as_ref())
+            crate::access::report(user, areas, index, &e, open.as_ref())?
         }
         DocKind::Building => {
             let Some(b) = buildings::Entity::find_by_id(s.id).one(db).await? else {

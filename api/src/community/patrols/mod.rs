@@ -49,6 +49,7 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::places::coords::{self, Crs};
 use crate::state::AppState;
+use crate::stored::{self, Corrupt};
 
 pub use plausibility::{HoldReason, MAX_ACCURACY_M};
 /// What a checkpoint's code is prefixed with before signing, so a checkpoint's QR payload can
@@ -194,10 +195,17 @@ pub fn occurrence(windows: &[Window], at: DateTime<Utc>) -> Option<String> {
     })
 }
 
-fn stored_windows(raw: &str) -> Vec<Window> {
-    let body: Vec<WindowBody> = serde_json::from_str(raw).unwrap_or_default();
-    let mut ignored = Vec::new();
-    parse_windows(&body, &mut ignored)
+/// A route's stored windows. They were checked when written, so any fault is a corrupt row: it
+/// must not quietly become a route without windows, or with fewer.
+fn stored_windows(raw: &str) -> Result<Vec<Window>, Corrupt> {
+    let body: Vec<WindowBody> = stored::json("patrol route windows", raw)?;
+    let mut faults = Vec::new();
+    let windows = parse_windows(&body, &mut faults);
+    if faults.is_empty() {
+        Ok(windows)
+    } else {
+        Err(Corrupt::new("patrol route windows", raw))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,12 +229,14 @@ impl CheckpointKind {
         }
     }
 
-    pub fn parse(s: &str) -> Self {
-        if s == "geofence" {
-            CheckpointKind::Geofence
-        } else {
-            CheckpointKind::Qr
-        }
+    /// A stored kind; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup(
+            "checkpoint kind",
+            &[CheckpointKind::Qr, CheckpointKind::Geofence],
+            Self::as_str,
+            s,
+        )
     }
 }
 
@@ -769,21 +779,25 @@ pub async fn get(state: &AppState, code: &str, shown: Shown) -> ApiResult<RouteV
     let checkpoints = active_checkpoints(&state.db, r.id)
         .await?
         .into_iter()
-        .map(|c| CheckpointView {
-            qr_payload: (shown.payloads && c.kind == "qr").then(|| payload(state, &c)),
-            id: c.id,
-            kind: CheckpointKind::parse(&c.kind),
-            code: c.code,
-            name: c.name,
-            lat: c.lat.filter(|_| shown.coordinates),
-            lng: c.lng.filter(|_| shown.coordinates),
-            radius_m: c.radius_m.filter(|_| shown.coordinates),
-            points: c.points,
+        .map(|c| {
+            let kind = CheckpointKind::parse(&c.kind)?;
+            Ok(CheckpointView {
+                qr_payload: (shown.payloads && kind == CheckpointKind::Qr)
+                    .then(|| payload(state, &c)),
+                id: c.id,
+                kind,
+                code: c.code,
+                name: c.name,
+                lat: c.lat.filter(|_| shown.coordinates),
+                lng: c.lng.filter(|_| shown.coordinates),
+                radius_m: c.radius_m.filter(|_| shown.coordinates),
+                points: c.points,
+            })
         })
-        .collect();
+        .collect::<ApiResult<_>>()?;
     Ok(RouteView {
         id: r.id,
-        windows: stored_windows(&r.windows)
+        windows: stored_windows(&r.windows)?
             .into_iter()
             .map(Window::body)
             .collect(),
@@ -833,19 +847,21 @@ pub async fn list(
         items: rows
             .items
             .into_iter()
-            .map(|r| RouteSummary {
-                checkpoints: counts.get(&r.id).copied().unwrap_or(0).max(0) as u64,
-                windows: stored_windows(&r.windows)
-                    .into_iter()
-                    .map(Window::body)
-                    .collect(),
-                id: r.id,
-                code: r.code,
-                name: r.name,
-                area_code: r.area_code,
-                enabled: r.enabled,
+            .map(|r| {
+                Ok(RouteSummary {
+                    checkpoints: counts.get(&r.id).copied().unwrap_or(0).max(0) as u64,
+                    windows: stored_windows(&r.windows)?
+                        .into_iter()
+                        .map(Window::body)
+                        .collect(),
+                    id: r.id,
+                    code: r.code,
+                    name: r.name,
+                    area_code: r.area_code,
+                    enabled: r.enabled,
+                })
             })
-            .collect(),
+            .collect::<ApiResult<_>>()?,
         next_cursor: rows.next_cursor,
     })
 }
@@ -949,15 +965,17 @@ impl CheckinStatus {
     }
 
     /// A stored status; an unknown one is a corrupt row.
-    pub fn parse(s: &str) -> ApiResult<Self> {
-        [
-            CheckinStatus::Paid,
-            CheckinStatus::Held,
-            CheckinStatus::Rejected,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("stored check-in status {s:?}")))
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup(
+            "check-in status",
+            &[
+                CheckinStatus::Paid,
+                CheckinStatus::Held,
+                CheckinStatus::Rejected,
+            ],
+            Self::as_str,
+            s,
+        )
     }
 }
 
@@ -1070,7 +1088,7 @@ fn check_proof(
     new: &NewCheckin,
     c: &patrol_checkpoints::Model,
 ) -> ApiResult<(CheckinMethod, Option<f64>)> {
-    let kind = CheckpointKind::parse(&c.kind);
+    let kind = CheckpointKind::parse(&c.kind)?;
     match (&new.proof, kind) {
         (Proof::Scan { .. }, CheckpointKind::Qr) => Ok((CheckinMethod::Scan, None)),
         (Proof::Scan { .. }, CheckpointKind::Geofence) => Err(ApiError::invalid(
@@ -1156,7 +1174,7 @@ async fn check_in_at(
     }
     let (checkpoint, route, evidence) = resolve(state, &new.proof, now).await?;
     let (method, distance) = check_proof(&new, &checkpoint)?;
-    let windows = stored_windows(&route.windows);
+    let windows = stored_windows(&route.windows)?;
     let occurrence = occurrence(&windows, now);
     let in_window = occurrence.is_some();
     // Outside every window the check-in still gets a place of its own (held), one per day.

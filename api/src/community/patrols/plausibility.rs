@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::entities::patrol_limits;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::street_rules;
 
 /// The worst GPS accuracy, in metres, a location check-in is paid for.
@@ -72,11 +72,8 @@ impl HoldReason {
     }
 
     /// A stored reason; an unknown one is a corrupt row.
-    pub fn parse(s: &str) -> ApiResult<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("stored hold reason {s:?}")))
+    pub fn parse(s: &str) -> Result<Self, crate::stored::Corrupt> {
+        crate::stored::lookup("hold reason", &Self::ALL, Self::as_str, s)
     }
 }
 

@@ -29,6 +29,7 @@ use crate::entities::{buildings, sorting_accounts, sorting_policy, sorting_recor
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::points;
+use crate::stored::{self, Corrupt};
 pub use raters::{Rater, RatingRefusal};
 
 /// Who holds an account.
@@ -49,14 +50,14 @@ impl AccountKind {
         }
     }
 
-    fn parse(s: &str) -> ApiResult<Self> {
-        match s {
-            "household" => Ok(AccountKind::Household),
-            "renter" => Ok(AccountKind::Renter),
-            other => Err(ApiError::Unexpected(anyhow::anyhow!(
-                "stored sorting account kind {other:?}"
-            ))),
-        }
+    /// A stored kind; an unknown one is a corrupt row.
+    fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup(
+            "sorting account kind",
+            &[AccountKind::Household, AccountKind::Renter],
+            Self::as_str,
+            s,
+        )
     }
 }
 
@@ -83,8 +84,9 @@ impl SortResult {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    /// A stored result; an unknown one is a corrupt row.
+    pub fn parse(s: &str) -> Result<Self, Corrupt> {
+        stored::lookup("sorting result", &Self::ALL, Self::as_str, s)
     }
 }
 
@@ -289,9 +291,7 @@ pub struct RecordView {
 }
 
 fn record_view(r: sorting_records::Model, account_code: &str) -> ApiResult<RecordView> {
-    let result = SortResult::parse(&r.result).ok_or_else(|| {
-        ApiError::Unexpected(anyhow::anyhow!("stored sorting result {:?}", r.result))
-    })?;
+    let result = SortResult::parse(&r.result)?;
     Ok(RecordView {
         id: r.id,
         account_code: account_code.to_owned(),

@@ -222,6 +222,16 @@ impl BusinessKind {
             BusinessKind::Enterprise => "enterprise",
         }
     }
+
+    /// A stored kind; an unknown one is a corrupt row.
+    fn parse(s: &str) -> Result<Self, crate::stored::Corrupt> {
+        crate::stored::lookup(
+            "business kind",
+            &[BusinessKind::Shop, BusinessKind::Enterprise],
+            Self::as_str,
+            s,
+        )
+    }
 }
 
 /// The whole profile.
@@ -287,19 +297,17 @@ pub async fn profile(
         .all(db)
         .await?
         .into_iter()
-        .map(|s| Business {
-            kind: if s.kind == "enterprise" {
-                BusinessKind::Enterprise
-            } else {
-                BusinessKind::Shop
-            },
-            name: s.name,
-            credit_code: s.credit_code,
-            contact: s.contact,
-            phone: s.phone.map(|p| if masked { mask_phone(&p) } else { p }),
-            unit_number: s.unit_number,
+        .map(|s| {
+            Ok(Business {
+                kind: BusinessKind::parse(&s.kind)?,
+                name: s.name,
+                credit_code: s.credit_code,
+                contact: s.contact,
+                phone: s.phone.map(|p| if masked { mask_phone(&p) } else { p }),
+                unit_number: s.unit_number,
+            })
         })
-        .collect();
+        .collect::<ApiResult<Vec<_>>>()?;
     Ok(BuildingProfile {
         document_url: (!masked).then(|| sync_engine::docid::DocumentId::from_uuid(b.id).url()),
         summary: BuildingSummary::of(b, now),

@@ -344,15 +344,17 @@ pub async fn history(
         items: page_rows
             .items
             .into_iter()
-            .map(|v| Visit {
-                id: v.id,
-                at: v.at,
-                actor_name: names.get(&v.actor_id).cloned().unwrap_or_default(),
-                actor_id: v.actor_id,
-                unit_number: v.unit_number,
-                changes: serde_json::from_str(&v.changes).unwrap_or_default(),
+            .map(|v| {
+                Ok(Visit {
+                    id: v.id,
+                    at: v.at,
+                    actor_name: names.get(&v.actor_id).cloned().unwrap_or_default(),
+                    actor_id: v.actor_id,
+                    unit_number: v.unit_number,
+                    changes: crate::stored::json("visit changes", &v.changes)?,
+                })
             })
-            .collect(),
+            .collect::<Result<_, crate::stored::Corrupt>>()?,
         next_cursor: page_rows.next_cursor,
     })
 }
