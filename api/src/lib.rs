@@ -37,4 +37,5 @@ pub mod telemetry;
 #[cfg(test)]
 mod testing;
 pub mod wire;
+pub mod workers;
 pub mod ws_caps;

@@ -129,7 +129,7 @@ pub async fn enqueue(
 
 /// Starts this instance's sender. Without `--smtp-url` it only says, once, that mail stays
 /// queued: the rows are kept, and go out once an instance with an SMTP server runs.
-pub fn spawn_sender(state: web::Data<AppState>) {
+pub fn spawn_sender(state: web::Data<AppState>, workers: &mut crate::workers::Supervisor) {
     let Some(url) = state.settings.smtp_url.clone() else {
         tracing::warn!(
             "no --smtp-url: mail is queued in email_outbox and kept, but not sent by this instance"
@@ -145,23 +145,30 @@ pub fn spawn_sender(state: web::Data<AppState>) {
         }
     };
     tracing::info!(smtp = %crate::db::redact(&url), from = %from, "mail sender started");
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            // A full batch hints at a backlog: keep going without waiting for the next tick.
+    workers.spawn("mailer", move |mut stop| {
+        let (state, mailer, from) = (state.clone(), mailer.clone(), from.clone());
+        Box::pin(async move {
+            let mut tick = tokio::time::interval(POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                match deliver_due(&state.db, &mailer, &from).await {
-                    Ok(n) if n as u64 == BATCH => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "mail sender: database error; retrying");
-                        break;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.requested() => return,
+                }
+                // A full batch hints at a backlog: keep going without waiting for the next
+                // tick, unless the instance stops (what is left stays queued for the next).
+                loop {
+                    match deliver_due(&state.db, &mailer, &from).await {
+                        Ok(n) if n as u64 == BATCH && !stop.is_requested() => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "mail sender: database error; retrying");
+                            break;
+                        }
                     }
                 }
             }
-        }
+        })
     });
 }
 

@@ -1,6 +1,7 @@
 //! Building and running the HTTP server. The server takes a bound listener, so tests and the
 //! binary start it the same way (tests bind port 0), and it stops gracefully: on SIGTERM or
-//! Ctrl-C it stops accepting, lets in-flight requests finish, then exits.
+//! Ctrl-C it stops accepting and lets in-flight requests finish, then asks the background
+//! workers (see [`crate::workers`]) to drain and waits for them, within a bound, then exits.
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::extract::JsonLimit;
 use crate::middleware::{self, RouteIndex};
 use crate::state::AppState;
 use crate::wire::ProblemIo;
+use crate::workers::Supervisor;
 use crate::{demo, routes};
 
 /// The OpenAPI document, serialised once at start.
@@ -34,6 +36,8 @@ pub struct RunningServer {
     pub handle: ServerHandle,
     pub server: Server,
     pub state: web::Data<AppState>,
+    /// The background workers; they run as long as this is kept.
+    pub workers: Supervisor,
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -58,11 +62,12 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
             demo::seed_street(&state.db, &state.places).await?;
         }
     }
-    spawn_area_refresh(state.clone());
-    crate::events::sweeper::spawn(state.clone());
-    crate::live::spawn(state.clone());
-    crate::sync::spawn(state.clone());
-    crate::mail::spawn_sender(state.clone());
+    let mut workers = Supervisor::new(state.workers.clone());
+    spawn_area_refresh(state.clone(), &mut workers);
+    crate::events::sweeper::spawn(state.clone(), &mut workers);
+    crate::live::spawn(state.clone(), &mut workers);
+    crate::sync::spawn(state.clone(), &mut workers);
+    crate::mail::spawn_sender(state.clone(), &mut workers);
     let doc = routes::openapi();
     let index = web::Data::new(RouteIndex::from_openapi(&doc));
     let doc_json = web::Data::new(OpenApiJson(
@@ -131,23 +136,30 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
         handle: server.handle(),
         server,
         state,
+        workers,
     })
 }
 
 /// Keeps this instance's area index in step with imports made through other instances.
-fn spawn_area_refresh(state: web::Data<AppState>) {
-    let every = Duration::from_secs(state.settings.areas_refresh_secs.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match state.places.refresh_if_stale(&state.db).await {
-                Ok(true) => tracing::info!("area tree changed elsewhere; index rebuilt"),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "checking the area tree failed"),
+fn spawn_area_refresh(state: web::Data<AppState>, workers: &mut Supervisor) {
+    workers.spawn("areas", move |mut stop| {
+        let state = state.clone();
+        Box::pin(async move {
+            let every = Duration::from_secs(state.settings.areas_refresh_secs.max(1));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.requested() => return,
+                }
+                match state.places.refresh_if_stale(&state.db).await {
+                    Ok(true) => tracing::info!("area tree changed elsewhere; index rebuilt"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "checking the area tree failed"),
+                }
             }
-        }
+        })
     });
 }
 
@@ -175,27 +187,46 @@ async fn shutdown_signal() {
     }
 }
 
-/// Serves until SIGTERM or Ctrl-C, then stops gracefully.
+/// Serves until SIGTERM or Ctrl-C, then stops gracefully: HTTP first (in-flight requests
+/// finish), then the workers drain, within `--shutdown-timeout-secs` each.
 pub async fn run_until_signal(running: RunningServer) -> anyhow::Result<()> {
-    let handle = running.handle.clone();
-    let mut server = tokio::spawn(running.server);
-    tokio::select! {
-        res = &mut server => {
-            res.context("server task")?.context("server")?;
-        }
+    let RunningServer {
+        handle,
+        server,
+        state,
+        mut workers,
+        ..
+    } = running;
+    let bound = Duration::from_secs(state.settings.shutdown_timeout_secs);
+    let mut server = tokio::spawn(server);
+    let outcome = tokio::select! {
+        res = &mut server => res.context("server task").and_then(|r| r.context("server")),
         () = shutdown_signal() => {
             tracing::info!("shutting down: no new connections, finishing requests in flight");
             handle.stop(true).await;
-            server.await.context("server task")?.context("server")?;
-            tracing::info!("stopped");
+            let res = server.await.context("server task").and_then(|r| r.context("server"));
+            tracing::info!("HTTP stopped; draining the background workers");
+            res
         }
+        (name, why) = workers.lost() => {
+            // Only a worker's keeper ending gets here (a worker itself is restarted): nothing
+            // watches that worker any more, so the process goes down rather than run without it.
+            tracing::error!(worker = name, reason = %why, "a worker's supervision ended; stopping");
+            handle.stop(true).await;
+            let _ = server.await;
+            Err(anyhow::anyhow!("supervision of worker {name} ended: {why}"))
+        }
+    };
+    let aborted = workers.shutdown(bound).await;
+    if aborted.is_empty() {
+        tracing::info!("workers drained");
     }
-    running
-        .state
+    state
         .db
         .clone()
         .close()
         .await
         .context("closing the database")?;
-    Ok(())
+    tracing::info!("stopped");
+    outcome
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub sync: crate::sync::Docs,
     /// Reports queued and written in batches.
     pub intake: crate::events::intake_desk::IntakeDesk,
+    /// Where the background workers stand, for `/readyz`.
+    pub workers: crate::workers::Health,
     pub settings: ServeArgs,
 }
 
@@ -110,6 +112,7 @@ impl AppState {
             limiter,
             proxies: settings.proxies(),
             websockets: crate::ws_caps::WsCaps::new(settings.ws_caps()),
+            workers: crate::workers::Health::default(),
             settings,
         })
     }

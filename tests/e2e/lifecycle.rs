@@ -201,16 +201,27 @@ async fn the_first_admin_is_bootstrapped_from_the_command_line_and_sigterm_stops
         .status()
         .await?;
     assert!(status.success());
+    // HTTP stops first (that requests in flight finish is shown in-process above), then every
+    // worker drains, and only then does the process end.
     let exit = tokio::time::timeout(Duration::from_secs(20), child.wait()).await??;
     assert!(exit.success(), "gridwing exited with {exit}");
-    let mut rest = String::new();
+    let mut rest = Vec::new();
     while let Some(line) = lines.next_line().await? {
-        rest.push_str(&line);
-        rest.push('\n');
+        rest.push(line);
+    }
+    let at = |what: &str| rest.iter().position(|l| l.contains(what));
+    let http_stopped = at("HTTP stopped").ok_or_else(|| rest.join("\n"))?;
+    for worker in ["sweeper", "live-bus", "sync-refresh", "sync-idle", "areas"] {
+        let drained = rest
+            .iter()
+            .position(|l| l.contains("worker stopped") && l.contains(worker))
+            .ok_or_else(|| format!("{worker} never said it stopped:\n{}", rest.join("\n")))?;
+        assert!(drained > http_stopped, "{worker} stopped before HTTP");
     }
     assert!(
-        rest.contains("shutting down") && rest.contains("stopped"),
-        "{rest}"
+        at("workers drained").is_some_and(|w| w > http_stopped),
+        "{}",
+        rest.join("\n")
     );
     Ok(())
 }

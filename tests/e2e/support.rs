@@ -97,6 +97,8 @@ pub struct TestApp {
     pub redis_prefix: String,
     /// Where this server keeps photos; removed with the app.
     pub files: tempfile::TempDir,
+    /// The server's background workers, which run as long as the app is kept.
+    pub _workers: gridwing_api::workers::Supervisor,
 }
 
 impl TestApp {
@@ -148,6 +150,7 @@ impl TestApp {
         let state = running.state.clone();
         let base = format!("http://{}", running.addr);
         tokio::spawn(running.server);
+        let workers = running.workers;
         Ok(TestApp {
             base,
             client: reqwest::Client::builder()
@@ -158,6 +161,7 @@ impl TestApp {
             db,
             redis_prefix,
             files,
+            _workers: workers,
         })
     }
 

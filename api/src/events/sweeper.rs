@@ -21,6 +21,7 @@ use crate::auth::roles::Role;
 use crate::entities::{events, tasks, user_roles, users};
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::workers::{Stop, Supervisor};
 
 /// How late a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,21 +80,27 @@ pub fn light_for(missed: &[&str]) -> Light {
     }
 }
 
-/// Starts the sweeper loop of this instance.
-pub fn spawn(state: web::Data<AppState>) {
+/// Starts the sweeper worker of this instance.
+pub fn spawn(state: web::Data<AppState>, workers: &mut Supervisor) {
+    workers.spawn("sweeper", move |stop| Box::pin(run(state.clone(), stop)));
+}
+
+/// Sweeps every `--sweep-secs` until the instance stops; a sweep under way finishes first.
+async fn run(state: web::Data<AppState>, mut stop: Stop) {
     let every = Duration::from_secs(state.settings.sweep_secs.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match sweep(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(lit = n, "late tasks lit and escalated"),
-                Err(e) => tracing::warn!(error = %e, "deadline sweep failed"),
-            }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.requested() => return,
         }
-    });
+        match sweep(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(lit = n, "late tasks lit and escalated"),
+            Err(e) => tracing::warn!(error = %e, "deadline sweep failed"),
+        }
+    }
 }
 
 /// One pass: lights every task whose light should rise. Returns how many this instance lit.

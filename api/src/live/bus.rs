@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::sequencer::{self, BATCH};
 use super::{Delivery, WireRow};
 use crate::state::AppState;
+use crate::workers::{Stop, Supervisor};
 
 /// How often the sequencer runs when nobody pokes it.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -42,16 +43,28 @@ pub fn channel(prefix: &str) -> String {
     format!("{prefix}:live")
 }
 
-/// Starts the sequencer task, and the Redis subscriber when Redis is configured.
-pub fn spawn(state: web::Data<AppState>) {
+/// Starts the sequencer worker (`live-bus`), and the Redis subscriber (`live-redis`) when Redis
+/// is configured.
+pub fn spawn(state: web::Data<AppState>, workers: &mut Supervisor) {
     let (inbox_tx, inbox) = mpsc::channel::<Vec<WireRow>>(256);
+    // Shared, so a restarted stream takes up the same inbox the subscriber feeds.
+    let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
     if state.redis.is_some()
         && let Some(url) = state.settings.redis_url.clone()
     {
         let ch = channel(&state.settings.redis_prefix);
-        tokio::spawn(subscribe(url, ch, inbox_tx));
+        workers.spawn("live-redis", move |stop| {
+            Box::pin(subscribe(url.clone(), ch.clone(), inbox_tx.clone(), stop))
+        });
     }
-    tokio::spawn(run(state, inbox));
+    workers.spawn("live-bus", move |stop| {
+        let state = state.clone();
+        let inbox = inbox.clone();
+        Box::pin(async move {
+            let mut inbox = inbox.lock().await;
+            run(state, &mut inbox, stop).await;
+        })
+    });
 }
 
 /// The position the stream has reached, and how to move it on.
@@ -123,14 +136,17 @@ impl Stream {
 }
 
 /// The sequencer and the stream of one instance.
-async fn run(state: web::Data<AppState>, mut inbox: mpsc::Receiver<Vec<WireRow>>) {
+async fn run(state: web::Data<AppState>, inbox: &mut mpsc::Receiver<Vec<WireRow>>, mut stop: Stop) {
     // Clients connecting later replay what came before from the database.
     let delivered = loop {
         match sequencer::max_pos(&state.db).await {
             Ok(p) => break p,
             Err(e) => {
                 tracing::warn!(error = %e, "live: reading the last position failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = stop.requested() => return,
+                }
             }
         }
     };
@@ -149,6 +165,12 @@ async fn run(state: web::Data<AppState>, mut inbox: mpsc::Receiver<Vec<WireRow>>
             Some(rows) = inbox.recv() => {
                 stream.accept(rows).await;
                 continue;
+            }
+            () = stop.requested() => {
+                // HTTP has stopped: number what its last requests committed, so the rows go
+                // out (to Redis, and to any client's catch-up) without waiting for a restart.
+                sequence_all(&state, &mut stream).await;
+                return;
             }
         }
         sequence_all(&state, &mut stream).await;
@@ -214,17 +236,23 @@ async fn publish(state: &AppState, rows: &[WireRow]) {
 }
 
 /// Hands every row published on the channel to this instance's stream, reconnecting with
-/// backoff when Redis goes away. Ends when the stream's task does.
-async fn subscribe(url: String, ch: String, inbox: mpsc::Sender<Vec<WireRow>>) {
+/// backoff when Redis goes away. Ends when the instance stops.
+async fn subscribe(url: String, ch: String, inbox: mpsc::Sender<Vec<WireRow>>, mut stop: Stop) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match listen(&url, &ch, &inbox, &mut backoff).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "live: Redis subscription lost");
-            }
+        tokio::select! {
+            listened = listen(&url, &ch, &inbox, &mut backoff) => match listened {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "live: Redis subscription lost");
+                }
+            },
+            () = stop.requested() => return,
         }
-        tokio::time::sleep(backoff).await;
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stop.requested() => return,
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

@@ -70,8 +70,8 @@ impl Live {
 }
 
 /// Starts this instance's sequencer and bus (and its Redis subscriber when Redis is configured).
-pub fn spawn(state: web::Data<AppState>) {
-    bus::spawn(state);
+pub fn spawn(state: web::Data<AppState>, workers: &mut crate::workers::Supervisor) {
+    bus::spawn(state, workers);
 }
 
 /// A positioned outbox row as it travels between instances.

@@ -1,6 +1,8 @@
 //! Liveness, readiness and the OpenAPI document.
 
-use actix_web::{HttpResponse, get, web};
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, ResponseError, get, web};
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -24,6 +26,9 @@ pub struct Readiness {
     pub database: String,
     /// `ok`, `not_configured`, or the error.
     pub redis: String,
+    /// Each background worker (`sweeper`, `live-bus`, `mailer`, …): `running`, or `stopped`
+    /// while the instance stops.
+    pub workers: BTreeMap<&'static str, &'static str>,
 }
 
 /// The process is up.
@@ -33,16 +38,21 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// The database (and Redis, when configured) answer.
+/// The database (and Redis, when configured) answer, and every background worker runs.
 #[utoipa::path(
     tag = "meta",
     responses(
-        (status = 200, description = "Every dependency answers", body = Readiness),
-        (status = 503, description = "A dependency does not answer", body = Readiness),
+        (status = 200, description = "Every dependency answers and every worker runs", body = Readiness),
+        (status = 503, description = "A dependency does not answer (a `Readiness` body), or a background worker is down and restarting (a problem naming it)", body = Readiness),
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // A worker down is this instance's own fault, named in a problem like every other error;
+    // why it failed stays in the log.
+    if let Err(down) = state.workers.ready() {
+        return down.error_response();
+    }
     let database = match state.db.execute_unprepared("SELECT 1").await {
         Ok(_) => "ok".to_owned(),
         Err(e) => format!("error: {e}"),
@@ -62,6 +72,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         status: if ready { "ready" } else { "unavailable" },
         database,
         redis,
+        workers: state
+            .workers
+            .snapshot()
+            .into_iter()
+            .map(|(name, s)| (name, s.name()))
+            .collect(),
     };
     if ready {
         HttpResponse::Ok().json(body)

@@ -469,52 +469,74 @@ async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
     Ok(())
 }
 
-/// Keeps documents in memory in step with live rows, and drops idle ones.
-pub fn spawn(state: web::Data<AppState>) {
-    let mut rows = state.live.subscribe();
+/// Keeps documents in memory in step with live rows (`sync-refresh`), and drops idle ones
+/// (`sync-idle`).
+pub fn spawn(state: web::Data<AppState>, workers: &mut crate::workers::Supervisor) {
     let watcher = state.clone();
-    tokio::spawn(async move {
-        loop {
-            match rows.recv().await {
-                Ok(row) => {
-                    let settled = watcher.sync.settled(row.id);
-                    for open in watcher.sync.of_event(row.event_id) {
-                        if settled == Some(open.id) {
-                            continue;
-                        }
-                        let state = watcher.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = refresh(&state, &open).await {
-                                tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
-                            }
-                        });
-                    }
+    workers.spawn("sync-refresh", move |stop| {
+        Box::pin(follow(watcher.clone(), stop))
+    });
+    workers.spawn("sync-idle", move |mut stop| {
+        let state = state.clone();
+        Box::pin(async move {
+            let every =
+                (state.sync.idle_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.requested() => return,
                 }
-                // Missed rows: every document may be behind.
-                Err(RecvError::Lagged(_)) => {
-                    let all: Vec<Arc<Open>> = watcher
-                        .sync
-                        .open
-                        .lock()
-                        .map(|o| o.values().cloned().collect())
-                        .unwrap_or_default();
-                    for open in all {
-                        if let Err(e) = refresh(&watcher, &open).await {
+                state.sync.sweep();
+            }
+        })
+    });
+}
+
+/// Refreshes every open document. After a (re)start rows may have passed unseen, so every
+/// document may be behind.
+async fn refresh_all(watcher: &AppState) {
+    let all: Vec<Arc<Open>> = watcher
+        .sync
+        .open
+        .lock()
+        .map(|o| o.values().cloned().collect())
+        .unwrap_or_default();
+    for open in all {
+        if let Err(e) = refresh(watcher, &open).await {
+            tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
+        }
+    }
+}
+
+/// Follows the live rows and refreshes the documents they concern, until the instance stops.
+async fn follow(watcher: web::Data<AppState>, mut stop: crate::workers::Stop) {
+    let mut rows = watcher.live.subscribe();
+    refresh_all(&watcher).await;
+    loop {
+        let row = tokio::select! {
+            row = rows.recv() => row,
+            () = stop.requested() => return,
+        };
+        match row {
+            Ok(row) => {
+                let settled = watcher.sync.settled(row.id);
+                for open in watcher.sync.of_event(row.event_id) {
+                    if settled == Some(open.id) {
+                        continue;
+                    }
+                    // One document's refresh, short-lived; not a worker of its own.
+                    let state = watcher.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = refresh(&state, &open).await {
                             tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
                         }
-                    }
+                    });
                 }
-                Err(RecvError::Closed) => return,
             }
+            // Missed rows: every document may be behind.
+            Err(RecvError::Lagged(_)) => refresh_all(&watcher).await,
+            Err(RecvError::Closed) => return,
         }
-    });
-    tokio::spawn(async move {
-        let every =
-            (state.sync.idle_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            state.sync.sweep();
-        }
-    });
+    }
 }
