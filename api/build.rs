@@ -7,7 +7,9 @@
 //! Nothing this script writes is among the paths it watches: the generated API types go to
 //! `console/generated/`, the built files to `console/dist/`. (A watched file written during the
 //! run would make cargo run the script, and rebuild the crate, once more on the next build.)
-//! The copy in OUT_DIR keeps the binary whole even if `console/dist` is deleted afterwards.
+//! The copy in OUT_DIR keeps the binary whole even if `console/dist` is deleted afterwards; it
+//! also holds a gzipped twin (`NAME.gz`) of each script, style sheet and other text asset, which
+//! the server sends to browsers that accept gzip.
 
 use std::fs;
 use std::io;
@@ -67,7 +69,36 @@ fn run() -> Result<(), String> {
         fs::remove_dir_all(&out).map_err(|e| format!("clearing {}: {e}", out.display()))?;
     }
     copy_dir(&dist, &out)
-        .map_err(|e| format!("copying {} to {}: {e}", dist.display(), out.display()))
+        .map_err(|e| format!("copying {} to {}: {e}", dist.display(), out.display()))?;
+    gzip_assets(&out.join("assets")).map_err(|e| format!("gzipping the console's assets: {e}"))
+}
+
+/// Writes `NAME.gz` beside each text asset worth compressing (scripts, style sheets, SVG, JSON).
+fn gzip_assets(dir: &Path) -> io::Result<()> {
+    use std::io::Write;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let text = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("js" | "mjs" | "css" | "svg" | "json")
+        );
+        if !text {
+            continue;
+        }
+        let bytes = fs::read(&path)?;
+        if bytes.len() < 1024 {
+            continue;
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        let mut name = path.as_os_str().to_owned();
+        name.push(".gz");
+        fs::write(PathBuf::from(name), gz.finish()?)?;
+    }
+    Ok(())
 }
 
 /// `npm ci` when the installed packages are missing or older than the lock file, then

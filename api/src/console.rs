@@ -90,8 +90,30 @@ fn cache_control(path: &str) -> &'static str {
     }
 }
 
+/// Whether the browser takes gzip (`Accept-Encoding: gzip`, not refused with `q=0`).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.match_info().get("path").unwrap_or("");
+    // The build gzipped the larger text assets (`NAME.gz` beside `NAME`); never asked for directly.
+    if path.ends_with(".gz") {
+        return Err(ApiError::RouteNotFound(req.path().to_owned()));
+    }
     let (name, file) = match DIST.get_file(path) {
         Some(file) if !path.is_empty() => (path, file),
         _ if path.starts_with("assets/") => {
@@ -102,7 +124,18 @@ async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
             None => return Err(ApiError::RouteNotFound(req.path().to_owned())),
         },
     };
-    Ok(HttpResponse::Ok()
+    let mut res = HttpResponse::Ok();
+    let mut body = file.contents();
+    if name.starts_with("assets/") {
+        res.insert_header((header::VARY, HeaderValue::from_static("accept-encoding")));
+        if let Some(gz) = DIST.get_file(format!("{name}.gz"))
+            && accepts_gzip(&req)
+        {
+            res.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+            body = gz.contents();
+        }
+    }
+    Ok(res
         .insert_header((
             header::CONTENT_TYPE,
             HeaderValue::from_static(content_type(name)),
@@ -115,7 +148,7 @@ async fn asset(req: HttpRequest) -> Result<HttpResponse, ApiError> {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
         ))
-        .body(file.contents()))
+        .body(body))
 }
 
 #[cfg(test)]
@@ -134,6 +167,23 @@ mod tests {
         );
         // Every asset the page names is embedded under the prefix it is served at.
         assert!(index.contains("/console/assets/"));
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_those_who_take_it() {
+        let with = |v: &str| {
+            actix_web::test::TestRequest::default()
+                .insert_header((header::ACCEPT_ENCODING, v))
+                .to_http_request()
+        };
+        assert!(accepts_gzip(&with("gzip, deflate, br")));
+        assert!(accepts_gzip(&with("br;q=1.0, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0, br")));
+        assert!(!accepts_gzip(&with("identity")));
+        assert!(!accepts_gzip(
+            &actix_web::test::TestRequest::default().to_http_request()
+        ));
     }
 
     #[test]

@@ -72,6 +72,41 @@ async fn the_console_is_served_from_the_binary_beside_the_api() -> TestResult {
         );
         assert!(!res.bytes().await?.is_empty(), "{asset}");
     }
+    // Sent gzipped to a browser that takes it, the same bytes once inflated (a file under 1 KiB
+    // is not worth it and goes as it is).
+    let mut gzipped = 0;
+    for asset in &assets {
+        let plain = app.request(Method::GET, asset, None).send().await?;
+        assert_eq!(header(&plain, "content-encoding"), "", "{asset}");
+        let plain = plain.bytes().await?;
+        let res = app
+            .request(Method::GET, asset, None)
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await?;
+        assert_eq!(header(&res, "vary"), "accept-encoding", "{asset}");
+        if plain.len() < 1024 {
+            assert_eq!(header(&res, "content-encoding"), "", "{asset}");
+            continue;
+        }
+        assert_eq!(header(&res, "content-encoding"), "gzip", "{asset}");
+        gzipped += 1;
+        let mut inflated = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&res.bytes().await?[..]),
+            &mut inflated,
+        )?;
+        assert_eq!(inflated, plain, "{asset}");
+    }
+    assert!(
+        gzipped >= 2,
+        "the main script and style sheet are over 1 KiB: {assets:?}"
+    );
+    let res = app
+        .request(Method::GET, &format!("{}.gz", assets[0]), None)
+        .send()
+        .await?;
+    assert_problem(res, 404, "route-not-found").await?;
     let head = app.request(Method::HEAD, assets[0], None).send().await?;
     assert_eq!(head.status(), StatusCode::OK);
 
