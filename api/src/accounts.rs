@@ -368,13 +368,35 @@ pub async fn view(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<UserView> {
         .ok_or(ApiError::NotFound("user"))
 }
 
-/// A page of users, optionally only those holding `role`.
+/// Which accounts a list shows.
+#[derive(Debug, Default)]
+pub struct UserFilter {
+    /// Only those holding this role.
+    pub role: Option<Role>,
+    /// Part of the phone number or name.
+    pub text: Option<String>,
+    /// Only disabled (true) or active (false) accounts.
+    pub disabled: Option<bool>,
+}
+
+/// A page of accounts, oldest first.
 pub async fn list(
     db: &DatabaseConnection,
     page: PageRequest,
-    role: Option<Role>,
+    filter: UserFilter,
 ) -> ApiResult<Page<UserView>> {
     let mut q = users::Entity::find().order_by_asc(users::Column::Id);
+    if let Some(text) = filter.text.as_deref() {
+        q = q.filter(
+            sea_orm::Condition::any()
+                .add(crate::db::containing(users::Column::Phone, text))
+                .add(crate::db::containing(users::Column::Name, text)),
+        );
+    }
+    if let Some(disabled) = filter.disabled {
+        q = q.filter(users::Column::Disabled.eq(disabled));
+    }
+    let role = filter.role;
     if let Some(after) = page.after {
         q = q.filter(users::Column::Id.gt(after));
     }

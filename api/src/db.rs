@@ -12,6 +12,25 @@ use sea_orm::{
 
 use crate::config::DbArgs;
 
+/// Rows whose column holds `text` anywhere: LIKE with its wildcards in the text escaped (people
+/// type `_` in codes), both sides lowered so SQLite and PostgreSQL match alike.
+pub fn containing(
+    col: impl sea_orm::sea_query::IntoColumnRef,
+    text: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern).escape('\\'))
+}
+
 /// Opens a pool on the configured database.
 pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
     let url = &args.database_url;

@@ -846,6 +846,65 @@ async fn qr_codes_decode_scan_by_role_and_print_on_a_sheet() -> TestResult {
     let run = gridwing_api::commands::run(gridwing_api::config::Cli::try_parse_from(args)?).await;
     assert!(run.is_err());
     assert!(!empty.exists());
+
+    // The same sheet over REST, for the command centre and the grid's own worker.
+    let sheet = "/api/v1/areas/QSH-G001/qr-sheet.pdf";
+    for token in [&dispatcher, &admin, &worker] {
+        let res = app.request(Method::GET, sheet, Some(token)).send().await?;
+        assert_eq!(res.status(), StatusCode::OK);
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header("content-type").as_deref(), Some("application/pdf"));
+        assert_eq!(
+            header("content-disposition").as_deref(),
+            Some("attachment; filename=\"QSH-G001-qr-sheet.pdf\"")
+        );
+        let pdf = res.bytes().await?;
+        assert!(pdf.starts_with(b"%PDF-1.4"));
+        assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
+        let has = |needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
+        for code in codes(&g001) {
+            assert!(has(format!("({code})").as_bytes()), "{code} on the sheet");
+        }
+        let pages = pdf
+            .windows(b"/Type /Pages".len())
+            .filter(|w| w.starts_with(b"/Type /Page") && w[b"/Type /Page".len()] != b's')
+            .count();
+        assert_eq!(pages, g001.len().div_ceil(12), "page objects");
+    }
+    // Those who only read codes, and workers of other grids, print none.
+    let team_member = app.token(TEAM_MEMBER).await?;
+    let coordinator = app.token(COORDINATOR).await?;
+    for token in [&citizen, &other, &team_member, &coordinator] {
+        problem(&app, Method::GET, sheet, token, None, 403, "forbidden").await?;
+    }
+    let (status, _) = app.get(sheet, None).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    problem(
+        &app,
+        Method::GET,
+        "/api/v1/areas/QSH-NOPE/qr-sheet.pdf",
+        &dispatcher,
+        None,
+        404,
+        "not-found",
+    )
+    .await?;
+    let p = problem(
+        &app,
+        Method::GET,
+        "/api/v1/areas/QSH-C01/qr-sheet.pdf",
+        &dispatcher,
+        None,
+        422,
+        "validation-failed",
+    )
+    .await?;
+    assert_eq!(error_fields(&p), ["code"]);
     Ok(())
 }
 

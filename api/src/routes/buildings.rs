@@ -11,12 +11,13 @@ use super::qr_image::{PngQuery, png};
 use crate::accounts;
 use crate::auth::Auth;
 use crate::auth::principal::CurrentUser;
-use crate::auth::roles::{AdminOnly, AnyRole, ProfileEditors, Staff};
+use crate::auth::roles::{AdminOnly, AnyRole, CommandCentre, ProfileEditors, Role, RoleSet, Staff};
 use crate::domain::check_code;
 use crate::entities::buildings as building_rows;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageQuery, PageRequest};
+use crate::places::areas::serves;
 use crate::places::buildings::visits::{FLOORS, UNIT_FLOORS, in_range, text};
 use crate::places::buildings::{
     self, Access, BuildingFilter, BuildingProfile, BuildingSummary, Business, Change, Freshness,
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(create_building)
         .service(qr_png)
         .service(qr_svg)
+        .service(qr_sheet)
         .service(history)
         .service(get_building)
         .service(update_building)
@@ -51,6 +53,9 @@ async fn visible(
     Ok((b, grant, access))
 }
 
+/// The longest search text: longer than any code or address.
+const SEARCH_MAX: usize = 100;
+
 /// Filters and paging for the building list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +65,9 @@ pub struct ListBuildingsQuery {
     pub limit: Option<u64>,
     #[param(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
     pub cursor: Option<String>,
+    /// Only buildings whose code, name or address contains this text (1–100 characters).
+    #[param(min_length = 1, max_length = 100)]
+    pub q: Option<String>,
     /// Only this grid's buildings.
     pub grid: Option<String>,
     /// Only this micro-grid's buildings.
@@ -86,7 +94,16 @@ pub async fn list_buildings(
 ) -> ApiResult<web::Json<Page<BuildingSummary>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let areas = accounts::areas_of(&state.db, auth.user.id).await?;
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > SEARCH_MAX) {
+        return Err(ApiError::invalid(
+            "q",
+            "max_length",
+            format!("at most {SEARCH_MAX} characters"),
+        ));
+    }
     let filter = BuildingFilter {
+        text: text.map(str::to_owned),
         grid: q.grid,
         micro_grid: q.micro_grid,
         freshness: q.freshness,
@@ -368,6 +385,78 @@ pub async fn qr_svg(
     let svg = places::qr::render_svg(&state.qr.sign(&b.code))
         .map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
+}
+
+/// A grid's building codes on A4 pages (PDF), 12 to a page with codes and names, for posting
+/// on the buildings: what `gridwing buildings qr-sheet` prints, for those who post them. The
+/// command centre prints any grid's sheet, a grid worker the sheets of the grids they serve;
+/// everyone else who may see a single code (coordinators, team members) only reads them.
+#[utoipa::path(
+    tag = "buildings",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "The grid's code, e.g. `QSH-G001`")),
+    responses(
+        (status = 200, description = "PDF, one page per 12 buildings", content_type = "application/pdf"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Neither the command centre nor a worker of this grid", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such area, or a grid without buildings", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The area is not a grid (`code`)", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/areas/{code}/qr-sheet.pdf")]
+pub async fn qr_sheet(
+    state: web::Data<AppState>,
+    auth: Auth<Staff>,
+    code: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let area = crate::places::areas::get(&state.db, &code).await?;
+    let prints = if CommandCentre::admits(&auth.user.roles) {
+        true
+    } else if auth.user.has(Role::GridWorker) {
+        let areas = accounts::areas_of(&state.db, auth.user.id).await?;
+        serves(&state.places.get(), &areas, &area.code)
+    } else {
+        false
+    };
+    if !prints {
+        return Err(ApiError::Forbidden);
+    }
+    if area.level != "grid" {
+        return Err(ApiError::invalid(
+            "code",
+            "invalid_value",
+            format!("{} is a {}, not a grid", area.code, area.level),
+        ));
+    }
+    let rows = buildings::of_grid(&state.db, &area.code).await?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound("buildings of the grid"));
+    }
+    let entries: Vec<places::qr::SheetEntry> = rows
+        .iter()
+        .map(|b| places::qr::SheetEntry {
+            payload: state.qr.sign(&b.code),
+            code: b.code.clone(),
+            label: b.name.clone(),
+        })
+        .collect();
+    let pdf = places::qr::render_sheet_pdf(&format!("{} 屋联码", area.code), &entries)
+        .map_err(|e| anyhow::anyhow!("rendering the QR sheet: {e}"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((
+            "content-disposition",
+            // Imported codes are checked, but a header is no place to find out otherwise.
+            format!(
+                "attachment; filename=\"{}-qr-sheet.pdf\"",
+                area.code
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .collect::<String>()
+            ),
+        ))
+        .body(pdf))
 }
 
 /// A scanned code.

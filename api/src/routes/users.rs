@@ -65,7 +65,15 @@ pub struct ListUsersQuery {
     pub cursor: Option<String>,
     /// Only users holding this role.
     pub role: Option<Role>,
+    /// Only users whose phone number or name contains this text (1–64 characters).
+    #[param(min_length = 1, max_length = 64)]
+    pub q: Option<String>,
+    /// Only disabled (`true`) or active (`false`) accounts.
+    pub disabled: Option<bool>,
 }
+
+/// The longest search text: a name's length.
+const SEARCH_MAX: usize = 64;
 
 /// List accounts, oldest first.
 #[utoipa::path(
@@ -84,7 +92,20 @@ pub async fn list_users(
     Query(q): Query<ListUsersQuery>,
 ) -> ApiResult<web::Json<Page<UserView>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    Ok(web::Json(accounts::list(&state.db, page, q.role).await?))
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > SEARCH_MAX) {
+        return Err(ApiError::invalid(
+            "q",
+            "max_length",
+            format!("at most {SEARCH_MAX} characters"),
+        ));
+    }
+    let filter = accounts::UserFilter {
+        role: q.role,
+        text: text.map(str::to_owned),
+        disabled: q.disabled,
+    };
+    Ok(web::Json(accounts::list(&state.db, page, filter).await?))
 }
 
 /// A staff (or any) account, created by an admin.

@@ -25,11 +25,13 @@ export default async function ({ page, base, rest, shot }) {
   await form.locator('input[name=password]').fill(password)
   await form.locator('[data-role=grid_worker]').click()
   // The grid is picked from the area tree, found by typing its code.
-  await form.locator('[data-test=user-areas] input').first().click()
-  await form.locator('[data-test=user-areas] input').first().fill(GRID)
+  await form.locator('[data-test=user-areas]').click()
+  await page.keyboard.type(GRID)
   await page.locator('.area-picker-popper').getByText(`${grid.body.name}（${GRID}）`, { exact: true }).click()
   await form.locator('[data-test=user-areas]').getByText(`${grid.body.name}（${GRID}）`).waitFor()
-  await page.keyboard.press('Escape')
+  // Closing the picker (a click beside it) uncovers the dialog's buttons.
+  await page.locator('.el-dialog__title', { hasText: '新建用户' }).click()
+  await page.locator('.el-popper.area-picker-popper').waitFor({ state: 'hidden' })
 
   const [created] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith('/api/v1/users') && r.request().method() === 'POST'),
@@ -40,11 +42,16 @@ export default async function ({ page, base, rest, shot }) {
 
   // The list finds the new account by its phone, with its role and grid.
   await page.locator('[data-test=user-filters] input[name=q]').fill(phone)
-  await page.locator('[data-test=user-search]').click()
+  const [searched] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/users' && new URL(r.url()).searchParams.get('q') === phone),
+    page.locator('[data-test=user-search]').click(),
+  ])
+  assert.equal(searched.status(), 200)
+  assert.equal((await searched.json()).items.length, 1)
   const row = page.locator('[data-test=user-table] .el-table__row', { hasText: phone })
   await row.waitFor()
-  assert.equal(await page.locator('[data-test=user-table] .el-table__row').count(), 1)
-  await row.getByText('网格员').waitFor()
+  await page.locator('[data-test=user-table] .el-table__row').nth(1).waitFor({ state: 'detached' })
+  await row.getByText('网格员', { exact: true }).waitFor()
   await row.getByText(`网格 ${grid.body.name}`).waitFor()
   await shot('created')
 

@@ -26,6 +26,7 @@ use sync_engine::access::{Grant, Read};
 
 use crate::accounts::AreaRef;
 use crate::auth::principal::CurrentUser;
+use crate::db::containing;
 use crate::entities::{building_units, buildings, businesses, residents};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
@@ -436,6 +437,8 @@ pub async fn create_many(
 /// Filters of the building list.
 #[derive(Debug, Default)]
 pub struct BuildingFilter {
+    /// Part of the code, name or address, matched without regard to ASCII case.
+    pub text: Option<String>,
     pub grid: Option<String>,
     pub micro_grid: Option<String>,
     pub freshness: Option<Freshness>,
@@ -460,6 +463,9 @@ pub async fn list(
             .add(buildings::Column::GridCode.is_in(served.clone()))
             .add(buildings::Column::MicroGridCode.is_in(served));
         q = q.filter(visible);
+    }
+    if let Some(text) = filter.text.as_deref() {
+        q = q.filter(matching(text));
     }
     if let Some(g) = filter.grid {
         q = q.filter(buildings::Column::GridCode.eq(g));
@@ -486,6 +492,14 @@ pub async fn list(
             .collect(),
         next_cursor: page_rows.next_cursor,
     })
+}
+
+/// Buildings whose code, name or address holds `text`.
+fn matching(text: &str) -> Condition {
+    Condition::any()
+        .add(containing(buildings::Column::Code, text))
+        .add(containing(buildings::Column::Name, text))
+        .add(containing(buildings::Column::Address, text))
 }
 
 /// Every building of a grid, by code, for printing its QR sheet.
