@@ -252,6 +252,32 @@ async fn lists_page_by_cursor_without_gaps_or_repeats() -> TestResult {
         Some(demo_workers + 7)
     );
 
+    // Found by part of the phone, and by state once one is disabled.
+    let count = |v: &serde_json::Value| v["items"].as_array().map(Vec::len);
+    let (_, found) = app
+        .get("/api/v1/users?q=1390000&limit=200", Some(&admin))
+        .await?;
+    assert_eq!(count(&found), Some(7), "{found}");
+    let (_, one) = app.get("/api/v1/users?q=13900000003", Some(&admin)).await?;
+    assert_eq!(count(&one), Some(1), "{one}");
+    let id = str_field(&one["items"][0], "id")?;
+    let res = app
+        .request(Method::PATCH, &format!("/api/v1/users/{id}"), Some(&admin))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, off) = app.get("/api/v1/users?disabled=true", Some(&admin)).await?;
+    assert_eq!(off["items"][0]["id"], id.as_str());
+    assert_eq!(count(&off), Some(1));
+    let (_, on) = app
+        .get(
+            "/api/v1/users?disabled=false&role=grid_worker&limit=200",
+            Some(&admin),
+        )
+        .await?;
+    assert_eq!(count(&on), Some(demo_workers + 6));
+
     for bad in [
         "limit=0",
         "limit=201",
@@ -259,6 +285,8 @@ async fn lists_page_by_cursor_without_gaps_or_repeats() -> TestResult {
         "cursor=%%%",
         "role=emperor",
         "sort=name",
+        "disabled=maybe",
+        &format!("q={}", "王".repeat(65)),
     ] {
         let res = app
             .request(Method::GET, &format!("/api/v1/users?{bad}"), Some(&admin))

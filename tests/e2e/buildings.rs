@@ -190,6 +190,37 @@ async fn profiles_are_whole_for_their_grid_masked_for_other_staff_and_hidden_els
         .await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["items"], json!([]), "{page}");
+
+    // Search: part of a code in any case, or of an address; LIKE's wildcards are only text.
+    let found = all_items(&app, &admin, "/api/v1/buildings?q=qsh-b000&limit=200").await?;
+    assert_eq!(
+        codes(&found),
+        (1..=9).map(|i| format!("QSH-B000{i}")).collect::<Vec<_>>()
+    );
+    let (_, page) = app
+        .get(
+            "/api/v1/buildings?q=%E9%9D%92%E5%B1%B1%E6%9D%911%E5%B9%A2",
+            Some(&admin),
+        )
+        .await?;
+    let items = page["items"].as_array().ok_or("items")?;
+    assert!(items.iter().any(|b| b["code"] == "QSH-B0001"), "{page}");
+    assert!(items.iter().all(|b| {
+        [&b["code"], &b["name"], &b["address"]]
+            .iter()
+            .any(|v| v.as_str().is_some_and(|t| t.contains("青山村1幢")))
+    }));
+    for wildcard in ["_", "%25"] {
+        let (status, page) = app
+            .get(&format!("/api/v1/buildings?q={wildcard}"), Some(&admin))
+            .await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["items"], json!([]), "{wildcard}: {page}");
+    }
+    // A grid worker's search stays inside their grid.
+    let mine = all_items(&app, &other, "/api/v1/buildings?q=QSH-B&limit=200").await?;
+    assert!(!mine.is_empty());
+    assert!(mine.iter().all(|b| b["grid_code"] == "QSH-G002"));
     Ok(())
 }
 
