@@ -9,8 +9,8 @@ use sync_engine::DocKind;
 use sync_engine::access::{Grant, Phase, Read, Relation};
 
 use crate::accounts::{AreaKind, AreaRef};
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
+use crate::auth::user::CurrentUser;
 use crate::entities::{buildings, events, tasks};
 use crate::events::flow::Status;
 use crate::places::areas::serves;

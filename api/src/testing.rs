@@ -6,8 +6,8 @@ use places::tree::Level;
 use uuid::Uuid;
 
 use crate::accounts::{AreaKind, AreaRef};
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
+use crate::auth::user::CurrentUser;
 
 /// Street S with communities S-C1 (grids S-G1, with micro-grids S-G1-M1 and S-G1-M2, and S-G2)
 /// and S-C2 (grid S-G3).

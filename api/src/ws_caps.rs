@@ -133,7 +133,7 @@ impl Slot {
 pub fn take(
     state: &crate::state::AppState,
     req: &actix_web::HttpRequest,
-    user: &crate::auth::CurrentUser,
+    user: &crate::auth::user::CurrentUser,
 ) -> Result<Slot, ApiError> {
     let addr = state.proxies.of(req);
     state.websockets.acquire(user.id, addr).inspect_err(|e| {

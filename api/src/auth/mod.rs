@@ -11,6 +11,8 @@ pub mod rate_limit;
 pub mod roles;
 pub mod sessions;
 pub mod tokens;
+pub mod user;
 
-pub use principal::{Auth, CurrentUser, Principal};
+pub use principal::{Auth, Principal};
 pub use roles::{Role, RoleSet};
+pub use user::CurrentUser;

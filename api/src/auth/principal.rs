@@ -8,30 +8,16 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use uuid::Uuid;
 
 use super::api_keys::ApiClient;
-use super::roles::{Role, RoleSet};
+use super::roles::RoleSet;
+use super::user::CurrentUser;
 use crate::error::ApiError;
 use crate::extract::GateKeeper;
 use crate::state::AppState;
 
 /// Header that carries an API key.
 pub const API_KEY_HEADER: &str = "x-api-key";
-
-/// A signed-in user, from a verified access token of a live session.
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub id: Uuid,
-    pub session: Uuid,
-    pub roles: Vec<Role>,
-}
-
-impl CurrentUser {
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-}
 
 /// A user admitted by the role set `R`.
 #[derive(Debug)]

@@ -24,8 +24,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::volunteers;
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::{Coordinators, RoleSet};
+use crate::auth::user::CurrentUser;
 use crate::batch::Batcher;
 use crate::entities::{activities, shifts, signups};
 use crate::error::{ApiError, ApiResult};

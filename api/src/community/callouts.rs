@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::volunteers;
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::{Coordinators, RoleSet};
+use crate::auth::user::CurrentUser;
 use crate::entities::{callout_answers, callouts, users};
 use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};

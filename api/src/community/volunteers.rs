@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::{Coordinators, RoleSet};
+use crate::auth::user::CurrentUser;
 use crate::entities::{
     users, volunteer_areas, volunteer_skills, volunteer_team_members, volunteer_teams, volunteers,
 };

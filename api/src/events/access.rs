@@ -9,8 +9,8 @@ use places::locate::LocateIndex;
 use sync_engine::DocKind;
 
 use crate::accounts::{self, AreaRef};
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
+use crate::auth::user::CurrentUser;
 use crate::entities::{events, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;

@@ -16,7 +16,7 @@ use super::catalogue::{self, Colour};
 use super::flow::{self, FlowError, Move, Status};
 use super::timeline::{ActorRef, Step};
 use super::views::{self, EventView};
-use crate::auth::principal::CurrentUser;
+use crate::auth::user::CurrentUser;
 use crate::entities::{event_photos, events, tasks};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::live::outbox::{self, Entry};

@@ -15,7 +15,7 @@ use super::access;
 use super::moves::announce_event;
 use super::timeline::{ActorRef, Step};
 use super::views::EventView;
-use crate::auth::principal::CurrentUser;
+use crate::auth::user::CurrentUser;
 use crate::entities::{events, tasks};
 use crate::error::{ApiError, ApiResult};
 

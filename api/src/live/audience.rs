@@ -14,8 +14,8 @@ use sea_orm::{ColumnTrait, Condition};
 use uuid::Uuid;
 
 use crate::accounts::{self, AreaKind, AreaRef};
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
+use crate::auth::user::CurrentUser;
 use crate::entities::outbox;
 use crate::error::ApiResult;
 use crate::places::areas::served_codes;

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::audience::Audience;
 use super::{Delivery, feed};
-use crate::auth::principal::CurrentUser;
+use crate::auth::user::CurrentUser;
 use crate::state::AppState;
 
 /// How often the server pings each client.

@@ -12,8 +12,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::process::Processed;
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
+use crate::auth::user::CurrentUser;
 use crate::entities::{event_photos, photo_owners, photos};
 use crate::error::ApiResult;
 use crate::state::AppState;

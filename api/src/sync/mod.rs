@@ -30,7 +30,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use self::subject::Subject;
-use crate::auth::principal::CurrentUser;
+use crate::auth::user::CurrentUser;
 use crate::error::ApiResult;
 use crate::state::AppState;
 

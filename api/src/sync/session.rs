@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::subject::{self, Subject};
 use super::{Listener, Open};
 use crate::accounts::{self, AreaRef};
-use crate::auth::principal::CurrentUser;
+use crate::auth::user::CurrentUser;
 // The same liveness rules as the live websocket: phones hold both open side by side.
 use crate::error::ApiResult;
 use crate::events::moves;

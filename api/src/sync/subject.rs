@@ -14,8 +14,8 @@ use sync_engine::fields::{self, Value};
 use uuid::Uuid;
 
 use crate::accounts;
-use crate::auth::principal::CurrentUser;
 use crate::auth::roles::Role;
+use crate::auth::user::CurrentUser;
 use crate::entities::{buildings, events, sync_documents, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::events::moves::MoveRequest;

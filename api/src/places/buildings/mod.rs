@@ -25,7 +25,7 @@ use sync_engine::DocKind;
 use sync_engine::access::{Grant, Read};
 
 use crate::accounts::AreaRef;
-use crate::auth::principal::CurrentUser;
+use crate::auth::user::CurrentUser;
 use crate::db::containing;
 use crate::entities::{building_units, buildings, businesses, residents};
 use crate::error::{ApiError, ApiResult};
