@@ -16,7 +16,7 @@ export default defineConfig({
     }),
   ],
   server: {
-    // `npm run dev` against a local `gridwing serve --demo`.
+    // `npm run dev` against a local `gridwing serve --demo` (another address: GRIDWING_API=http://…).
     proxy: {
       '/api': { target: process.env.GRIDWING_API ?? 'http://127.0.0.1:8080', ws: true },
     },

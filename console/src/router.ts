@@ -30,6 +30,7 @@ const ADMIN: Role[] = ['admin']
 export const consoleRoutes: RouteRecordRaw[] = [
   { path: 'map', name: 'map', component: () => import('./pages/MapPage.vue'), meta: { title: '一张图', roles: COMMAND, menu: true } },
   { path: 'dispatch', name: 'dispatch', component: () => import('./pages/DispatchPage.vue'), meta: { title: '调度台', roles: COMMAND, menu: true } },
+  { path: 'events/:id', name: 'event', component: () => import('./pages/EventPage.vue'), meta: { title: '事件详情', roles: COMMAND } },
   { path: 'lights', name: 'lights', component: () => import('./pages/LightsPage.vue'), meta: { title: '亮灯督办', roles: COMMAND, menu: true } },
   { path: 'buildings', name: 'buildings', component: () => import('./pages/BuildingsPage.vue'), meta: { title: '楼宇', roles: COMMAND, menu: true } },
   {

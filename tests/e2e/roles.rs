@@ -44,7 +44,12 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     ("POST", "/api/v1/api-keys", Roles(&["admin"]), false),
     ("DELETE", "/api/v1/api-keys/{id}", Roles(&["admin"]), false),
     ("POST", "/api/v1/areas/import", Roles(&["admin"]), false),
-    ("GET", "/api/v1/areas/export", Roles(&["admin"]), false),
+    (
+        "GET",
+        "/api/v1/areas/export",
+        Roles(&["dispatcher", "admin"]),
+        false,
+    ),
     ("GET", "/api/v1/areas/locate", AnyUser, false),
     ("GET", "/api/v1/areas", AnyUser, false),
     ("GET", "/api/v1/areas/{code}", AnyUser, false),

@@ -3,7 +3,7 @@
 // street's own polygons with `echarts.registerMap(name, geojson)`: no tiles, nothing fetched
 // from elsewhere. Add a chart or component here when a page needs it.
 import * as echarts from 'echarts/core'
-import { BarChart, EffectScatterChart, LineChart, MapChart, PieChart, ScatterChart } from 'echarts/charts'
+import { BarChart, EffectScatterChart, LineChart, LinesChart, MapChart, PieChart, ScatterChart } from 'echarts/charts'
 import {
   DatasetComponent,
   GeoComponent,
@@ -19,6 +19,7 @@ echarts.use([
   BarChart,
   EffectScatterChart,
   LineChart,
+  LinesChart,
   MapChart,
   PieChart,
   ScatterChart,

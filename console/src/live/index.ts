@@ -1,0 +1,130 @@
+// The one live connection of the console: `/api/v1/live` (api/src/live/routes.rs), shared by
+// every page that listens (调度台, 一张图, 亮灯督办, an event's page).
+//
+//   const stop = listen((item) => …)      // each FeedItem, once, in cursor order
+//   await liveOpen()                       // resolves once the socket is open
+//   stop()                                 // the socket closes when nobody listens
+//
+// Nothing is lost across a reconnect: the socket is reopened with `after=` the cursor of the
+// last item received, so the server sends what came in between first (and nothing twice). The
+// token goes in `?token=` (a browser cannot set headers on a websocket) and is refreshed before
+// each reconnect, so a socket closed with 1008 (token expired) comes back with a fresh one.
+// When no item has been received yet there is no cursor to resume from: listeners then get a
+// `resync` call and reload what they show, so a gap before the first item is not lost either.
+import { reactive } from 'vue'
+import type { components } from '../../generated/openapi'
+import { accessToken } from '../api/client'
+
+export type LiveItem = components['schemas']['FeedItem']
+export type EventView = components['schemas']['EventView']
+
+export interface Listener {
+  (item: LiveItem): void
+}
+
+export const liveState = reactive({
+  connected: false,
+  /** The cursor of the last item received. */
+  cursor: null as string | null,
+  /** Reconnections since the page loaded. */
+  reconnects: 0,
+})
+
+const listeners = new Set<Listener>()
+const resyncListeners = new Set<() => void>()
+let socket: WebSocket | null = null
+let retryTimer: ReturnType<typeof setTimeout> | undefined
+let backoffMs = 250
+let openWaiters: Array<() => void> = []
+let everOpened = false
+
+function url(token: string): string {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const q = new URLSearchParams({ token })
+  if (liveState.cursor !== null) q.set('after', liveState.cursor)
+  return `${proto}//${location.host}/api/v1/live?${q.toString()}`
+}
+
+async function connect(): Promise<void> {
+  clearTimeout(retryTimer)
+  if (listeners.size === 0 || socket !== null) return
+  const token = await accessToken()
+  if (token === null || listeners.size === 0 || socket !== null) return
+  const ws = new WebSocket(url(token))
+  socket = ws
+  ws.onopen = () => {
+    backoffMs = 250
+    liveState.connected = true
+    // A reopened socket without a cursor cannot ask for what it missed: listeners reload.
+    if (everOpened && liveState.cursor === null) for (const cb of resyncListeners) cb()
+    everOpened = true
+    const waiters = openWaiters
+    openWaiters = []
+    for (const w of waiters) w()
+  }
+  ws.onmessage = (msg) => {
+    let item: LiveItem
+    try {
+      item = JSON.parse(String(msg.data)) as LiveItem
+    } catch {
+      return
+    }
+    // Cursors only grow; one already seen (never expected) is not delivered twice.
+    if (liveState.cursor !== null && BigInt(item.cursor) <= BigInt(liveState.cursor)) return
+    liveState.cursor = item.cursor
+    for (const cb of listeners) {
+      try {
+        cb(item)
+      } catch (e) {
+        console.error('live listener', e)
+      }
+    }
+  }
+  ws.onclose = () => {
+    if (socket === ws) socket = null
+    liveState.connected = false
+    if (listeners.size === 0) return
+    liveState.reconnects++
+    retryTimer = setTimeout(() => void connect(), backoffMs)
+    backoffMs = Math.min(backoffMs * 2, 5_000)
+  }
+}
+
+/** Hears every live item from now on; returns the function that stops listening. */
+export function listen(cb: Listener, onResync?: () => void): () => void {
+  listeners.add(cb)
+  if (onResync) resyncListeners.add(onResync)
+  void connect()
+  return () => {
+    listeners.delete(cb)
+    if (onResync) resyncListeners.delete(onResync)
+    if (listeners.size === 0) {
+      clearTimeout(retryTimer)
+      socket?.close(1000)
+      socket = null
+      liveState.connected = false
+      // The next page loads its own data after opening: nothing to resume for it.
+      liveState.cursor = null
+      everOpened = false
+    }
+  }
+}
+
+/** Resolves once the socket is open (at once if it is), so a page loads its data after that. */
+export function liveOpen(timeoutMs = 3_000): Promise<void> {
+  if (liveState.connected) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, timeoutMs)
+    openWaiters.push(() => {
+      clearTimeout(t)
+      resolve()
+    })
+  })
+}
+
+/** The event an item carries, for the kinds whose payload is an EventView. */
+export function eventOf(item: LiveItem): EventView | null {
+  if (!item.kind.startsWith('event.') && !item.kind.startsWith('task.') && !item.kind.startsWith('report.')) return null
+  const p = item.payload as Partial<EventView>
+  return typeof p.id === 'string' && typeof p.status === 'string' ? (p as EventView) : null
+}
