@@ -550,6 +550,41 @@ async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult 
     assert!(mails.iter().all(|m| m.to_addr == "zhihui@qsh.example.cn"));
     assert!(mails[0].subject.contains("黄灯") && mails[1].subject.contains("红灯"));
     assert!(mails[1].body.contains(&id));
+
+    // The command centre reads the escalations with who was mailed, by name and address; the
+    // timeline, which the reporter sees too, names them by account id only.
+    let (status, escalations) = app
+        .get(&format!("/api/v1/events/{id}/escalations"), Some(&dispatcher))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{escalations}");
+    let rows = escalations.as_array().ok_or("escalations")?;
+    assert_eq!(rows.len(), 2, "{escalations}");
+    assert_eq!(
+        (rows[0]["light"].as_str(), rows[0]["escalated_to"].as_str()),
+        (Some("yellow"), Some("QSH-C01"))
+    );
+    assert_eq!(
+        (rows[1]["light"].as_str(), rows[1]["escalated_to"].as_str()),
+        (Some("red"), Some("QSH"))
+    );
+    assert_eq!(rows[1]["missed"], json!(["sign", "arrive"]));
+    for row in rows {
+        let mailed = row["mailed"].as_array().ok_or("mailed")?;
+        let addresses: Vec<&str> = mailed.iter().filter_map(|m| m["email"].as_str()).collect();
+        assert_eq!(addresses, ["zhihui@qsh.example.cn"], "{row}");
+        assert!(mailed[0]["name"].as_str().is_some_and(|n| !n.is_empty()), "{row}");
+        assert_eq!(row["task_id"], red["task"]["id"]);
+    }
+    let mailed_id = rows[0]["mailed"][0]["user_id"].clone();
+    assert_eq!(lights[0]["detail"]["mailed"], json!([mailed_id]));
+    let (_, seen_by_reporter) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&citizen))
+        .await?;
+    assert!(!seen_by_reporter.to_string().contains("zhihui@"), "{seen_by_reporter}");
+    let (status, _) = app
+        .get(&format!("/api/v1/events/{id}/escalations"), Some(&citizen))
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     Ok(())
 }
 

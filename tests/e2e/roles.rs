@@ -95,6 +95,12 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     ("POST", "/api/v1/events", AnyUser, false),
     ("GET", "/api/v1/events", AnyUser, false),
     ("GET", "/api/v1/events/{id}", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/events/{id}/escalations",
+        Roles(&["dispatcher", "admin"]),
+        false,
+    ),
     ("POST", "/api/v1/events/{id}/moves", AnyUser, false),
     ("PATCH", "/api/v1/events/{id}/task", Roles(STAFF), false),
     ("PATCH", "/api/v1/events/{id}/report", AnyUser, false),

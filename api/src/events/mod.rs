@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod catalogue;
+pub mod escalations;
 pub mod flow;
 pub mod intake;
 pub mod intake_desk;

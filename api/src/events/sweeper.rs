@@ -198,11 +198,19 @@ async fn light_one(
     if done.rows_affected == 0 {
         return Ok(false);
     }
+    // Who is mailed is decided now and kept with the light (as account ids: the timeline is
+    // shown to everyone who sees the event; names and addresses only to the command centre,
+    // through GET /api/v1/events/{id}/escalations).
+    let mailed = supervisors(state, &tx, target.as_deref()).await?;
+    let mailed_ids: Vec<Uuid> = mailed.iter().map(|(id, _)| *id).collect();
     Step::new(t.event_id, ActorRef::system(), "light")
         .task(t.id)
-        .detail(
-            serde_json::json!({"light": light.as_str(), "missed": missed, "escalated_to": target}),
-        )
+        .detail(serde_json::json!({
+            "light": light.as_str(),
+            "missed": missed,
+            "escalated_to": target,
+            "mailed": mailed_ids,
+        }))
         .append(&tx)
         .await?;
     announce(&tx, t.event_id, "task.lit").await?;
@@ -234,21 +242,22 @@ async fn light_one(
         missed = missed.join("、"),
         target = target.as_deref().unwrap_or("街道"),
     );
-    for to in supervisors(state, &tx, target.as_deref()).await? {
-        crate::mail::enqueue(&tx, &to, &subject, &body).await?;
+    for (_, to) in &mailed {
+        crate::mail::enqueue(&tx, to, &subject, &body).await?;
     }
     tx.commit().await?;
     tracing::info!(task = %t.id, event = %t.event_id, light = light.as_str(), escalated_to = ?target, "task lit");
     Ok(true)
 }
 
-/// Mail addresses of the dispatchers and admins over `area`: those serving it or an area above
-/// it, and admins who serve no area in particular.
+/// The dispatchers and admins over `area` who have a mail address (account id, address), one
+/// row per address: those serving it or an area above it, and those who serve no area in
+/// particular.
 async fn supervisors(
     state: &AppState,
     db: &impl ConnectionTrait,
     area: Option<&str>,
-) -> ApiResult<BTreeSet<String>> {
+) -> ApiResult<Vec<(Uuid, String)>> {
     let above: BTreeSet<String> = area
         .map(|a| {
             state
@@ -273,7 +282,8 @@ async fn supervisors(
         .filter(users::Column::Disabled.eq(false))
         .all(db)
         .await?;
-    let mut out = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
     for u in people {
         let areas = accounts::areas_of(db, u.id).await?;
         let over = areas
@@ -281,10 +291,12 @@ async fn supervisors(
             .any(|a| a.kind != AreaKind::Team && above.contains(&a.code));
         if (over || areas.is_empty())
             && let Some(e) = u.email
+            && seen.insert(e.clone())
         {
-            out.insert(e);
+            out.push((u.id, e));
         }
     }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(out)
 }
 

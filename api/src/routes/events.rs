@@ -15,6 +15,7 @@ use crate::domain::check_code;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::events::access;
 use crate::events::catalogue::{self, Category, Colour, Limits, Policy};
+use crate::events::escalations::{self, Escalation};
 use crate::events::flow::Status;
 use crate::events::intake::{self, NewEvent, Reporter, Source};
 use crate::events::moves::{self, MoveRequest};
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_event)
         .service(list_events)
         .service(get_event)
+        .service(event_escalations)
         .service(move_event)
         .service(change_event)
         .service(list_categories)
@@ -299,6 +301,28 @@ pub async fn get_event(
             .await?
             .shown_to(Some(&auth.user)),
     ))
+}
+
+/// A late event's escalations (亮灯督办), oldest first: each light on its tasks, the deadlines
+/// it missed, the area it went up to and who was mailed, by name and address. For the command
+/// centre; the timeline names those mailed only by account id.
+#[utoipa::path(
+    tag = "events",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Event id")),
+    responses(
+        (status = 200, body = Vec<Escalation>),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/events/{id}/escalations")]
+pub async fn event_escalations(
+    state: web::Data<AppState>,
+    auth: Auth<CommandCentre>,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<Vec<Escalation>>> {
+    let (event, ..) = access::visible_event(&state, &auth.user, id.into_inner()).await?;
+    Ok(web::Json(escalations::of_event(&state.db, event.id).await?))
 }
 
 /// Move an event through the loop: accept, dispatch, sign, arrive, handle, complete, return,

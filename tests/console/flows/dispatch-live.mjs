@@ -27,11 +27,12 @@ export default async function ({ page: desk, context, base, rest, shot }) {
   counted(desk)
   counted(map)
 
-  const description = `东门垃圾堆放 ${crypto.randomUUID().slice(0, 8)}`
+  // Orange: its deadlines are minutes away, so the page's countdown moves every second.
+  const description = `消防通道堵塞 ${crypto.randomUUID().slice(0, 8)}`
   const res = await rest.post(
     DEMO.citizen,
     '/api/v1/events',
-    { category: 'environment.garbage', description, ...OUTSIDE },
+    { category: 'safety.hazard', description, ...OUTSIDE },
     { 'idempotency-key': crypto.randomUUID() },
   )
   assert.equal(res.status, 201, JSON.stringify(res.body))
@@ -62,7 +63,8 @@ export default async function ({ page: desk, context, base, rest, shot }) {
     dialog.locator('[data-test=move-submit]').click(),
   ])
   assert.equal(moved.status(), 200)
-  assert.deepEqual(JSON.parse(moved.request().postData() ?? '{}'), { move: 'dispatch', assignee: { kind: 'grid', code: 'QSH-G001' } })
+  const after = await moved.json()
+  assert.deepEqual([after.status, after.task?.assignee_kind, after.task?.assignee_code], ['dispatched', 'grid', 'QSH-G001'])
   await row.getByText('已派遣').waitFor()
   await row.getByText('网格 QSH-G001').waitFor()
 
@@ -72,4 +74,18 @@ export default async function ({ page: desk, context, base, rest, shot }) {
   await row.getByText('已签收').waitFor()
   assert.equal(reloads, 0, 'a page reloaded')
   await shot('signed', desk)
+
+  // Its page: who holds it, the deadlines still to meet counting down, and the timeline.
+  await row.locator(`[data-event="${id}"]`).click()
+  const detail = desk.locator('[data-test=page-event][data-ready=true]')
+  await detail.waitFor()
+  await detail.locator('[data-test=holder]').getByText('青山村第1网格（QSH-G001）').waitFor()
+  const timeline = detail.locator('[data-test=timeline]')
+  for (const step of ['上报', '派遣', '签收']) await timeline.getByText(step, { exact: true }).waitFor()
+  const countdown = detail.locator('[data-test=countdown]').filter({ hasText: '剩余' }).first()
+  const first = await countdown.innerText()
+  await desk.waitForFunction(
+    ([text]) => [...document.querySelectorAll('[data-test=countdown]')].every((el) => el.textContent !== text),
+    [first],
+  )
 }
