@@ -554,7 +554,10 @@ async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult 
     // The command centre reads the escalations with who was mailed, by name and address; the
     // timeline, which the reporter sees too, names them by account id only.
     let (status, escalations) = app
-        .get(&format!("/api/v1/events/{id}/escalations"), Some(&dispatcher))
+        .get(
+            &format!("/api/v1/events/{id}/escalations"),
+            Some(&dispatcher),
+        )
         .await?;
     assert_eq!(status, StatusCode::OK, "{escalations}");
     let rows = escalations.as_array().ok_or("escalations")?;
@@ -572,7 +575,10 @@ async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult 
         let mailed = row["mailed"].as_array().ok_or("mailed")?;
         let addresses: Vec<&str> = mailed.iter().filter_map(|m| m["email"].as_str()).collect();
         assert_eq!(addresses, ["zhihui@qsh.example.cn"], "{row}");
-        assert!(mailed[0]["name"].as_str().is_some_and(|n| !n.is_empty()), "{row}");
+        assert!(
+            mailed[0]["name"].as_str().is_some_and(|n| !n.is_empty()),
+            "{row}"
+        );
         assert_eq!(row["task_id"], red["task"]["id"]);
     }
     let mailed_id = rows[0]["mailed"][0]["user_id"].clone();
@@ -580,7 +586,10 @@ async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult 
     let (_, seen_by_reporter) = app
         .get(&format!("/api/v1/events/{id}"), Some(&citizen))
         .await?;
-    assert!(!seen_by_reporter.to_string().contains("zhihui@"), "{seen_by_reporter}");
+    assert!(
+        !seen_by_reporter.to_string().contains("zhihui@"),
+        "{seen_by_reporter}"
+    );
     let (status, _) = app
         .get(&format!("/api/v1/events/{id}/escalations"), Some(&citizen))
         .await?;
