@@ -8,7 +8,8 @@
 // Nothing is lost across a reconnect: the socket is reopened with `after=` the cursor of the
 // last item received, so the server sends what came in between first (and nothing twice). The
 // token goes in `?token=` (a browser cannot set headers on a websocket) and is refreshed before
-// each reconnect, so a socket closed with 1008 (token expired) comes back with a fresh one.
+// each reconnect, so a socket closed with 1008 (token expired) comes back with a fresh one;
+// before that happens a fresh socket takes over from the old one (see `renew`).
 // When no item has been received yet there is no cursor to resume from: listeners then get a
 // `resync` call and reload what they show, so a gap before the first item is not lost either.
 import { reactive } from 'vue'
@@ -45,19 +46,56 @@ function url(token: string): string {
   return `${proto}//${location.host}/api/v1/live?${q.toString()}`
 }
 
+/** When a JWT expires (epoch ms), read from its payload; the server closes the socket then. */
+function expiresAt(token: string): number | null {
+  try {
+    const payload = JSON.parse(atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: number }
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : null
+  } catch {
+    return null
+  }
+}
+
+let renewTimer: ReturnType<typeof setTimeout> | undefined
+
 async function connect(): Promise<void> {
   clearTimeout(retryTimer)
   if (listeners.size === 0 || socket !== null) return
   const token = await accessToken()
   if (token === null || listeners.size === 0 || socket !== null) return
+  socket = open(token)
+}
+
+/**
+ * Before the server closes the socket at its token's expiry (1008), a second socket is opened
+ * with a fresh token and the first is closed once the second is open: no moment without a
+ * socket, so even before any item (no cursor to resume from) nothing falls in a gap. Items the
+ * two both deliver are told apart by their cursors.
+ */
+async function renew(): Promise<void> {
+  const old = socket
+  if (old === null || listeners.size === 0) return
+  const token = await accessToken()
+  if (token === null || socket !== old) return
+  const next = open(token, old)
+  socket = next
+}
+
+function open(token: string, replacing: WebSocket | null = null): WebSocket {
   const ws = new WebSocket(url(token))
-  socket = ws
   ws.onopen = () => {
     backoffMs = 250
     liveState.connected = true
+    if (replacing) {
+      replacing.onclose = null
+      replacing.close(1000)
+    }
     // A reopened socket without a cursor cannot ask for what it missed: listeners reload.
-    if (everOpened && liveState.cursor === null) for (const cb of resyncListeners) cb()
+    else if (everOpened && liveState.cursor === null) for (const cb of resyncListeners) cb()
     everOpened = true
+    const exp = expiresAt(token)
+    clearTimeout(renewTimer)
+    if (exp !== null) renewTimer = setTimeout(() => void renew(), Math.max(0, exp - Date.now() - 2_000))
     const waiters = openWaiters
     openWaiters = []
     for (const w of waiters) w()
@@ -81,13 +119,20 @@ async function connect(): Promise<void> {
     }
   }
   ws.onclose = () => {
-    if (socket === ws) socket = null
+    // A replacement that failed to open leaves the socket it was to replace in charge.
+    if (replacing && socket === ws && replacing.readyState === WebSocket.OPEN) {
+      socket = replacing
+      return
+    }
+    if (socket !== ws) return
+    socket = null
     liveState.connected = false
     if (listeners.size === 0) return
     liveState.reconnects++
     retryTimer = setTimeout(() => void connect(), backoffMs)
     backoffMs = Math.min(backoffMs * 2, 5_000)
   }
+  return ws
 }
 
 /** Hears every live item from now on; returns the function that stops listening. */
@@ -100,6 +145,8 @@ export function listen(cb: Listener, onResync?: () => void): () => void {
     if (onResync) resyncListeners.delete(onResync)
     if (listeners.size === 0) {
       clearTimeout(retryTimer)
+      clearTimeout(renewTimer)
+      if (socket) socket.onclose = null
       socket?.close(1000)
       socket = null
       liveState.connected = false
