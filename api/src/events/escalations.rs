@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::entities::{timeline, users};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// One light on a task: when, which, the deadlines it missed, where it went, who was mailed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -57,9 +57,7 @@ pub async fn of_event(db: &impl ConnectionTrait, event: Uuid) -> ApiResult<Vec<E
         .await?;
     let mut lights = Vec::with_capacity(rows.len());
     for row in rows {
-        let d: LightDetail = serde_json::from_str(&row.detail).map_err(|e| {
-            ApiError::Unexpected(anyhow::anyhow!("light step {} is corrupt: {e}", row.id))
-        })?;
+        let d: LightDetail = crate::stored::json("light step detail", &row.detail)?;
         lights.push((row.at, row.task_id, d));
     }
     let ids: Vec<Uuid> = lights
