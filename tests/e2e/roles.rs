@@ -51,6 +51,12 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("GET", "/api/v1/areas/locate", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/areas/{code}/qr-sheet.pdf",
+        Roles(STAFF),
+        false,
+    ),
     ("GET", "/api/v1/areas", AnyUser, false),
     ("GET", "/api/v1/areas/{code}", AnyUser, false),
     ("GET", "/api/v1/teams", Roles(STAFF), false),
