@@ -413,4 +413,46 @@ mod tests {
         let other = building(&worker, &[area(AreaKind::Grid, "S-G2")], &idx, &b);
         assert_eq!(other, Grant::NONE);
     }
+    #[test]
+    fn the_open_task_decides_who_holds_an_event_sent_away_from_its_place() -> Result<(), Corrupt> {
+        let idx = tree();
+        let e = event(None, "dispatched");
+        let away = task_of(&e, "grid", "S-G3", true);
+        let g3 = user(&[Role::GridWorker]);
+        let g3_areas = [area(AreaKind::Grid, "S-G3")];
+        assert!(sees(report(&g3, &g3_areas, &idx, &e, Some(&away))?));
+        assert!(task(&g3, &g3_areas, &idx, &e, &away).may_write(DocKind::Task, "feedback"));
+        // The worker of the place still follows it, without writing.
+        let g1 = user(&[Role::GridWorker]);
+        let g1_areas = [area(AreaKind::Grid, "S-G1")];
+        assert!(sees(report(&g1, &g1_areas, &idx, &e, Some(&away))?));
+        let g = task(&g1, &g1_areas, &idx, &e, &away);
+        assert_eq!(g.read, Read::Full);
+        assert!(g.writable(DocKind::Task).is_empty());
+        // A worker serving the community holds the tasks of its grids, not of another's.
+        let c1 = user(&[Role::GridWorker]);
+        let c1_areas = [area(AreaKind::Community, "S-C1")];
+        let home = task_of(&e, "grid", "S-G1", true);
+        assert!(task(&c1, &c1_areas, &idx, &e, &home).may_write(DocKind::Task, "feedback"));
+        assert!(!task(&c1, &c1_areas, &idx, &e, &away).may_write(DocKind::Task, "feedback"));
+        // Areas count for grid workers only: a citizen serving S-G3 on paper sees nothing.
+        let citizen = user(&[Role::Citizen]);
+        assert!(!sees(report(&citizen, &g3_areas, &idx, &e, Some(&away))?));
+        Ok(())
+    }
+
+    #[test]
+    fn a_report_is_open_to_its_reporters_words_until_it_is_handled() -> Result<(), Corrupt> {
+        for open in ["reported", "accepted", "dispatched", "signed", "on_site"] {
+            assert_eq!(report_phase(&event(None, open))?, Phase::Open, "{open}");
+        }
+        for closed in ["handled", "completed", "evaluated", "rejected", "merged"] {
+            assert_eq!(
+                report_phase(&event(None, closed))?,
+                Phase::Closed,
+                "{closed}"
+            );
+        }
+        Ok(())
+    }
 }

@@ -14,7 +14,6 @@
 
 use std::time::Duration;
 
-use actix_web::web;
 use chrono::{DateTime, SubsecRound, Utc};
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
@@ -29,7 +28,6 @@ use uuid::Uuid;
 use crate::config::ServeArgs;
 use crate::entities::email_outbox::{self, Column};
 use crate::error::ApiResult;
-use crate::state::AppState;
 
 /// How long a claim keeps other instances off a row. Longer than any batch can take (see
 /// [`SEND_LIMIT`] and the check in `deliver_claimed`), short enough that mail held by a crashed
@@ -129,15 +127,19 @@ pub async fn enqueue(
 
 /// Starts this instance's sender. Without `--smtp-url` it only says, once, that mail stays
 /// queued: the rows are kept, and go out once an instance with an SMTP server runs.
-pub fn spawn_sender(state: web::Data<AppState>, workers: &mut crate::workers::Supervisor) {
-    let Some(url) = state.settings.smtp_url.clone() else {
+pub fn spawn_sender(
+    db: DatabaseConnection,
+    settings: &ServeArgs,
+    workers: &mut crate::workers::Supervisor,
+) {
+    let Some(url) = settings.smtp_url.clone() else {
         tracing::warn!(
             "no --smtp-url: mail is queued in email_outbox and kept, but not sent by this instance"
         );
         return;
     };
-    // `AppState::init` has checked both already; this only fails if that check was bypassed.
-    let (mailer, from) = match (mailer(&url), from_mailbox(&state.settings)) {
+    // The server checked both when it started; this only fails if that check was bypassed.
+    let (mailer, from) = match (mailer(&url), from_mailbox(settings)) {
         (Ok(m), Ok(f)) => (m, f),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "mail sender not started");
@@ -146,7 +148,7 @@ pub fn spawn_sender(state: web::Data<AppState>, workers: &mut crate::workers::Su
     };
     tracing::info!(smtp = %crate::db::redact(&url), from = %from, "mail sender started");
     workers.spawn("mailer", move |mut stop| {
-        let (state, mailer, from) = (state.clone(), mailer.clone(), from.clone());
+        let (db, mailer, from) = (db.clone(), mailer.clone(), from.clone());
         Box::pin(async move {
             let mut tick = tokio::time::interval(POLL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,7 +160,7 @@ pub fn spawn_sender(state: web::Data<AppState>, workers: &mut crate::workers::Su
                 // A full batch hints at a backlog: keep going without waiting for the next
                 // tick, unless the instance stops (what is left stays queued for the next).
                 loop {
-                    match deliver_due(&state.db, &mailer, &from).await {
+                    match deliver_due(&db, &mailer, &from).await {
                         Ok(n) if n as u64 == BATCH && !stop.is_requested() => continue,
                         Ok(_) => break,
                         Err(e) => {

@@ -26,9 +26,6 @@ use crate::wire::ProblemIo;
 use crate::workers::Supervisor;
 use crate::{demo, routes};
 
-/// The OpenAPI document, serialised once at start.
-pub struct OpenApiJson(pub String);
-
 /// A server accepting connections.
 pub struct RunningServer {
     /// Where it listens (the real port when bound to port 0).
@@ -65,12 +62,12 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     let mut workers = Supervisor::new(state.workers.clone());
     spawn_area_refresh(state.clone(), &mut workers);
     crate::events::sweeper::spawn(state.clone(), &mut workers);
-    crate::live::spawn(state.clone(), &mut workers);
-    crate::sync::spawn(state.clone(), &mut workers);
-    crate::mail::spawn_sender(state.clone(), &mut workers);
+    crate::live::bus::spawn(state.clone(), &mut workers);
+    crate::sync::watch::spawn(state.clone(), &mut workers);
+    crate::mail::spawn_sender(state.db.clone(), &state.settings, &mut workers);
     let doc = routes::openapi();
     let index = web::Data::new(RouteIndex::from_openapi(&doc));
-    let doc_json = web::Data::new(OpenApiJson(
+    let doc_json = web::Data::new(routes::health::OpenApiJson(
         serde_json::to_string(&routes::openapi_json()).context("serialising OpenAPI")?,
     ));
     let limit = JsonLimit(settings.max_json_bytes);

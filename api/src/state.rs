@@ -45,6 +45,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The server's handles that the sync engine works with.
+    pub fn sync_engine(&self) -> crate::sync::Engine<'_> {
+        crate::sync::Engine {
+            db: &self.db,
+            docs: &self.sync,
+            places: &self.places,
+            catalogue: &self.catalogue,
+            live: &self.live,
+        }
+    }
+
     /// Connects to everything the server needs and migrates the database.
     pub async fn init(settings: ServeArgs) -> anyhow::Result<Self> {
         crate::mail::check_settings(&settings)?;

@@ -129,14 +129,14 @@ impl Slot {
     }
 }
 
-/// The slot a websocket upgrade of `user` needs, taken before the upgrade is answered.
+/// The slot a websocket upgrade of `user` from `addr` needs, taken before the upgrade is
+/// answered.
 pub fn take(
-    state: &crate::state::AppState,
-    req: &actix_web::HttpRequest,
+    caps: &WsCaps,
+    addr: Option<IpAddr>,
     user: &crate::auth::user::CurrentUser,
 ) -> Result<Slot, ApiError> {
-    let addr = state.proxies.of(req);
-    state.websockets.acquire(user.id, addr).inspect_err(|e| {
+    caps.acquire(user.id, addr).inspect_err(|e| {
         tracing::info!(user = %user.id, addr = ?addr, error = %e, "websocket refused");
     })
 }

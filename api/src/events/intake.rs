@@ -7,18 +7,17 @@
 use std::collections::BTreeSet;
 
 use places::geometry::Coord;
+use places::locate::LocateIndex;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::catalogue::{Category, Colour, Limits};
-use super::views::EventView;
+use super::catalogue::{Cached, Category, Colour, Limits};
 use crate::entities::{team_areas, team_categories, teams};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::places::areas::placement;
 use crate::places::buildings;
-use crate::state::AppState;
 
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -79,6 +78,43 @@ pub struct NewEvent {
     pub photos: Vec<String>,
 }
 
+/// The rules every report's text and photos meet, wherever it is made (a report, a patrol's
+/// finding): 1–2000 characters, at most 9 photos.
+pub fn check_report(errors: &mut Vec<FieldError>, description: &str, photos: &[String]) {
+    let n = description.trim().chars().count();
+    if n == 0 || n > 2000 {
+        errors.push(FieldError::new(
+            "description",
+            "length",
+            "1–2000 characters",
+        ));
+    }
+    if photos.len() > 9 {
+        errors.push(FieldError::new("photos", "max_items", "at most 9 photos"));
+    }
+}
+
+/// The report's category from the catalogue, once every other field passed: all the fields at
+/// fault, the category among them, are refused together.
+pub async fn report_category(
+    db: &impl ConnectionTrait,
+    catalogue: &Cached,
+    mut errors: Vec<FieldError>,
+    code: &str,
+) -> ApiResult<Category> {
+    let category = match catalogue.get(db).await?.category(code, "category") {
+        Ok(c) => Some(c),
+        Err(ApiError::Validation(e)) => {
+            errors.extend(e);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    category
+        .filter(|_| errors.is_empty())
+        .ok_or(ApiError::Validation(errors))
+}
+
 /// A digest of any serialisable request.
 pub fn digest(v: &impl Serialize) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
@@ -103,13 +139,12 @@ pub struct Routing {
 /// building's grid); the category's handler says whether the grid or a team of that kind
 /// covering the place takes it. Nowhere → the dispatchers' queue.
 pub async fn route(
-    state: &AppState,
+    index: &LocateIndex,
     db: &impl ConnectionTrait,
     category: &Category,
     point: Option<Coord>,
     building: Option<&str>,
 ) -> ApiResult<Routing> {
-    let index = state.places.get();
     let mut r = Routing {
         point,
         ..Routing::default()
@@ -128,7 +163,7 @@ pub async fn route(
         r.micro_grid = b.micro_grid_code;
         r.grid = b.grid_code;
     } else if let Some(p) = point {
-        let (micro, grid) = placement(&index, p);
+        let (micro, grid) = placement(index, p);
         r.micro_grid = micro;
         r.grid = grid;
     }
@@ -210,24 +245,18 @@ pub struct Prepared {
     pub limits: Limits,
 }
 
-/// Takes a report in. Returns the event and whether this was a replay of an earlier create.
-pub async fn create(state: &AppState, new: NewEvent) -> ApiResult<(EventView, bool)> {
-    let prepared = prepare(state, new).await?;
-    let answer = state.intake.submit(prepared).await?;
-    if !answer.1 {
-        state.live.poke();
-    }
-    Ok(answer)
-}
-
 /// The reads of an intake that need no transaction: what it reads here (photos, buildings,
 /// teams, the catalogue) is not what concurrent reports change. Duplicates are looked for by
 /// the writer, a batch at a time.
-async fn prepare(state: &AppState, new: NewEvent) -> ApiResult<Prepared> {
-    let db = &state.db;
+pub async fn prepare(
+    db: &impl ConnectionTrait,
+    index: &LocateIndex,
+    catalogue: &Cached,
+    new: NewEvent,
+) -> ApiResult<Prepared> {
     check_photos(db, &new).await?;
     let routing = route(
-        state,
+        index,
         db,
         &new.category,
         new.point,
@@ -235,8 +264,7 @@ async fn prepare(state: &AppState, new: NewEvent) -> ApiResult<Prepared> {
     )
     .await?;
     let colour = new.colour.unwrap_or(new.category.colour);
-    let limits = state
-        .catalogue
+    let limits = catalogue
         .get(db)
         .await?
         .limits(routing.street.as_deref(), colour);
@@ -283,5 +311,193 @@ async fn check_photos(db: &impl ConnectionTrait, new: &NewEvent) -> ApiResult<()
         Ok(())
     } else {
         Err(ApiError::Validation(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+
+    use super::*;
+    use crate::entities::buildings;
+    use crate::testing::{TestResult, database, tree};
+
+    fn fields(e: ApiResult<Category>) -> Vec<String> {
+        match e {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            Err(other) => vec![format!("not a validation error: {other}")],
+            Ok(c) => vec![format!("accepted {}", c.code)],
+        }
+    }
+
+    #[test]
+    fn a_report_says_something_in_at_most_2000_characters_with_at_most_9_photos() {
+        let checked = |description: &str, photos: usize| {
+            let mut errors = Vec::new();
+            check_report(&mut errors, description, &vec!["ab".repeat(32); photos]);
+            errors.into_iter().map(|e| e.field).collect::<Vec<_>>()
+        };
+        assert!(checked("楼道堆放纸箱", 9).is_empty());
+        assert!(
+            checked(&"字".repeat(2000), 0).is_empty(),
+            "characters, not bytes"
+        );
+        assert_eq!(checked(" \n\t ", 0), ["description"]);
+        assert_eq!(checked(&"字".repeat(2001), 0), ["description"]);
+        assert_eq!(checked("楼道堆放纸箱", 10), ["photos"]);
+        assert_eq!(checked("", 10), ["description", "photos"]);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_category_is_refused_together_with_the_other_faults() -> TestResult {
+        let db = database().await?;
+        let catalogue = Cached::default();
+        let garbage = report_category(&db, &catalogue, Vec::new(), "environment.garbage").await?;
+        assert_eq!(garbage.code, "environment.garbage");
+        let bad_text = || {
+            vec![FieldError::new(
+                "description",
+                "length",
+                "1–2000 characters",
+            )]
+        };
+        let known = report_category(&db, &catalogue, bad_text(), "environment.garbage").await;
+        assert_eq!(fields(known), ["description"]);
+        let unknown = report_category(&db, &catalogue, bad_text(), "no.such").await;
+        assert_eq!(fields(unknown), ["description", "category"]);
+        let alone = report_category(&db, &catalogue, Vec::new(), "no.such").await;
+        assert_eq!(fields(alone), ["category"]);
+        Ok(())
+    }
+
+    async fn team(
+        db: &DatabaseConnection,
+        code: &str,
+        kind: &str,
+        areas: &[&str],
+        categories: &[&str],
+    ) -> Result<(), sea_orm::DbErr> {
+        let id = Uuid::now_v7();
+        teams::ActiveModel {
+            id: Set(id),
+            code: Set(code.to_owned()),
+            name: Set(code.to_owned()),
+            kind: Set(kind.to_owned()),
+            created_at: Set(Utc::now()),
+            updated_at: Set(Utc::now()),
+        }
+        .insert(db)
+        .await?;
+        for a in areas {
+            team_areas::ActiveModel {
+                team_id: Set(id),
+                area_code: Set((*a).to_owned()),
+            }
+            .insert(db)
+            .await?;
+        }
+        for c in categories {
+            team_categories::ActiveModel {
+                team_id: Set(id),
+                category: Set((*c).to_owned()),
+            }
+            .insert(db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn building_in_s_g1(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+        let now = Utc::now();
+        buildings::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            code: Set("S-B1".to_owned()),
+            name: Set("1幢".to_owned()),
+            address: Set("1幢".to_owned()),
+            lat: Set(30.25),
+            lng: Set(120.15),
+            micro_grid_code: Set(Some("S-G1-M1".to_owned())),
+            grid_code: Set(Some("S-G1".to_owned())),
+            floors: Set(None),
+            notes: Set(None),
+            verified_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_report_goes_to_its_grid_or_to_the_team_of_its_kind_covering_the_place() -> TestResult
+    {
+        let db = database().await?;
+        let idx = tree();
+        building_in_s_g1(&db).await?;
+        let snapshot = Cached::default().get(&db).await?;
+        let garbage = snapshot.category("environment.garbage", "category")?;
+        let dispute = snapshot.category("dispute.neighbour", "category")?;
+        let assignee = |r: &Routing| r.assignee.clone().map(|(k, c)| format!("{k}:{c}"));
+
+        // The building gives the place, and its grid takes what grids handle.
+        let r = route(&idx, &db, &garbage, None, Some("S-B1")).await?;
+        assert_eq!(assignee(&r).as_deref(), Some("grid:S-G1"));
+        assert_eq!(r.micro_grid.as_deref(), Some("S-G1-M1"));
+        assert_eq!(r.street.as_deref(), Some("S"), "the street over the grid");
+        assert_eq!(r.point, Some([120.15, 30.25]), "the building's point");
+
+        // No mediation team yet: the grid takes the dispute too.
+        let r = route(&idx, &db, &dispute, None, Some("S-B1")).await?;
+        assert_eq!(assignee(&r).as_deref(), Some("grid:S-G1"));
+
+        // Teams covering an area on the grid's chain take it, one taking the category first;
+        // a team elsewhere or of another kind never does.
+        team(&db, "MED-A", "mediation", &["S-C1"], &[]).await?;
+        team(&db, "MED-0", "mediation", &["S-C2"], &["dispute.neighbour"]).await?;
+        team(
+            &db,
+            "FIRE-1",
+            "fire_station",
+            &["S"],
+            &["dispute.neighbour"],
+        )
+        .await?;
+        let r = route(&idx, &db, &dispute, None, Some("S-B1")).await?;
+        assert_eq!(
+            assignee(&r).as_deref(),
+            Some("team:MED-A"),
+            "the only one covering"
+        );
+        team(&db, "MED-B", "mediation", &["S-G1"], &["dispute.neighbour"]).await?;
+        let r = route(&idx, &db, &dispute, None, Some("S-B1")).await?;
+        assert_eq!(
+            assignee(&r).as_deref(),
+            Some("team:MED-B"),
+            "the one taking disputes"
+        );
+        let r = route(&idx, &db, &garbage, None, Some("S-B1")).await?;
+        assert_eq!(
+            assignee(&r).as_deref(),
+            Some("grid:S-G1"),
+            "grids keep their own"
+        );
+
+        // Nowhere known: the dispatchers' queue.
+        let r = route(&idx, &db, &garbage, None, None).await?;
+        assert_eq!(assignee(&r), None);
+        assert_eq!(r.grid, None);
+        let r = route(&idx, &db, &garbage, Some([0.0, 0.0]), None).await?;
+        assert_eq!(assignee(&r), None, "a point outside every grid");
+
+        match route(&idx, &db, &garbage, None, Some("S-B9")).await {
+            Err(ApiError::Validation(e)) => {
+                assert_eq!(e[0].field, "building_code");
+                assert_eq!(e[0].rule, "unknown_building");
+            }
+            other => panic!("an unknown building is refused, got {other:?}"),
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use places::geometry::Coord;
+use places::locate::LocateIndex;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -19,20 +20,42 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::catalogue::Cached;
 use super::flow::Status;
-use super::intake::{Prepared, Reporter, Source};
+use super::intake::{NewEvent, Prepared, Reporter, Source};
 use super::timeline::{ActorRef, Step};
 use super::views::{self, EventView};
 use crate::batch::Batcher;
 use crate::db::by_size;
 use crate::entities::{event_photos, events, outbox as outbox_rows, tasks, timeline};
 use crate::error::{ApiError, ApiResult};
+use crate::live::Live;
 use crate::live::outbox::{self, Entry};
 
 /// Most reports in one batch.
 const MAX_BATCH: usize = 64;
 
 type Answer = ApiResult<(EventView, bool)>;
+
+/// Where a report goes in: what it is checked and routed against, the desk that writes it, and
+/// the live side to wake once it is written.
+pub struct Intake<'a> {
+    pub db: &'a DatabaseConnection,
+    pub index: &'a LocateIndex,
+    pub catalogue: &'a Cached,
+    pub desk: &'a IntakeDesk,
+    pub live: &'a Live,
+}
+
+/// Takes a report in. Returns the event and whether this was a replay of an earlier create.
+pub async fn create(to: Intake<'_>, new: NewEvent) -> ApiResult<(EventView, bool)> {
+    let prepared = super::intake::prepare(to.db, to.index, to.catalogue, new).await?;
+    let answer = to.desk.submit(prepared).await?;
+    if !answer.1 {
+        to.live.poke();
+    }
+    Ok(answer)
+}
 
 /// The intake's writers: reports are spread over a few lanes by their key, each lane writing
 /// one batch at a time, so batches of different lanes overlap and two retries of one key always
@@ -376,7 +399,7 @@ fn rows(job: &Prepared, duplicate_of: Option<Uuid>, now: chrono::DateTime<Utc>) 
     ];
     let mut task = None;
     if let Some((kind, code)) = &routing.assignee {
-        let row = super::moves::task_row(id, kind, code, colour, job.limits, now);
+        let row = super::tasks::task_row(id, kind, code, colour, job.limits, now);
         let task_id = *row.id.as_ref();
         steps.push(
             Step::new(id, ActorRef::system(), "accept")

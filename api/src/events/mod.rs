@@ -10,5 +10,6 @@ pub mod intake_desk;
 pub mod moves;
 pub mod notes;
 pub mod sweeper;
+pub mod tasks;
 pub mod timeline;
 pub mod views;

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,14 +14,16 @@ use uuid::Uuid;
 use super::access;
 use super::catalogue::{self, Colour};
 use super::flow::{self, FlowError, Move, Status};
+use super::tasks::{close, open_task, open_task_for};
 use super::timeline::{ActorRef, Step};
 use super::views::{self, EventView};
 use crate::auth::user::CurrentUser;
 use crate::entities::{event_photos, events, tasks};
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::live::Live;
 use crate::live::outbox::{self, Entry};
 use crate::points;
-use crate::state::AppState;
+use places::locate::LocateIndex;
 
 /// Where a task goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -161,54 +163,6 @@ fn flow_error(e: FlowError) -> ApiError {
     }
 }
 
-/// Opens a task with the deadlines of the colour's policy for the street.
-pub async fn open_task_for(
-    db: &impl ConnectionTrait,
-    event: Uuid,
-    kind: &str,
-    code: &str,
-    colour: Colour,
-    limits: catalogue::Limits,
-    now: DateTime<Utc>,
-) -> ApiResult<tasks::Model> {
-    Ok(task_row(event, kind, code, colour, limits, now)
-        .insert(db)
-        .await?)
-}
-
-/// A new open task of an event, not yet written.
-pub fn task_row(
-    event: Uuid,
-    kind: &str,
-    code: &str,
-    colour: Colour,
-    limits: catalogue::Limits,
-    now: DateTime<Utc>,
-) -> tasks::ActiveModel {
-    let dues = limits.dues_from(now);
-    let id = Uuid::now_v7();
-    tasks::ActiveModel {
-        id: Set(id),
-        event_id: Set(event),
-        assignee_kind: Set(kind.to_owned()),
-        assignee_code: Set(code.to_owned()),
-        open: Set(true),
-        colour: Set(colour.as_str().to_owned()),
-        sign_due: Set(dues.sign),
-        arrive_due: Set(dues.arrive),
-        handle_due: Set(dues.handle),
-        signed_at: Set(None),
-        arrived_at: Set(None),
-        handled_at: Set(None),
-        light: Set("none".to_owned()),
-        escalated_to: Set(None),
-        feedback: Set(None),
-        on_site_note: Set(None),
-        created_at: Set(now),
-        closed_at: Set(None),
-    }
-}
-
 async fn check_assignee(db: &impl ConnectionTrait, a: &Assignee) -> ApiResult<()> {
     let known = match a.kind.as_str() {
         "grid" => crate::entities::areas::Entity::find()
@@ -239,18 +193,6 @@ async fn check_assignee(db: &impl ConnectionTrait, a: &Assignee) -> ApiResult<()
             format!("no {} {}", a.kind, a.code),
         ))
     }
-}
-
-async fn close(
-    db: &impl ConnectionTrait,
-    task: &tasks::Model,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let mut t: tasks::ActiveModel = task.clone().into();
-    t.open = Set(false);
-    t.closed_at = Set(Some(now));
-    t.update(db).await?;
-    Ok(())
 }
 
 async fn attach_feedback_photos(
@@ -288,19 +230,21 @@ async fn attach_feedback_photos(
 /// Makes a move on an event for a user. 404 when the user may not see the event; 403 when they
 /// may see it but the move is not theirs; 409 when the event is not where the move starts.
 pub async fn apply(
-    state: &AppState,
+    db: &DatabaseConnection,
+    index: &LocateIndex,
+    catalogue: &catalogue::Cached,
+    live: &Live,
     user: &CurrentUser,
     id: Uuid,
     req: MoveRequest,
 ) -> ApiResult<EventView> {
     req.check()?;
     let mv = req.kind();
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(db).await?;
     // Read inside the write transaction so two moves on one event serialise on its row.
-    let index = state.places.get();
-    let (event, task, areas) = access::visible_event_in(&index, &tx, user, id).await?;
+    let (event, task, areas) = access::visible_event(index, &tx, user, id).await?;
     let from = Status::parse(&event.status)?;
-    let actor = access::actor_for(&index, user, &areas, &event, task.as_ref(), mv);
+    let actor = access::actor_for(index, user, &areas, &event, task.as_ref(), mv);
     let to = flow::check(from, mv, actor).map_err(flow_error)?;
     let now = Utc::now();
     let mut detail = serde_json::json!({});
@@ -320,8 +264,7 @@ pub async fn apply(
                     &assignee.kind,
                     &assignee.code,
                     colour,
-                    state
-                        .catalogue
+                    catalogue
                         .get(&tx)
                         .await?
                         .limits(event.street_code.as_deref(), colour),
@@ -360,8 +303,7 @@ pub async fn apply(
                 close(&tx, t, now).await?;
             }
             if let Some(reporter) = event.reporter_id {
-                let c = state
-                    .catalogue
+                let c = catalogue
                     .get(&tx)
                     .await?
                     .category(&event.category, "category")?;
@@ -435,7 +377,7 @@ pub async fn apply(
     step.append(&tx).await?;
     let (_, view) = announce_event(&tx, moved, "event.moved").await?;
     tx.commit().await?;
-    state.live.poke();
+    live.poke();
     Ok(view)
 }
 
@@ -481,16 +423,29 @@ pub async fn announce_event(
     Ok((row, view))
 }
 
+/// A command-centre change of an event's colour or category, and why.
+#[derive(Debug, Clone)]
+pub struct Recolour {
+    pub colour: Option<Colour>,
+    pub category: Option<String>,
+    pub reason: String,
+}
+
 /// A command-centre change of colour or category, with its reason; the open task's deadlines
 /// follow the new colour.
 pub async fn recolour(
-    state: &AppState,
+    db: &DatabaseConnection,
+    catalogue: &catalogue::Cached,
+    live: &Live,
     user: &CurrentUser,
     id: Uuid,
-    colour: Option<Colour>,
-    category: Option<String>,
-    reason: String,
+    change: Recolour,
 ) -> ApiResult<EventView> {
+    let Recolour {
+        colour,
+        category,
+        reason,
+    } = change;
     if !access::is_command_centre(user) {
         return Err(ApiError::Forbidden);
     }
@@ -499,20 +454,13 @@ pub async fn recolour(
             "reason", "required", "say why",
         )]));
     }
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(db).await?;
     let event = events::Entity::find_by_id(id)
         .one(&tx)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     let category = match category {
-        Some(c) => Some(
-            state
-                .catalogue
-                .get(&tx)
-                .await?
-                .category(&c, "category")?
-                .code,
-        ),
+        Some(c) => Some(catalogue.get(&tx).await?.category(&c, "category")?.code),
         None => None,
     };
     let now = Utc::now();
@@ -524,9 +472,8 @@ pub async fn recolour(
     let mut active: events::ActiveModel = event.clone().into();
     if let Some(c) = colour {
         active.colour = Set(c.as_str().to_owned());
-        if let Some(t) = access::open_task(&tx, id).await? {
-            let limits = state
-                .catalogue
+        if let Some(t) = open_task(&tx, id).await? {
+            let limits = catalogue
                 .get(&tx)
                 .await?
                 .limits(event.street_code.as_deref(), c);
@@ -550,6 +497,187 @@ pub async fn recolour(
         .await?;
     let (_, view) = announce_event(&tx, changed, "event.changed").await?;
     tx.commit().await?;
-    state.live.poke();
+    live.poke();
     Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::PaginatorTrait;
+
+    use super::*;
+    use crate::accounts::AreaKind;
+    use crate::auth::roles::Role;
+    use crate::entities::{outbox as outbox_rows, points_ledger, timeline};
+    use crate::testing::{
+        TestResult, area, database, enrol, event_in_s_g1, store_tree, tree, user,
+    };
+
+    fn grid(code: &str) -> Assignee {
+        Assignee {
+            kind: "grid".into(),
+            code: code.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_report_goes_round_the_loop_and_every_move_leaves_its_trail() -> TestResult {
+        let db = database().await?;
+        store_tree(&db).await?;
+        let (idx, catalogue, live) = (tree(), catalogue::Cached::default(), Live::default());
+        let citizen = user(&[Role::Citizen]);
+        let dispatcher = user(&[Role::Dispatcher]);
+        let worker = user(&[Role::GridWorker]);
+        let elsewhere = user(&[Role::GridWorker]);
+        enrol(&db, &citizen, &[]).await?;
+        enrol(&db, &dispatcher, &[]).await?;
+        enrol(&db, &worker, &[area(AreaKind::Grid, "S-G1")]).await?;
+        enrol(&db, &elsewhere, &[area(AreaKind::Grid, "S-G3")]).await?;
+        let e = event_in_s_g1(&db, Some(citizen.id), "environment.garbage", "reported").await?;
+        macro_rules! make {
+            ($who:expr, $req:expr) => {
+                apply(&db, &idx, &catalogue, &live, $who, e.id, $req).await
+            };
+        }
+
+        assert!(matches!(
+            make!(&worker, MoveRequest::Accept),
+            Err(ApiError::Forbidden)
+        ));
+        assert_eq!(
+            make!(&dispatcher, MoveRequest::Accept)?.status,
+            Status::Accepted
+        );
+        let unknown = make!(
+            &dispatcher,
+            MoveRequest::Dispatch {
+                assignee: grid("S-G9")
+            }
+        );
+        assert!(
+            matches!(&unknown, Err(ApiError::Validation(f)) if f[0].field == "assignee.code"),
+            "{unknown:?}"
+        );
+        let dispatched = make!(
+            &dispatcher,
+            MoveRequest::Dispatch {
+                assignee: grid("S-G1")
+            }
+        )?;
+        assert_eq!(dispatched.status, Status::Dispatched);
+        let task = dispatched.task.ok_or("the dispatch opens a task")?;
+        assert_eq!((task.assignee_code.as_str(), task.open), ("S-G1", true));
+        assert!(task.sign_due.is_some(), "with the category's deadlines");
+
+        // Another grid's worker does not see it; its own worker cannot skip a step.
+        let hidden = make!(&elsewhere, MoveRequest::Sign);
+        assert!(matches!(hidden, Err(ApiError::NotFound("event"))));
+        let early = make!(&worker, MoveRequest::Arrive);
+        assert!(matches!(early, Err(ApiError::Conflict { .. })), "{early:?}");
+        make!(&worker, MoveRequest::Sign)?;
+        make!(&worker, MoveRequest::Arrive)?;
+        let handled = make!(
+            &worker,
+            MoveRequest::Handle {
+                feedback: " 已清理 ".into(),
+                photos: Vec::new(),
+            }
+        )?;
+        assert_eq!(handled.status, Status::Handled);
+        let task = handled.task.ok_or("still its task")?;
+        assert_eq!(task.feedback.as_deref(), Some("已清理"), "trimmed");
+        assert!(task.signed_at.is_some() && task.arrived_at.is_some() && task.handled_at.is_some());
+
+        let completed = make!(&dispatcher, MoveRequest::Complete)?;
+        assert_eq!(completed.status, Status::Completed);
+        assert_eq!(
+            completed.task.map(|t| t.open),
+            Some(false),
+            "the task is closed"
+        );
+        // The reporter is paid once, what the category is worth.
+        let worth = catalogue
+            .get(&db)
+            .await?
+            .category("environment.garbage", "category")?;
+        let paid: Vec<i32> = points_ledger::Entity::find()
+            .filter(points_ledger::Column::UserId.eq(citizen.id))
+            .all(&db)
+            .await?
+            .into_iter()
+            .map(|p| p.amount)
+            .collect();
+        assert_eq!(paid, [worth.points]);
+        let again = make!(&dispatcher, MoveRequest::Complete);
+        assert!(matches!(again, Err(ApiError::Conflict { .. })));
+        let rated = make!(
+            &citizen,
+            MoveRequest::Evaluate {
+                rating: 5,
+                comment: None,
+            }
+        )?;
+        assert_eq!((rated.status, rated.rating), (Status::Evaluated, Some(5)));
+
+        // Every move made, and only those, is in the timeline and announced.
+        let steps: Vec<String> = timeline::Entity::find()
+            .filter(timeline::Column::EventId.eq(e.id))
+            .all(&db)
+            .await?
+            .into_iter()
+            .map(|s| s.action)
+            .collect();
+        let made = [
+            "accept", "dispatch", "sign", "arrive", "handle", "complete", "evaluate",
+        ];
+        assert_eq!(steps, made);
+        let announced = outbox_rows::Entity::find()
+            .filter(outbox_rows::Column::EventId.eq(e.id))
+            .count(&db)
+            .await?;
+        assert_eq!(announced, made.len() as u64);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_recolour_moves_the_open_tasks_deadlines_and_only_the_command_centre_makes_it()
+    -> TestResult {
+        let db = database().await?;
+        store_tree(&db).await?;
+        let (idx, catalogue, live) = (tree(), catalogue::Cached::default(), Live::default());
+        let dispatcher = user(&[Role::Dispatcher]);
+        let worker = user(&[Role::GridWorker]);
+        enrol(&db, &dispatcher, &[]).await?;
+        enrol(&db, &worker, &[area(AreaKind::Grid, "S-G1")]).await?;
+        let e = event_in_s_g1(&db, None, "environment.garbage", "reported").await?;
+        let dispatch = MoveRequest::Dispatch {
+            assignee: grid("S-G1"),
+        };
+        let before = apply(&db, &idx, &catalogue, &live, &dispatcher, e.id, dispatch)
+            .await?
+            .task
+            .ok_or("a task")?;
+        let red = |reason: &str| Recolour {
+            colour: Some(Colour::Red),
+            category: None,
+            reason: reason.into(),
+        };
+        let refused = recolour(&db, &catalogue, &live, &worker, e.id, red("紧急")).await;
+        assert!(matches!(refused, Err(ApiError::Forbidden)));
+        let unsaid = recolour(&db, &catalogue, &live, &dispatcher, e.id, red("  ")).await;
+        assert!(matches!(&unsaid, Err(ApiError::Validation(f)) if f[0].field == "reason"));
+
+        let after = recolour(&db, &catalogue, &live, &dispatcher, e.id, red("紧急")).await?;
+        assert_eq!(after.colour, "red");
+        let task = after.task.ok_or("the same task")?;
+        assert_eq!((task.id, task.colour.as_str()), (before.id, "red"));
+        let limits = catalogue.get(&db).await?.limits(Some("S"), Colour::Red);
+        let dues = limits.dues_from(before.created_at);
+        assert_eq!((task.sign_due, task.handle_due), (dues.sign, dues.handle));
+        assert_ne!(
+            task.handle_due, before.handle_due,
+            "red is due sooner than yellow"
+        );
+        Ok(())
+    }
 }

@@ -210,7 +210,7 @@ pub async fn note_open_task(
 ) -> ApiResult<Noted> {
     notes.check()?;
     let tx = crate::db::begin_write(db).await?;
-    let (event, task, areas) = access::visible_event_in(index, &tx, user, id).await?;
+    let (event, task, areas) = access::visible_event(index, &tx, user, id).await?;
     notes.check_photos(&tx, user.id).await?;
     let task = task.ok_or(ApiError::Conflict {
         field: None,
@@ -241,7 +241,7 @@ pub async fn reword(
 ) -> ApiResult<Noted> {
     check_description(description)?;
     let tx = crate::db::begin_write(db).await?;
-    let (event, task, areas) = access::visible_event_in(index, &tx, user, id).await?;
+    let (event, task, areas) = access::visible_event(index, &tx, user, id).await?;
     let grant = crate::access::report(user, &areas, index, &event, task.as_ref())?;
     if !grant.may_write(DocKind::Report, "description") {
         return Err(ApiError::Forbidden);

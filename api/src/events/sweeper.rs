@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
+use places::locate::LocateIndex;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
+use super::catalogue::Cached;
 use super::moves::announce;
 use super::timeline::{ActorRef, Step};
 use crate::accounts::{self, AreaKind};
@@ -103,8 +106,23 @@ async fn run(state: web::Data<AppState>, mut stop: Stop) {
     }
 }
 
-/// One pass: lights every task whose light should rise. Returns how many this instance lit.
+/// One tick of the sweeper: lights what is late, and wakes the live side when anything was lit.
+/// Returns how many tasks this instance lit.
 pub async fn sweep(state: &AppState) -> ApiResult<usize> {
+    let lit = light_late(&state.db, &state.places.get(), &state.catalogue).await?;
+    if lit > 0 {
+        state.live.poke();
+    }
+    Ok(lit)
+}
+
+/// One pass: lights every task whose light should rise, escalating it up `index`'s tree and
+/// mailing the supervisors there. Returns how many this instance lit.
+pub async fn light_late(
+    db: &DatabaseConnection,
+    index: &LocateIndex,
+    catalogue: &Cached,
+) -> ApiResult<usize> {
     let now = Utc::now();
     let late = Condition::any()
         .add(
@@ -128,7 +146,7 @@ pub async fn sweep(state: &AppState) -> ApiResult<usize> {
         .filter(late)
         .order_by_asc(tasks::Column::Id)
         .limit(500)
-        .all(&state.db)
+        .all(db)
         .await?;
     let mut lit = 0;
     for t in candidates {
@@ -143,24 +161,20 @@ pub async fn sweep(state: &AppState) -> ApiResult<usize> {
                 continue;
             }
         };
-        if want > have && light_one(state, &t, want, &missed).await? {
+        if want > have && light_one(db, index, catalogue, &t, want, &missed).await? {
             lit += 1;
         }
-    }
-    if lit > 0 {
-        state.live.poke();
     }
     Ok(lit)
 }
 
 /// The area a late task goes up to: the grid's parent on yellow, the street on red.
 fn escalation_target(
-    state: &AppState,
+    index: &LocateIndex,
     t: &tasks::Model,
     event: &events::Model,
     light: Light,
 ) -> Option<String> {
-    let index = state.places.get();
     let start = if t.assignee_kind == "grid" {
         Some(t.assignee_code.as_str())
     } else {
@@ -176,16 +190,18 @@ fn escalation_target(
 }
 
 async fn light_one(
-    state: &AppState,
+    db: &DatabaseConnection,
+    index: &LocateIndex,
+    catalogue: &Cached,
     t: &tasks::Model,
     light: Light,
     missed: &[&str],
 ) -> ApiResult<bool> {
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(db).await?;
     let Some(event) = events::Entity::find_by_id(t.event_id).one(&tx).await? else {
         return Ok(false);
     };
-    let target = escalation_target(state, t, &event, light);
+    let target = escalation_target(index, t, &event, light);
     // Compare-and-set: only the sweep that sees the light it read changes it.
     let done = tasks::Entity::update_many()
         .col_expr(tasks::Column::Light, Expr::value(light.as_str()))
@@ -201,7 +217,7 @@ async fn light_one(
     // Who is mailed is decided now and kept with the light (as account ids: the timeline is
     // shown to everyone who sees the event; names and addresses only to the command centre,
     // through GET /api/v1/events/{id}/escalations).
-    let mailed = supervisors(state, &tx, target.as_deref()).await?;
+    let mailed = supervisors(index, &tx, target.as_deref()).await?;
     let mailed_ids: Vec<Uuid> = mailed.iter().map(|(id, _)| *id).collect();
     Step::new(t.event_id, ActorRef::system(), "light")
         .task(t.id)
@@ -214,8 +230,7 @@ async fn light_one(
         .append(&tx)
         .await?;
     announce(&tx, t.event_id, "task.lit").await?;
-    let category = state
-        .catalogue
+    let category = catalogue
         .get(&tx)
         .await?
         .category(&event.category, "category")
@@ -254,20 +269,12 @@ async fn light_one(
 /// row per address: those serving it or an area above it, and those who serve no area in
 /// particular.
 async fn supervisors(
-    state: &AppState,
+    index: &LocateIndex,
     db: &impl ConnectionTrait,
     area: Option<&str>,
 ) -> ApiResult<Vec<(Uuid, String)>> {
     let above: BTreeSet<String> = area
-        .map(|a| {
-            state
-                .places
-                .get()
-                .chain(a)
-                .into_iter()
-                .map(|n| n.code.clone())
-                .collect()
-        })
+        .map(|a| index.chain(a).into_iter().map(|n| n.code.clone()).collect())
         .unwrap_or_default();
     let staff: BTreeSet<Uuid> = user_roles::Entity::find()
         .filter(user_roles::Column::Role.is_in([Role::Dispatcher.as_str(), Role::Admin.as_str()]))

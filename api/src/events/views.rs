@@ -2,6 +2,7 @@
 //! its workers, everything for the command centre.
 
 use chrono::{DateTime, Utc};
+use places::locate::LocateIndex;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -19,7 +20,6 @@ use crate::entities::{event_photos, events, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Page, PageRequest};
 use crate::places::areas::served_codes;
-use crate::state::AppState;
 use crate::stored::Corrupt;
 
 /// A task: the event's assignment to a grid or team, with its deadlines.
@@ -310,7 +310,8 @@ pub struct EventFilter {
 /// Events the caller may see, newest first: the command centre all; workers those of their
 /// grids and teams (by the current task); everyone their own reports.
 pub async fn list(
-    state: &AppState,
+    db: &impl ConnectionTrait,
+    index: &LocateIndex,
     user: &CurrentUser,
     areas: &[AreaRef],
     page: PageRequest,
@@ -326,9 +327,7 @@ pub async fn list(
         q = q.filter(mine);
     } else if !super::access::is_command_centre(user) {
         let grids: Vec<String> = if user.has(Role::GridWorker) {
-            served_codes(&state.places.get(), areas)
-                .into_iter()
-                .collect()
+            served_codes(index, areas).into_iter().collect()
         } else {
             Vec::new()
         };
@@ -386,10 +385,10 @@ pub async fn list(
     if let Some(after) = page.after {
         q = q.filter(events::Column::Id.lt(after));
     }
-    let rows = q.limit(page.fetch()).all(&state.db).await?;
+    let rows = q.limit(page.fetch()).all(db).await?;
     let page_rows = Page::from_rows(rows, &page, |e| e.id);
     Ok(Page {
-        items: assemble(&state.db, page_rows.items).await?,
+        items: assemble(db, page_rows.items).await?,
         next_cursor: page_rows.next_cursor,
     })
 }

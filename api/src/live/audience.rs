@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use places::locate::LocateIndex;
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 use uuid::Uuid;
 
 use crate::accounts::{self, AreaKind, AreaRef};
@@ -19,7 +19,6 @@ use crate::auth::user::CurrentUser;
 use crate::entities::outbox;
 use crate::error::ApiResult;
 use crate::places::areas::served_codes;
-use crate::state::AppState;
 
 /// What one signed-in user hears.
 #[derive(Debug, Clone)]
@@ -37,15 +36,19 @@ pub struct Audience {
 
 impl Audience {
     /// The audience of a signed-in user, from their roles, the areas they serve and the tree.
-    pub async fn of(state: &AppState, user: &CurrentUser) -> ApiResult<Self> {
+    pub async fn of(
+        db: &impl ConnectionTrait,
+        index: &LocateIndex,
+        user: &CurrentUser,
+    ) -> ApiResult<Self> {
         let needs_areas = !Self::hears_everything(user)
             && (user.has(Role::GridWorker) || user.has(Role::TeamMember));
         let areas = if needs_areas {
-            accounts::areas_of(&state.db, user.id).await?
+            accounts::areas_of(db, user.id).await?
         } else {
             Vec::new()
         };
-        Ok(Self::from_areas(user, &areas, &state.places.get()))
+        Ok(Self::from_areas(user, &areas, index))
     }
 
     fn hears_everything(user: &CurrentUser) -> bool {

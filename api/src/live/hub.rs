@@ -6,16 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::audience::Audience;
 use super::{Delivery, feed};
+use crate::auth::sessions::SessionCache;
 use crate::auth::user::CurrentUser;
-use crate::state::AppState;
 
 /// How often the server pings each client.
 pub const PING_EVERY: Duration = Duration::from_secs(20);
@@ -62,9 +62,11 @@ fn reason(code: CloseCode, why: &str) -> Option<CloseReason> {
     })
 }
 
-/// Serves one client until it ends; never fails, it closes.
+/// Serves one client until it ends; never fails, it closes. It reads what the client missed from
+/// `db`, and checks with `sessions` that the login session is still live.
 pub async fn serve(
-    state: web::Data<AppState>,
+    db: &DatabaseConnection,
+    sessions: &SessionCache,
     client: Client,
     mut session: Session,
     stream: MessageStream,
@@ -83,7 +85,7 @@ pub async fn serve(
     if let Some(after) = after {
         // Boxed, as the session check below: database reads kept inline would make every
         // connection's task as large as their futures for its whole life.
-        match Box::pin(replay(&state, &audience, after, &mut session)).await {
+        match Box::pin(replay(db, &audience, after, &mut session)).await {
             Ok(Some(last)) => skip = last,
             Ok(None) => return,
             Err(()) => {
@@ -138,7 +140,7 @@ pub async fn serve(
                 pings += 1;
                 if pings.is_multiple_of(SESSION_CHECK_PINGS)
                     && let Err(crate::error::ApiError::Unauthorized(why)) =
-                        Box::pin(state.sessions.ensure_active(user.session)).await
+                        Box::pin(sessions.ensure_active(user.session)).await
                 {
                     break reason(CloseCode::Policy, why);
                 }
@@ -154,14 +156,14 @@ pub async fn serve(
 /// Sends the audience's rows after `after`; the last position sent (or `after`), `None` when
 /// the client went away, `Err` when the database failed.
 async fn replay(
-    state: &AppState,
+    db: &DatabaseConnection,
     audience: &Audience,
     after: i64,
     session: &mut Session,
 ) -> Result<Option<i64>, ()> {
     let mut last = after;
     loop {
-        let rows = feed::read(&state.db, audience, last, REPLAY_PAGE)
+        let rows = feed::read(db, audience, last, REPLAY_PAGE)
             .await
             .map_err(|e| tracing::warn!(error = %e, "live: replay failed"))?;
         let full = rows.len() as u64 == REPLAY_PAGE;
@@ -183,7 +185,9 @@ async fn replay(
 mod tests {
     use super::*;
 
-    fn future_size<A, B, C, D, F: std::future::Future>(_: &impl FnOnce(A, B, C, D) -> F) -> usize {
+    fn future_size<A, B, C, D, E, F: std::future::Future>(
+        _: &impl FnOnce(A, B, C, D, E) -> F,
+    ) -> usize {
         std::mem::size_of::<F>()
     }
 

@@ -16,18 +16,15 @@ pub mod bus;
 pub mod feed;
 pub mod hub;
 pub mod outbox;
-pub mod routes;
 pub mod sequencer;
 
 use std::sync::Arc;
 
-use actix_web::web;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use crate::entities::outbox as outbox_rows;
-use crate::state::AppState;
 
 /// How many rows the in-process stream holds for its slowest subscriber; a websocket client
 /// further behind than this is closed and reconnects with its cursor.
@@ -67,11 +64,6 @@ impl Live {
     pub fn listeners(&self) -> usize {
         self.bus.receiver_count()
     }
-}
-
-/// Starts this instance's sequencer and bus (and its Redis subscriber when Redis is configured).
-pub fn spawn(state: web::Data<AppState>, workers: &mut crate::workers::Supervisor) {
-    bus::spawn(state, workers);
 }
 
 /// A positioned outbox row as it travels between instances.

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use places::locate::LocateIndex;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
     TryInsertResult,
@@ -16,7 +17,6 @@ use crate::auth::roles::Role;
 use crate::auth::user::CurrentUser;
 use crate::entities::{event_photos, photo_owners, photos};
 use crate::error::ApiResult;
-use crate::state::AppState;
 
 /// The media type of every stored photo and thumbnail.
 pub const MIME: &str = "image/jpeg";
@@ -162,22 +162,26 @@ async fn owns<C: ConnectionTrait>(
 /// Whether `user` may see the photo: its uploader, the command centre (dispatchers) and admins,
 /// and whoever may see an event the photo is attached to. False for a photo that does not exist,
 /// so callers answer both the same way (404).
-pub async fn may_see(state: &AppState, user: &CurrentUser, sha256: &str) -> ApiResult<bool> {
-    match find(&state.db, sha256).await? {
-        Some(row) => may_see_row(state, user, &row).await,
+pub async fn may_see(
+    index: &LocateIndex,
+    db: &impl ConnectionTrait,
+    user: &CurrentUser,
+    sha256: &str,
+) -> ApiResult<bool> {
+    match find(db, sha256).await? {
+        Some(row) => may_see_row(index, db, user, &row).await,
         None => Ok(false),
     }
 }
 
 /// [`may_see`] for a row already loaded.
 pub async fn may_see_row(
-    state: &AppState,
+    index: &LocateIndex,
+    db: &impl ConnectionTrait,
     user: &CurrentUser,
     row: &photos::Model,
 ) -> ApiResult<bool> {
-    if user.has(Role::Admin)
-        || user.has(Role::Dispatcher)
-        || owns(&state.db, &row.sha256, user.id).await?
+    if user.has(Role::Admin) || user.has(Role::Dispatcher) || owns(db, &row.sha256, user.id).await?
     {
         return Ok(true);
     }
@@ -187,10 +191,10 @@ pub async fn may_see_row(
         .filter(event_photos::Column::Sha256.eq(row.sha256.clone()))
         .distinct()
         .into_tuple()
-        .all(&state.db)
+        .all(db)
         .await?;
     for event_id in events {
-        if crate::events::access::may_see_event(state, user, event_id).await? {
+        if crate::events::access::may_see_event(index, db, user, event_id).await? {
             return Ok(true);
         }
     }

@@ -18,6 +18,7 @@ use crate::events::catalogue::{self, Category, Colour, Limits, Policy};
 use crate::events::escalations::{self, Escalation};
 use crate::events::flow::Status;
 use crate::events::intake::{self, NewEvent, Reporter, Source};
+use crate::events::intake_desk;
 use crate::events::moves::{self, MoveRequest};
 use crate::events::views::{self, EventDetail, EventFilter, EventView};
 use crate::extract::{Json, Query};
@@ -70,47 +71,6 @@ pub struct CreateEventRequest {
     pub photos: Vec<String>,
     /// The command centre may set the colour; others get the category's.
     pub colour: Option<Colour>,
-}
-
-/// The rules every report's text and photos meet, wherever it is made (a report, a patrol's
-/// finding): 1–2000 characters, at most 9 photos.
-pub fn check_report(errors: &mut Vec<FieldError>, description: &str, photos: &[String]) {
-    let n = description.trim().chars().count();
-    if n == 0 || n > 2000 {
-        errors.push(FieldError::new(
-            "description",
-            "length",
-            "1–2000 characters",
-        ));
-    }
-    if photos.len() > 9 {
-        errors.push(FieldError::new("photos", "max_items", "at most 9 photos"));
-    }
-}
-
-/// The report's category from the catalogue, once every other field passed: all the fields at
-/// fault, the category among them, are refused together.
-pub async fn report_category(
-    state: &AppState,
-    mut errors: Vec<FieldError>,
-    code: &str,
-) -> ApiResult<Category> {
-    let category = match state
-        .catalogue
-        .get(&state.db)
-        .await?
-        .category(code, "category")
-    {
-        Ok(c) => Some(c),
-        Err(ApiError::Validation(e)) => {
-            errors.extend(e);
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    category
-        .filter(|_| errors.is_empty())
-        .ok_or(ApiError::Validation(errors))
 }
 
 /// Whoever may report: a signed-in user, or a machine whose key has `events.write`. Checked as an
@@ -183,7 +143,7 @@ pub async fn create_event(
     };
     let key = idempotency_key(&req, &body)?;
     let mut errors = Vec::new();
-    check_report(&mut errors, &body.description, &body.photos);
+    intake::check_report(&mut errors, &body.description, &body.photos);
     if let Some(b) = &body.building_code
         && let Err(ApiError::Validation(e)) = check_code("building_code", b)
     {
@@ -202,7 +162,8 @@ pub async fn create_event(
         body.lng,
         body.crs.unwrap_or_default(),
     )?;
-    let category = report_category(&state, errors, &body.category).await?;
+    let category =
+        intake::report_category(&state.db, &state.catalogue, errors, &body.category).await?;
     let new = NewEvent {
         reporter,
         key,
@@ -214,7 +175,18 @@ pub async fn create_event(
         building_code: body.building_code.clone(),
         photos: body.photos.clone(),
     };
-    let (view, replayed) = intake::create(&state, new).await?;
+    let index = state.places.get();
+    let (view, replayed) = intake_desk::create(
+        intake_desk::Intake {
+            db: &state.db,
+            index: &index,
+            catalogue: &state.catalogue,
+            desk: &state.intake,
+            live: &state.live,
+        },
+        new,
+    )
+    .await?;
     let viewer = match &who {
         Principal::User(u) => Some(u),
         Principal::Machine(_) => None,
@@ -268,7 +240,8 @@ pub async fn list_events(
         grid: q.grid,
         lit: q.lit.unwrap_or(false),
     };
-    let page = views::list(&state, &auth.user, &areas, page, filter).await?;
+    let index = state.places.get();
+    let page = views::list(&state.db, &index, &auth.user, &areas, page, filter).await?;
     Ok(web::Json(Page {
         items: page
             .items
@@ -295,7 +268,8 @@ pub async fn get_event(
     auth: Auth<AnyRole>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<EventDetail>> {
-    let (event, ..) = access::visible_event(&state, &auth.user, id.into_inner()).await?;
+    let index = state.places.get();
+    let (event, ..) = access::visible_event(&index, &state.db, &auth.user, id.into_inner()).await?;
     Ok(web::Json(
         views::detail(&state.db, event.id)
             .await?
@@ -321,7 +295,8 @@ pub async fn event_escalations(
     auth: Auth<CommandCentre>,
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<Vec<Escalation>>> {
-    let (event, ..) = access::visible_event(&state, &auth.user, id.into_inner()).await?;
+    let (event, ..) =
+        access::visible_event(&state.places.get(), &state.db, &auth.user, id.into_inner()).await?;
     Ok(web::Json(escalations::of_event(&state.db, event.id).await?))
 }
 
@@ -347,11 +322,18 @@ pub async fn move_event(
     id: web::Path<Uuid>,
     Json(body): Json<MoveRequest>,
 ) -> ApiResult<web::Json<EventView>> {
-    Ok(web::Json(
-        moves::apply(&state, &auth.user, id.into_inner(), body)
-            .await?
-            .shown_to(Some(&auth.user)),
-    ))
+    let index = state.places.get();
+    let moved = moves::apply(
+        &state.db,
+        &index,
+        &state.catalogue,
+        &state.live,
+        &auth.user,
+        id.into_inner(),
+        body,
+    )
+    .await?;
+    Ok(web::Json(moved.shown_to(Some(&auth.user))))
 }
 
 /// A command-centre change of colour or category.
@@ -388,12 +370,16 @@ pub async fn change_event(
 ) -> ApiResult<web::Json<EventView>> {
     Ok(web::Json(
         moves::recolour(
-            &state,
+            &state.db,
+            &state.catalogue,
+            &state.live,
             &auth.user,
             id.into_inner(),
-            body.colour,
-            body.category,
-            body.reason,
+            moves::Recolour {
+                colour: body.colour,
+                category: body.category,
+                reason: body.reason,
+            },
         )
         .await?
         .shown_to(Some(&auth.user)),

@@ -7,8 +7,10 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::server::OpenApiJson;
 use crate::state::AppState;
+
+/// The OpenAPI document, serialised once when the server starts.
+pub struct OpenApiJson(pub String);
 
 /// Liveness.
 #[derive(Serialize, ToSchema)]

@@ -16,11 +16,14 @@ pub mod buildings;
 pub mod callouts;
 pub mod events;
 pub mod health;
+pub mod live;
 pub mod notes;
 pub mod patrols;
+pub mod photos;
 pub mod qr_image;
 pub mod rewards;
 pub mod sorting;
+pub mod sync;
 pub mod teams;
 pub mod users;
 pub mod volunteers;
@@ -195,9 +198,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(buildings::configure)
                 .configure(events::configure)
                 .configure(notes::configure)
-                .configure(crate::live::routes::configure)
-                .configure(crate::sync::routes::configure)
-                .configure(crate::photos::configure)
+                .configure(live::configure)
+                .configure(sync::configure)
+                .configure(photos::configure)
                 .configure(volunteers::configure)
                 .configure(activities::configure)
                 .configure(callouts::configure)

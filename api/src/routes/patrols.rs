@@ -20,6 +20,7 @@ use crate::community::patrols::{
 use crate::domain::check_code;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::events::intake::{self, NewEvent, Reporter, Source};
+use crate::events::intake_desk;
 use crate::events::views::EventView;
 use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageQuery, PageRequest};
@@ -506,8 +507,9 @@ pub async fn report_finding(
     let key = crate::extract::client_key(&req, body.id, "a retry gets the same answer")?;
     let (checkin, checkpoint) = patrols::own_checkin(&state.db, auth.user.id, checkin_id).await?;
     let mut errors = Vec::new();
-    super::events::check_report(&mut errors, &body.description, &body.photos);
-    let category = super::events::report_category(&state, errors, &body.category).await?;
+    intake::check_report(&mut errors, &body.description, &body.photos);
+    let category =
+        intake::report_category(&state.db, &state.catalogue, errors, &body.category).await?;
     // Workers' findings are patrol events, as when they report directly; everyone else's are
     // citizens' reports and earn what a report earns.
     let source = if auth.user.has(Role::GridWorker) || auth.user.has(Role::TeamMember) {
@@ -529,7 +531,18 @@ pub async fn report_finding(
         building_code: None,
         photos: body.photos.clone(),
     };
-    let (view, replayed) = intake::create(&state, new).await?;
+    let index = state.places.get();
+    let (view, replayed) = intake_desk::create(
+        intake_desk::Intake {
+            db: &state.db,
+            index: &index,
+            catalogue: &state.catalogue,
+            desk: &state.intake,
+            live: &state.live,
+        },
+        new,
+    )
+    .await?;
     let mut res = HttpResponse::Created();
     if replayed {
         res.insert_header(("idempotent-replayed", "true"));

@@ -10,29 +10,42 @@
 //! instance), the server writes the rows' values into the document as its own change.
 
 pub mod building_doc;
-pub mod routes;
 pub mod session;
 pub mod store;
 pub mod subject;
+pub mod watch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use automerge::{ActorId, AutoCommit, ChangeHash};
+use sea_orm::DatabaseConnection;
 use sync_engine::docid::DocumentId;
 use sync_engine::merge::{Limits, Merged};
 use sync_engine::{DocKind, fields};
 use tokio::sync::Notify;
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use self::subject::Subject;
 use crate::auth::user::CurrentUser;
 use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::events::catalogue::Cached;
+use crate::live::Live;
+use crate::places::index::SharedIndex;
+
+/// What the sync engine works with: the database, the documents this instance holds, the area
+/// tree (read afresh at each look-up, as it changes), the catalogue that moves read, and the live
+/// side, woken when a merge announced something.
+#[derive(Clone, Copy)]
+pub struct Engine<'a> {
+    pub db: &'a DatabaseConnection,
+    pub docs: &'a Docs,
+    pub places: &'a SharedIndex,
+    pub catalogue: &'a Cached,
+    pub live: &'a Live,
+}
 
 /// How long a settled outbox row is remembered while it has not come back on the bus.
 const SETTLED_FOR: Duration = Duration::from_secs(600);
@@ -214,28 +227,28 @@ impl Docs {
 /// `unwritten`: the document was not in the database a moment ago, so it is written at once
 /// rather than looked for first.
 pub async fn open(
-    state: &AppState,
+    engine: Engine<'_>,
     id: DocumentId,
     subject: Subject,
     unwritten: bool,
 ) -> ApiResult<Arc<Open>> {
-    if let Some(d) = state.sync.get(id) {
+    if let Some(d) = engine.docs.get(id) {
         d.touch();
         return Ok(d);
     }
     let stored = match unwritten {
         true => None,
-        false => store::load(&state.db, id.uuid()).await?,
+        false => store::load(engine.db, id.uuid()).await?,
     };
     // A document this instance has just written from the rows agrees with them already.
     let (stored, fresh) = match stored {
         Some(s) => (s, false),
         None => {
-            let mut doc = AutoCommit::new().with_actor(state.sync.actor.clone());
-            let mut first = subject::owned(&state.db, &subject).await?;
+            let mut doc = AutoCommit::new().with_actor(engine.docs.actor.clone());
+            let mut first = subject::owned(engine.db, &subject).await?;
             first.extend(subject::initial(subject.kind));
-            fields::write(&mut doc, &first).map_err(engine)?;
-            if store::create(&state.db, id.uuid(), subject.kind, subject.id, &mut doc).await? {
+            fields::write(&mut doc, &first).map_err(engine_error)?;
+            if store::create(engine.db, id.uuid(), subject.kind, subject.id, &mut doc).await? {
                 let stored = store::Stored {
                     kind: subject.kind,
                     subject: subject.id,
@@ -246,29 +259,29 @@ pub async fn open(
                 (stored, true)
             } else {
                 // Another instance wrote it meanwhile: then theirs is the document.
-                let theirs = store::load(&state.db, id.uuid())
+                let theirs = store::load(engine.db, id.uuid())
                     .await?
                     .ok_or(crate::error::ApiError::NotFound("document"))?;
                 (theirs, false)
             }
         }
     };
-    let open = in_memory(state, id, subject, stored);
+    let open = in_memory(engine, id, subject, stored);
     if !fresh {
         let mut inner = open.inner.lock().await;
-        reconcile(state, &open, &mut inner, None).await?;
+        reconcile(engine, &open, &mut inner, None).await?;
     }
-    enter(state, open)
+    enter(engine, open)
 }
 
 /// A document read or just written, as this instance holds it.
 fn in_memory(
-    state: &AppState,
+    engine: Engine<'_>,
     id: DocumentId,
     subject: Subject,
     stored: store::Stored,
 ) -> Arc<Open> {
-    let mut doc = stored.doc.with_actor(state.sync.actor.clone());
+    let mut doc = stored.doc.with_actor(engine.docs.actor.clone());
     let changes = doc.get_changes(&[]).len();
     Arc::new(Open {
         id,
@@ -286,9 +299,9 @@ fn in_memory(
 }
 
 /// Puts a document into the registry; the one already there if another connection was first.
-fn enter(state: &AppState, open: Arc<Open>) -> ApiResult<Arc<Open>> {
-    let mut map = state
-        .sync
+fn enter(engine: Engine<'_>, open: Arc<Open>) -> ApiResult<Arc<Open>> {
+    let mut map = engine
+        .docs
         .open
         .lock()
         .map_err(|_| anyhow::anyhow!("document registry poisoned"))?;
@@ -299,16 +312,16 @@ fn enter(state: &AppState, open: Arc<Open>) -> ApiResult<Arc<Open>> {
 /// holds them in memory as [`open`] would; a phone's first sync asks for its grid's tasks in one
 /// burst. What is left out (another kind, or written meanwhile by another instance) [`open`]
 /// takes one by one.
-pub async fn write_tasks(state: &AppState, wanted: &[(DocumentId, Subject)]) -> ApiResult<()> {
+pub async fn write_tasks(engine: Engine<'_>, wanted: &[(DocumentId, Subject)]) -> ApiResult<()> {
     let wanted: Vec<_> = wanted
         .iter()
-        .filter(|(id, s)| s.kind == DocKind::Task && state.sync.get(*id).is_none())
+        .filter(|(id, s)| s.kind == DocKind::Task && engine.docs.get(*id).is_none())
         .collect();
     if wanted.is_empty() {
         return Ok(());
     }
     let ids: Vec<Uuid> = wanted.iter().map(|(_, s)| s.id).collect();
-    let mut owned = subject::owned_tasks(&state.db, &ids).await?;
+    let mut owned = subject::owned_tasks(engine.db, &ids).await?;
     let mut docs = HashMap::new();
     let mut new = Vec::new();
     for (id, s) in wanted {
@@ -316,12 +329,12 @@ pub async fn write_tasks(state: &AppState, wanted: &[(DocumentId, Subject)]) -> 
             continue;
         };
         first.extend(subject::initial(s.kind));
-        let mut doc = AutoCommit::new().with_actor(state.sync.actor.clone());
-        fields::write(&mut doc, &first).map_err(engine)?;
+        let mut doc = AutoCommit::new().with_actor(engine.docs.actor.clone());
+        fields::write(&mut doc, &first).map_err(engine_error)?;
         new.push((id.uuid(), s.kind, s.id, doc.save()));
         docs.insert(id.uuid(), (*id, *s, doc));
     }
-    for written in store::create_many(&state.db, new).await? {
+    for written in store::create_many(engine.db, new).await? {
         let Some((id, s, doc)) = docs.remove(&written) else {
             continue;
         };
@@ -332,18 +345,18 @@ pub async fn write_tasks(state: &AppState, wanted: &[(DocumentId, Subject)]) -> 
             snapshot_version: 1,
             rows: HashSet::new(),
         };
-        enter(state, in_memory(state, id, s, stored))?;
+        enter(engine, in_memory(engine, id, s, stored))?;
     }
     Ok(())
 }
 
-fn engine(e: automerge::AutomergeError) -> crate::error::ApiError {
+fn engine_error(e: automerge::AutomergeError) -> crate::error::ApiError {
     crate::error::ApiError::Unexpected(anyhow::anyhow!("document engine: {e}"))
 }
 
 /// Writes the changes made after `heads` to the database, compacting when enough have piled up.
 pub async fn persist(
-    state: &AppState,
+    engine: Engine<'_>,
     open: &Open,
     inner: &mut Inner,
     heads: &[ChangeHash],
@@ -354,8 +367,8 @@ pub async fn persist(
     if data.is_empty() {
         return Ok(());
     }
-    let row = store::append(&state.db, open.id.uuid(), data, peer, user).await?;
-    kept(state, open, inner, row).await
+    let row = store::append(engine.db, open.id.uuid(), data, peer, user).await?;
+    kept(engine, open, inner, row).await
 }
 
 /// Stores what a peer's message added to a document (the changes after its heads before) and
@@ -364,7 +377,7 @@ pub async fn persist(
 /// change row, the rows and the live announcement are one transaction, so the change and what it
 /// means for the rows stand or fall together.
 pub async fn commit_merge(
-    state: &AppState,
+    engine: Engine<'_>,
     open: &Open,
     inner: &mut Inner,
     merged: &Merged,
@@ -374,7 +387,7 @@ pub async fn commit_merge(
     let (after, accepted) = (&merged.after, &merged.review.accepted);
     if open.subject.kind == DocKind::Building {
         persist(
-            state,
+            engine,
             open,
             inner,
             &merged.heads_before,
@@ -382,7 +395,9 @@ pub async fn commit_merge(
             Some(user.id),
         )
         .await?;
-        let refused = subject::write_building(state, user, &open.subject, after, accepted).await?;
+        let refused =
+            subject::write_building(engine.db, engine.live, user, &open.subject, after, accepted)
+                .await?;
         return Ok(subject::Written {
             refused,
             ..subject::Written::default()
@@ -392,27 +407,27 @@ pub async fn commit_merge(
     if data.is_empty() {
         return Ok(subject::Written::default());
     }
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(engine.db).await?;
     let row = store::append(&tx, open.id.uuid(), data, peer, Some(user.id)).await?;
     let written = subject::write_rows(&tx, user, &open.subject, after, accepted).await?;
     // Known before the commit, so the row cannot come back first.
     if let Some(a) = written.announced {
-        state.sync.settle(a, open.id);
+        engine.docs.settle(a, open.id);
     }
     tx.commit().await?;
     if written.announced.is_some() {
-        state.live.poke();
+        engine.live.poke();
     }
-    kept(state, open, inner, row).await?;
+    kept(engine, open, inner, row).await?;
     Ok(written)
 }
 
 /// Counts a change row as folded into the document, compacting when enough have piled up.
-async fn kept(state: &AppState, open: &Open, inner: &mut Inner, row: Uuid) -> ApiResult<()> {
+async fn kept(engine: Engine<'_>, open: &Open, inner: &mut Inner, row: Uuid) -> ApiResult<()> {
     inner.rows.insert(row);
     if inner.rows.len() >= store::COMPACT_AFTER {
         inner.snapshot_version =
-            store::compact(&state.db, open.id.uuid(), &mut inner.doc, &mut inner.rows).await?;
+            store::compact(engine.db, open.id.uuid(), &mut inner.doc, &mut inner.rows).await?;
     }
     Ok(())
 }
@@ -420,123 +435,51 @@ async fn kept(state: &AppState, open: &Open, inner: &mut Inner, row: Uuid) -> Ap
 /// Writes the rows' values (`owned`, else read now) into the document where they differ, as the
 /// server's own change; true when anything was written.
 pub async fn reconcile(
-    state: &AppState,
+    engine: Engine<'_>,
     open: &Open,
     inner: &mut Inner,
     owned: Option<Vec<(&'static str, fields::Value)>>,
 ) -> ApiResult<bool> {
     let owned = match owned {
         Some(o) => o,
-        None => subject::owned(&state.db, &open.subject).await?,
+        None => subject::owned(engine.db, &open.subject).await?,
     };
     let heads = inner.doc.get_heads();
-    if !fields::write(&mut inner.doc, &owned).map_err(engine)? {
+    if !fields::write(&mut inner.doc, &owned).map_err(engine_error)? {
         return Ok(false);
     }
     inner.changes += 1;
-    persist(state, open, inner, &heads, None, None).await?;
+    persist(engine, open, inner, &heads, None, None).await?;
     Ok(true)
 }
 
 /// Takes in what other instances wrote to the document, then agrees with the rows; wakes the
 /// document's connections when anything changed.
-async fn refresh(state: &AppState, open: &Open) -> ApiResult<()> {
+async fn refresh(engine: Engine<'_>, open: &Open) -> ApiResult<()> {
     open.generation.fetch_add(1, Ordering::AcqRel);
     let mut inner = open.inner.lock().await;
     let heads = inner.doc.get_heads();
     let mut changed = false;
-    if let Some(version) = store::snapshot_version(&state.db, open.id.uuid()).await?
+    if let Some(version) = store::snapshot_version(engine.db, open.id.uuid()).await?
         && version != inner.snapshot_version
-        && let Some(stored) = store::load(&state.db, open.id.uuid()).await?
+        && let Some(stored) = store::load(engine.db, open.id.uuid()).await?
     {
         let mut theirs = stored.doc;
-        inner.doc.merge(&mut theirs).map_err(engine)?;
+        inner.doc.merge(&mut theirs).map_err(engine_error)?;
         inner.rows = stored.rows;
         inner.snapshot_version = stored.snapshot_version;
         changed = true;
     } else {
         let Inner { doc, rows, .. } = &mut *inner;
-        changed |= store::apply_changes(&state.db, open.id.uuid(), doc, rows).await? > 0;
+        changed |= store::apply_changes(engine.db, open.id.uuid(), doc, rows).await? > 0;
     }
     // Count only what came in, not the whole history again.
     let added = inner.doc.get_changes(&heads).len();
     inner.changes += added;
-    changed |= reconcile(state, open, &mut inner, None).await?;
+    changed |= reconcile(engine, open, &mut inner, None).await?;
     if changed {
         drop(inner);
         open.notify(None);
     }
     Ok(())
-}
-
-/// Keeps documents in memory in step with live rows (`sync-refresh`), and drops idle ones
-/// (`sync-idle`).
-pub fn spawn(state: web::Data<AppState>, workers: &mut crate::workers::Supervisor) {
-    let watcher = state.clone();
-    workers.spawn("sync-refresh", move |stop| {
-        Box::pin(follow(watcher.clone(), stop))
-    });
-    workers.spawn("sync-idle", move |mut stop| {
-        let state = state.clone();
-        Box::pin(async move {
-            let every =
-                (state.sync.idle_after / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.requested() => return,
-                }
-                state.sync.sweep();
-            }
-        })
-    });
-}
-
-/// Refreshes every open document. After a (re)start rows may have passed unseen, so every
-/// document may be behind.
-async fn refresh_all(watcher: &AppState) {
-    let all: Vec<Arc<Open>> = watcher
-        .sync
-        .open
-        .lock()
-        .map(|o| o.values().cloned().collect())
-        .unwrap_or_default();
-    for open in all {
-        if let Err(e) = refresh(watcher, &open).await {
-            tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
-        }
-    }
-}
-
-/// Follows the live rows and refreshes the documents they concern, until the instance stops.
-async fn follow(watcher: web::Data<AppState>, mut stop: crate::workers::Stop) {
-    let mut rows = watcher.live.subscribe();
-    refresh_all(&watcher).await;
-    loop {
-        let row = tokio::select! {
-            row = rows.recv() => row,
-            () = stop.requested() => return,
-        };
-        match row {
-            Ok(row) => {
-                let settled = watcher.sync.settled(row.id);
-                for open in watcher.sync.of_event(row.event_id) {
-                    if settled == Some(open.id) {
-                        continue;
-                    }
-                    // One document's refresh, short-lived; not a worker of its own.
-                    let state = watcher.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = refresh(&state, &open).await {
-                            tracing::warn!(document = %open.id, error = %e, "sync: refresh failed");
-                        }
-                    });
-                }
-            }
-            // Missed rows: every document may be behind.
-            Err(RecvError::Lagged(_)) => refresh_all(&watcher).await,
-            Err(RecvError::Closed) => return,
-        }
-    }
 }

@@ -19,14 +19,14 @@ use sync_engine::protocol::{Message, PeerMetadata};
 use tokio::time::Instant;
 
 use super::subject::{self, Subject};
-use super::{Listener, Open};
+use super::{Engine, Listener, Open};
 use crate::accounts::{self, AreaRef};
 use crate::auth::user::CurrentUser;
 // The same liveness rules as the live websocket: phones hold both open side by side.
+use crate::auth::sessions::SessionCache;
 use crate::error::ApiResult;
 use crate::events::moves;
 use crate::live::hub::{IDLE_AFTER, PING_EVERY, SEND_TIMEOUT};
-use crate::state::AppState;
 use actix_web::ResponseError;
 use sea_orm::EntityTrait;
 
@@ -58,8 +58,9 @@ struct Synced {
     checked: u64,
 }
 
-struct Connection {
-    state: web::Data<AppState>,
+struct Connection<'a> {
+    engine: Engine<'a>,
+    sessions: &'a SessionCache,
     user: CurrentUser,
     gate: Gate<Allowed>,
     /// Documents whose access was looked up, allowed or not: looked up once per connection.
@@ -92,7 +93,8 @@ impl From<crate::error::ApiError> for End {
 
 /// Serves one peer until it goes away, breaks the protocol or its token expires.
 pub async fn serve(
-    state: web::Data<AppState>,
+    engine: Engine<'_>,
+    sessions: &SessionCache,
     user: CurrentUser,
     expires_at: i64,
     session: Session,
@@ -115,7 +117,8 @@ pub async fn serve(
         Allowed::default(),
     );
     let mut c = Connection {
-        state,
+        engine,
+        sessions,
         user,
         gate,
         checked: HashSet::new(),
@@ -187,7 +190,7 @@ type Incoming = Option<Result<AggregatedMessage, actix_ws::ProtocolError>>;
 /// with the answers to the last while the next is looked up.
 const BURST: usize = 64;
 
-impl Connection {
+impl Connection<'_> {
     /// Acts on one message from the websocket. A frame is taken together with the frames that
     /// have already arrived behind it, so the documents they name are looked up together; a
     /// message of another kind met on the way is left in `next`.
@@ -242,7 +245,7 @@ impl Connection {
 
     async fn ping(&mut self) -> Step {
         if let Err(crate::error::ApiError::Unauthorized(why)) =
-            self.state.sessions.ensure_active(self.user.session).await
+            self.sessions.ensure_active(self.user.session).await
         {
             return Err(End::Close(why.into()));
         }
@@ -269,13 +272,13 @@ impl Connection {
                 .as_ref()
                 .is_none_or(|(at, _)| at.elapsed() > AREAS_FRESH);
         if stale && subject::uses_areas(&self.user) {
-            let areas = accounts::areas_of(&self.state.db, self.user.id).await?;
+            let areas = accounts::areas_of(self.engine.db, self.user.id).await?;
             self.areas = Some((Instant::now(), areas));
         }
         let areas = self.areas.as_ref().map_or(&[][..], |(_, a)| a.as_slice());
         subject::grant(
-            &self.state.db,
-            &self.state.places.get(),
+            self.engine.db,
+            &self.engine.places.get(),
             &self.user,
             areas,
             s,
@@ -296,7 +299,7 @@ impl Connection {
             )));
         }
         self.checked.insert(document);
-        let found = subject::resolve(&self.state.db, document.uuid()).await?;
+        let found = subject::resolve(self.engine.db, document.uuid()).await?;
         self.admit(document, found).await
     }
 
@@ -326,7 +329,7 @@ impl Connection {
             return Ok(());
         }
         let ids: Vec<_> = new.iter().map(|d| d.uuid()).collect();
-        let mut found = subject::resolve_many(&self.state.db, &ids).await?;
+        let mut found = subject::resolve_many(self.engine.db, &ids).await?;
         let mut unwritten = Vec::new();
         for document in new {
             self.checked.insert(document);
@@ -338,7 +341,7 @@ impl Connection {
                 unwritten.push((document, s));
             }
         }
-        super::write_tasks(&self.state, &unwritten).await?;
+        super::write_tasks(self.engine, &unwritten).await?;
         Ok(())
     }
 
@@ -386,7 +389,7 @@ impl Connection {
         };
         if !self.docs.contains_key(&document) {
             let unwritten = self.unwritten.remove(&document);
-            let open = super::open(&self.state, document, s, unwritten).await?;
+            let open = super::open(self.engine, document, s, unwritten).await?;
             open.listen(&self.listener);
             let checked = open.generation();
             self.docs.insert(
@@ -415,7 +418,7 @@ impl Connection {
             s.kind,
             grant,
             data,
-            &self.state.sync.limits,
+            &self.engine.docs.limits,
         ) {
             Ok(m) => m,
             Err(e) => return Err(self.refuse(document, &e)),
@@ -424,7 +427,7 @@ impl Connection {
         let mut reasons = merged.review.refused.clone();
         if merged.added > 0 {
             let written = super::commit_merge(
-                &self.state,
+                self.engine,
                 &open,
                 &mut inner,
                 &merged,
@@ -438,12 +441,12 @@ impl Connection {
                 // The move changes the rows again: read them afresh.
                 owned = None;
                 if let Some(why) =
-                    status_move(&self.state, &self.user, &s, status, &merged.after).await?
+                    status_move(self.engine, &self.user, &s, status, &merged.after).await?
                 {
                     reasons.push(("status".into(), why));
                 }
             }
-            super::reconcile(&self.state, &open, &mut inner, owned).await?;
+            super::reconcile(self.engine, &open, &mut inner, owned).await?;
             open.notify(Some(&self.listener));
         }
         let reply = merge::generate(&mut inner.doc, &mut synced.state);
@@ -529,7 +532,7 @@ impl Connection {
 
 /// Runs a status written in a document through the state machine; why not, if it failed.
 async fn status_move(
-    state: &AppState,
+    engine: Engine<'_>,
     user: &CurrentUser,
     s: &Subject,
     status: &str,
@@ -539,7 +542,7 @@ async fn status_move(
         return Ok(Some("this document has no status".into()));
     };
     let current = crate::entities::events::Entity::find_by_id(event)
-        .one(&state.db)
+        .one(engine.db)
         .await?
         .map(|e| e.status);
     // Two phones making the same move offline: the second finds it made.
@@ -550,7 +553,18 @@ async fn status_move(
         Ok(r) => r,
         Err(why) => return Ok(Some(why)),
     };
-    match moves::apply(state, user, event, req).await {
+    let index = engine.places.get();
+    let moved = moves::apply(
+        engine.db,
+        &index,
+        engine.catalogue,
+        engine.live,
+        user,
+        event,
+        req,
+    )
+    .await;
+    match moved {
         Ok(_) => Ok(None),
         Err(e) => refused_move(e).map(Some),
     }
@@ -623,9 +637,9 @@ mod tests {
         }
     }
 
-    /// The size of the future an async function of five arguments returns, without calling it.
-    fn future_size<A, B, C, D, E, F: std::future::Future>(
-        _: &impl FnOnce(A, B, C, D, E) -> F,
+    /// The size of the future an async function of six arguments returns, without calling it.
+    fn future_size<A, B, C, D, E, G, F: std::future::Future>(
+        _: &impl FnOnce(A, B, C, D, E, G) -> F,
     ) -> usize {
         std::mem::size_of::<F>()
     }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::hydrate;
 use places::locate::LocateIndex;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+};
 use sync_engine::DocKind;
 use sync_engine::access::Grant;
 use sync_engine::fields::{self, Value};
@@ -19,8 +21,8 @@ use crate::auth::user::CurrentUser;
 use crate::entities::{buildings, events, sync_documents, tasks};
 use crate::error::{ApiError, ApiResult};
 use crate::events::moves::MoveRequest;
-use crate::events::{access, notes, views};
-use crate::state::AppState;
+use crate::events::{notes, views};
+use crate::live::Live;
 
 /// The row a document mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +207,7 @@ pub async fn grant(
                 return Ok(None);
             };
             let open = if uses_areas(user) {
-                access::open_task(db, e.id).await?
+                crate::events::tasks::open_task(db, e.id).await?
             } else {
                 None
             };
@@ -428,7 +430,8 @@ fn refusal(e: ApiError) -> ApiResult<Written> {
 /// Writes the accepted fields of a building profile's edit through the places module, which
 /// records the visit and announces it; the values it does not take, with the reason.
 pub async fn write_building(
-    state: &AppState,
+    db: &DatabaseConnection,
+    live: &Live,
     user: &CurrentUser,
     s: &Subject,
     after: &hydrate::Value,
@@ -437,9 +440,8 @@ pub async fn write_building(
     if accepted.is_empty() {
         return Ok(Vec::new());
     }
-    let refused =
-        super::building_doc::write_through(&state.db, s.id, user.id, after, accepted).await?;
-    state.live.poke();
+    let refused = super::building_doc::write_through(db, s.id, user.id, after, accepted).await?;
+    live.poke();
     Ok(refused)
 }
 
@@ -459,5 +461,146 @@ pub fn status_move(
         _ => Err(format!(
             "status {status:?} cannot be set in a document: sign, arrive and handle are the moves a document makes"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::{AutoCommit, ROOT, ReadDoc};
+
+    use super::*;
+    use crate::accounts::AreaKind;
+    use crate::events::catalogue::Colour;
+    use crate::events::tasks::open_task_for;
+    use crate::testing::{TestResult, area, database, event_in_s_g1, limits, tree, user};
+
+    fn doc(fields: &[(&str, Value)]) -> Result<hydrate::Value, automerge::AutomergeError> {
+        let mut d = AutoCommit::new();
+        fields::write(&mut d, fields)?;
+        d.hydrate(ROOT, None)
+    }
+
+    fn task_subject() -> Subject {
+        Subject {
+            kind: DocKind::Task,
+            id: Uuid::now_v7(),
+            event: Some(Uuid::now_v7()),
+        }
+    }
+
+    #[test]
+    fn a_task_document_signs_arrives_and_hands_in_its_feedback_and_photos() -> TestResult {
+        let s = task_subject();
+        let empty = doc(&[])?;
+        assert!(matches!(
+            status_move(&s, "signed", &empty),
+            Ok(MoveRequest::Sign)
+        ));
+        assert!(matches!(
+            status_move(&s, "on_site", &empty),
+            Ok(MoveRequest::Arrive)
+        ));
+        let sha = "ab".repeat(32);
+        let handed = doc(&[
+            ("feedback", Value::Text("已清理".into())),
+            ("photos", Value::texts([sha.clone()])),
+        ])?;
+        match status_move(&s, "handled", &handed) {
+            Ok(MoveRequest::Handle { feedback, photos }) => {
+                assert_eq!((feedback.as_str(), photos), ("已清理", vec![sha]));
+            }
+            other => panic!("handled is the handle move, got {other:?}"),
+        }
+        // The command centre's moves, and any status of a report, are not a document's to make.
+        for status in ["completed", "dispatched", "rejected", "evaluated", "bogus"] {
+            assert!(status_move(&s, status, &empty).is_err(), "{status}");
+        }
+        let report = Subject {
+            kind: DocKind::Report,
+            ..s
+        };
+        assert!(status_move(&report, "signed", &empty).is_err());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_task_id_names_its_document_and_only_its_holders_and_the_command_centre_sync_it()
+    -> TestResult {
+        let db = database().await?;
+        let idx = tree();
+        let reporter = Uuid::now_v7();
+        let e = event_in_s_g1(&db, Some(reporter), "environment.garbage", "dispatched").await?;
+        let t = open_task_for(
+            &db,
+            e.id,
+            "grid",
+            "S-G1",
+            Colour::Yellow,
+            limits(),
+            e.created_at,
+        )
+        .await?;
+        let found = resolve_many(&db, &[t.id, e.id, Uuid::now_v7()]).await?;
+        assert_eq!(found.len(), 2, "the unknown id names nothing");
+        let task = found.get(&t.id).ok_or("the task")?;
+        assert_eq!(
+            (task.subject.kind, task.subject.event, task.stored),
+            (DocKind::Task, Some(e.id), false)
+        );
+        let report = found.get(&e.id).ok_or("the report")?;
+        assert_eq!(report.subject.kind, DocKind::Report);
+        let s = task.subject;
+
+        let worker = user(&[Role::GridWorker]);
+        let holds = [area(AreaKind::Grid, "S-G1")];
+        let g = grant(&db, &idx, &worker, &holds, &s, None)
+            .await?
+            .ok_or("synced")?;
+        assert!(g.may_write(DocKind::Task, "feedback"));
+        assert!(
+            !g.may_write(DocKind::Task, "status"),
+            "the rows own the status"
+        );
+        let dispatcher = user(&[Role::Dispatcher]);
+        let g = grant(&db, &idx, &dispatcher, &[], &s, None)
+            .await?
+            .ok_or("synced")?;
+        assert!(
+            g.writable(DocKind::Task).is_empty(),
+            "the command centre reads"
+        );
+        let elsewhere = [area(AreaKind::Grid, "S-G3")];
+        assert!(
+            grant(&db, &idx, &worker, &elsewhere, &s, None)
+                .await?
+                .is_none()
+        );
+        assert!(
+            grant(&db, &idx, &user(&[Role::Citizen]), &[], &s, None)
+                .await?
+                .is_none()
+        );
+        let gone = Subject {
+            id: Uuid::now_v7(),
+            ..s
+        };
+        assert!(
+            grant(&db, &idx, &worker, &holds, &gone, None)
+                .await?
+                .is_none()
+        );
+
+        // The document starts from the rows.
+        let owned = owned(&db, &s).await?;
+        let field = |name: &str| {
+            owned
+                .iter()
+                .find(|(f, _)| *f == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(field("status"), Some(Value::Text("dispatched".into())));
+        assert_eq!(field("assignee"), Some(Value::Text("grid:S-G1".into())));
+        assert_eq!(field("colour"), Some(Value::Text("yellow".into())));
+        Ok(())
     }
 }

@@ -4,9 +4,9 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::PROBLEM;
 use crate::error::{ApiResult, Problem};
 use crate::extract::Query;
-use crate::routes::PROBLEM;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -57,10 +57,20 @@ pub async fn sync(
     let Query(q) = Query::<SyncQuery>::extract(&req).await?;
     let (user, expires_at) =
         crate::auth::principal::websocket_caller(&state, &req, q.token).await?;
-    let slot = crate::ws_caps::take(&state, &req, &user)?;
+    let slot = crate::ws_caps::take(&state.websockets, state.proxies.of(&req), &user)?;
     let (res, session, stream) = crate::extract::websocket(&req, body)?;
-    actix_web::rt::spawn(slot.hold(super::session::serve(
-        state, user, expires_at, session, stream,
-    )));
+    // The connection's task holds the server's state for as long as it lives, and lends the
+    // sync engine only what it uses.
+    actix_web::rt::spawn(slot.hold(async move {
+        crate::sync::session::serve(
+            state.sync_engine(),
+            &state.sessions,
+            user,
+            expires_at,
+            session,
+            stream,
+        )
+        .await;
+    }));
     Ok(res)
 }

@@ -4,14 +4,14 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::audience::Audience;
-use super::feed::{self, Feed};
-use super::hub;
+use super::PROBLEM;
 use crate::auth::Auth;
 use crate::auth::roles::AnyRole;
 use crate::error::{ApiResult, Problem};
 use crate::extract::Query;
-use crate::routes::PROBLEM;
+use crate::live::audience::Audience;
+use crate::live::feed::{self, Feed};
+use crate::live::hub;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -77,8 +77,8 @@ pub async fn live(
         .as_deref()
         .map(|a| feed::parse_cursor("after", a))
         .transpose()?;
-    let slot = crate::ws_caps::take(&state, &req, &user)?;
-    let audience = Audience::of(&state, &user).await?;
+    let slot = crate::ws_caps::take(&state.websockets, state.proxies.of(&req), &user)?;
+    let audience = Audience::of(&state.db, &state.places.get(), &user).await?;
     let rows = state.live.subscribe();
     let (res, session, stream) = crate::extract::websocket(&req, body)?;
     let client = hub::Client {
@@ -88,7 +88,11 @@ pub async fn live(
         after,
         rows,
     };
-    actix_web::rt::spawn(slot.hold(hub::serve(state, client, session, stream)));
+    // The connection's task holds the server's state for as long as it lives, and lends the
+    // connection only what it uses.
+    actix_web::rt::spawn(slot.hold(async move {
+        hub::serve(&state.db, &state.sessions, client, session, stream).await;
+    }));
     Ok(res)
 }
 
@@ -117,7 +121,7 @@ pub async fn feed_page(
         None => 0,
     };
     let limit = feed::parse_limit(q.limit)?;
-    let audience = Audience::of(&state, &auth.user).await?;
+    let audience = Audience::of(&state.db, &state.places.get(), &auth.user).await?;
     Ok(web::Json(
         feed::page(&state.db, &audience, after, limit).await?,
     ))
