@@ -69,13 +69,6 @@ async fn shift_of(app: &TestApp, activity: &str, token: &str) -> TestResult<Valu
     Ok(a["shifts"][0].clone())
 }
 
-async fn balance(app: &TestApp, token: &str) -> TestResult<i64> {
-    let (_, p) = app.get("/api/v1/points/me", Some(token)).await?;
-    p["balance"]
-        .as_i64()
-        .ok_or_else(|| format!("no balance in {p}").into())
-}
-
 #[tokio::test]
 async fn the_waitlist_moves_up_when_a_place_frees_and_the_first_in_line_hears_it_live() -> TestResult
 {

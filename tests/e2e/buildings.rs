@@ -650,30 +650,6 @@ async fn conflicting_unit_changes_in_one_visit_are_refused_as_invalid() -> TestR
     Ok(())
 }
 
-/// The width, height and 8-bit grey pixels of a PNG.
-fn decode_png(bytes: &[u8]) -> TestResult<(usize, usize, Vec<u8>)> {
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info()?;
-    assert_eq!(
-        reader.output_color_type(),
-        (png::ColorType::Grayscale, png::BitDepth::Eight)
-    );
-    let mut pixels = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
-    let frame = reader.next_frame(&mut pixels)?;
-    Ok((frame.width as usize, frame.height as usize, pixels))
-}
-
-/// What a QR code in a greyscale image says.
-fn read_qr(w: usize, h: usize, pixels: &[u8]) -> TestResult<String> {
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    let (_, content) = grids[0]
-        .decode()
-        .map_err(|e| format!("decoding the QR code: {e:?}"))?;
-    Ok(content)
-}
-
 /// Percent-encodes everything but unreserved URL characters.
 fn url_encode(s: &str) -> String {
     s.bytes()

@@ -94,38 +94,6 @@ fn at(checkpoint: &str, lat: f64, lng: f64, accuracy: f64) -> Value {
     json!({"id": Uuid::new_v4(), "checkpoint": checkpoint, "lat": lat, "lng": lng, "accuracy": accuracy})
 }
 
-async fn balance(app: &TestApp, token: &str) -> TestResult<(i64, Vec<Value>)> {
-    let (status, points) = app.get("/api/v1/points/me", Some(token)).await?;
-    assert_eq!(status, StatusCode::OK, "{points}");
-    let rows = points["history"]["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r["source_kind"] == "patrol")
-        .collect();
-    Ok((points["balance"].as_i64().ok_or("balance")?, rows))
-}
-
-/// The width, height and 8-bit grey pixels of a PNG.
-fn decode_png(bytes: &[u8]) -> TestResult<(usize, usize, Vec<u8>)> {
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info()?;
-    let mut pixels = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
-    let frame = reader.next_frame(&mut pixels)?;
-    Ok((frame.width as usize, frame.height as usize, pixels))
-}
-
-fn read_qr(w: usize, h: usize, pixels: &[u8]) -> TestResult<String> {
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    let (_, content) = grids[0]
-        .decode()
-        .map_err(|e| format!("decoding the QR code: {e:?}"))?;
-    Ok(content)
-}
-
 #[tokio::test]
 async fn coordinators_define_list_print_update_and_disable_routes() -> TestResult {
     let app = TestApp::spawn().await?;
@@ -447,7 +415,7 @@ async fn coordinators_define_list_print_update_and_disable_routes() -> TestResul
     )
     .await?;
     assert_eq!(p["errors"][0]["rule"], "route_disabled");
-    assert_eq!(balance(&app, &citizen).await?.0, 0);
+    assert_eq!(balance(&app, &citizen).await?, 0);
     problem(
         &app,
         Method::PUT,
@@ -484,7 +452,7 @@ async fn a_second_phone_and_a_replay_do_not_pay_twice() -> TestResult {
         window_key.ends_with("#0") && window_key.len() == "2026-12-01#0".len(),
         "{window_key}"
     );
-    assert_eq!(balance(&app, &phone_a).await?.0, 5);
+    assert_eq!(balance(&app, &phone_a).await?, 5);
 
     // The same request again (a retry) and the same checkpoint from the second phone.
     let (status, retry) = check_in(&app, &phone_a, first_body.clone()).await?;
@@ -508,7 +476,10 @@ async fn a_second_phone_and_a_replay_do_not_pay_twice() -> TestResult {
     let by_header: Value = res.json().await?;
     assert_eq!(by_header["id"], first["id"]);
 
-    let (total, rows) = balance(&app, &phone_a).await?;
+    let (total, rows) = (
+        balance(&app, &phone_a).await?,
+        earnings(&app, &phone_a, "patrol").await?,
+    );
     assert_eq!(total, 5, "paid once");
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
@@ -557,8 +528,8 @@ async fn a_second_phone_and_a_replay_do_not_pay_twice() -> TestResult {
     let (status, theirs) = check_in(&app, &neighbour, scan(&payload)).await?;
     assert_eq!(status, StatusCode::CREATED, "{theirs}");
     assert_ne!(theirs["id"], first["id"]);
-    assert_eq!(balance(&app, &neighbour).await?.0, 5);
-    assert_eq!(balance(&app, &phone_a).await?.0, 5);
+    assert_eq!(balance(&app, &neighbour).await?, 5);
+    assert_eq!(balance(&app, &phone_a).await?, 5);
     Ok(())
 }
 
@@ -593,7 +564,10 @@ async fn concurrent_check_ins_of_one_user_at_one_checkpoint_pay_once() -> TestRe
             "everyone gets the one check-in"
         );
     }
-    let (total, rows) = balance(&app, &phone_a).await?;
+    let (total, rows) = (
+        balance(&app, &phone_a).await?,
+        earnings(&app, &phone_a, "patrol").await?,
+    );
     assert_eq!((total, rows.len()), (3, 1), "paid once");
     Ok(())
 }
@@ -656,7 +630,7 @@ async fn a_walk_is_complete_when_every_checkpoint_is_hit_in_one_window() -> Test
     );
     assert_eq!(walk["hit"], json!(["P1-Q", "P1-G1", "P1-G2"]));
     assert!(walk["completed_at"].is_string(), "{walk}");
-    assert_eq!(balance(&app, &citizen).await?.0, 10);
+    assert_eq!(balance(&app, &citizen).await?, 10);
 
     // Another user's walks are their own.
     let worker = app.token(GRID_WORKER).await?;
@@ -773,7 +747,11 @@ async fn bad_check_ins_are_refused_clearly_and_change_nothing() -> TestResult {
     assert_eq!(error_fields(&p), ["code"]);
 
     // Nothing was recorded or paid.
-    assert_eq!(balance(&app, &citizen).await?, (0, vec![]));
+    assert_eq!(balance(&app, &citizen).await?, 0);
+    assert_eq!(
+        earnings(&app, &citizen, "patrol").await?,
+        Vec::<Value>::new()
+    );
     let (_, walks) = app.get("/api/v1/patrol-walks", Some(&citizen)).await?;
     assert_eq!(walks["items"], json!([]));
     // And the good check-in still works afterwards.
@@ -1071,7 +1049,7 @@ async fn implausible_check_ins_are_held_for_review_and_paid_only_when_approved()
         (late["id"].clone(), json!("held"))
     );
     assert_eq!(
-        balance(&app, &citizen).await?.0,
+        balance(&app, &citizen).await?,
         4,
         "only the plausible one paid"
     );
@@ -1131,7 +1109,7 @@ async fn implausible_check_ins_are_held_for_review_and_paid_only_when_approved()
         (json!("paid"), json!(2))
     );
     assert_eq!(approved["progress"]["hit"], 2);
-    assert_eq!(balance(&app, &citizen).await?.0, 6);
+    assert_eq!(balance(&app, &citizen).await?, 6);
     problem(
         &app,
         Method::POST,
@@ -1154,7 +1132,7 @@ async fn implausible_check_ins_are_held_for_review_and_paid_only_when_approved()
         (rejected["status"].clone(), rejected["points"].clone()),
         (json!("rejected"), json!(0))
     );
-    assert_eq!(balance(&app, &citizen).await?.0, 6);
+    assert_eq!(balance(&app, &citizen).await?, 6);
     let (_, queue) = app
         .get("/api/v1/patrol-checkins/held", Some(&coordinator))
         .await?;
@@ -1240,7 +1218,10 @@ async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_a
         (capped["points"].clone(), capped["capped"].clone()),
         (json!(35), json!(true))
     );
-    let (total, rows) = balance(&app, &citizen).await?;
+    let (total, rows) = (
+        balance(&app, &citizen).await?,
+        earnings(&app, &citizen, "patrol").await?,
+    );
     assert_eq!(total, 100);
     assert_eq!(rows.len(), 3, "{rows:?}");
     // Approving a held check-in pays through the same cap: nothing is left today.
@@ -1259,6 +1240,6 @@ async fn high_value_checkpoints_pay_only_for_a_rotating_code_and_earnings_stop_a
         (approved["status"].clone(), approved["points"].clone()),
         (json!("paid"), json!(0))
     );
-    assert_eq!(balance(&app, &citizen).await?.0, 100);
+    assert_eq!(balance(&app, &citizen).await?, 100);
     Ok(())
 }

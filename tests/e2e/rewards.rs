@@ -9,12 +9,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// The id of a signed-in account.
-async fn my_id(app: &TestApp, token: &str) -> TestResult<String> {
-    let (_, me) = app.get("/api/v1/me", Some(token)).await?;
-    str_field(&me, "id")
-}
-
 /// POSTs with an `Idempotency-Key`; returns status, the replay header and the body.
 async fn post_keyed(
     app: &TestApp,
@@ -53,12 +47,6 @@ async fn adjust(app: &TestApp, admin: &str, user: &str, amount: i64, key: &str) 
     Ok(())
 }
 
-async fn balance(app: &TestApp, token: &str) -> TestResult<i64> {
-    let (status, body) = app.get("/api/v1/points/me/balance", Some(token)).await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["balance"].as_i64().ok_or_else(|| "no balance".into())
-}
-
 async fn reward(app: &TestApp, coordinator: &str, body: Value) -> TestResult<Value> {
     let (status, created) = app.post("/api/v1/rewards", Some(coordinator), body).await?;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -77,17 +65,24 @@ async fn stock(app: &TestApp, token: &str, code: &str) -> TestResult<Value> {
 async fn total_of(app: &TestApp, admin: &str, kind: &str) -> TestResult<(i64, i64)> {
     let (status, t) = app.get("/api/v1/points/totals", Some(admin)).await?;
     assert_eq!(status, StatusCode::OK, "{t}");
-    let row = t["kinds"]
+    let kinds = t["kinds"]
         .as_array()
-        .into_iter()
-        .flatten()
-        .find(|k| k["source_kind"] == kind);
-    Ok(row.map_or((0, 0), |r| {
-        (
-            r["sum"].as_i64().unwrap_or(0),
-            r["count"].as_i64().unwrap_or(0),
-        )
-    }))
+        .ok_or_else(|| format!("no kinds in {t}"))?;
+    let mut found = None;
+    for k in kinds {
+        let named = k["source_kind"]
+            .as_str()
+            .ok_or_else(|| format!("a kind without its name: {k}"))?;
+        let (Some(sum), Some(count)) = (k["sum"].as_i64(), k["count"].as_i64()) else {
+            return Err(format!("a kind without its sum and count: {k}").into());
+        };
+        if named == kind {
+            assert!(found.is_none(), "{kind} listed twice: {t}");
+            found = Some((sum, count));
+        }
+    }
+    // A kind nobody has earned or spent from is not listed.
+    Ok(found.unwrap_or((0, 0)))
 }
 
 fn rule_of(p: &Value) -> String {
@@ -708,17 +703,24 @@ async fn ten_concurrent_redemptions_of_one_user_spend_only_what_there_is() -> Te
     assert_eq!(total_of(&app, &admin, "redemption").await?, (-200, 2));
     // The running balance, replayed oldest first, never dipped below zero.
     let (_, me) = app.get("/api/v1/points/me", Some(&citizen)).await?;
-    let mut rows: Vec<i64> = me["history"]["items"]
+    let items = me["history"]["items"]
         .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["amount"].as_i64())
-        .collect();
-    rows.reverse();
+        .ok_or_else(|| format!("no history in {me}"))?;
+    let mut amounts = Vec::new();
+    for r in items.iter().rev() {
+        amounts.push(
+            r["amount"]
+                .as_i64()
+                .ok_or_else(|| format!("no amount in {r}"))?,
+        );
+    }
+    // The grant, then exactly the two redemptions that won, each of the reward's cost.
+    assert_eq!(amounts, [200, -100, -100], "{me}");
     let mut running = 0;
-    for amount in rows {
+    for amount in amounts {
         running += amount;
         assert!(running >= 0, "balance went to {running}");
     }
+    assert_eq!(running, 0);
     Ok(())
 }

@@ -11,16 +11,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-async fn my_id(app: &TestApp, token: &str) -> TestResult<String> {
-    let (_, me) = app.get("/api/v1/me", Some(token)).await?;
-    str_field(&me, "id")
-}
-
-async fn balance(app: &TestApp, token: &str) -> TestResult<i64> {
-    let (_, body) = app.get("/api/v1/points/me/balance", Some(token)).await?;
-    body["balance"].as_i64().ok_or_else(|| "no balance".into())
-}
-
 async fn station_key(app: &TestApp, admin: &str, scopes: Value) -> TestResult<String> {
     let (status, created) = app
         .post(

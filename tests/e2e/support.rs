@@ -262,6 +262,60 @@ impl TestApp {
     }
 }
 
+/// The caller's user id.
+pub async fn my_id(app: &TestApp, token: &str) -> TestResult<String> {
+    let (status, me) = app.get("/api/v1/me", Some(token)).await?;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    str_field(&me, "id")
+}
+
+/// The caller's points balance.
+pub async fn balance(app: &TestApp, token: &str) -> TestResult<i64> {
+    let (status, body) = app.get("/api/v1/points/me/balance", Some(token)).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["balance"]
+        .as_i64()
+        .ok_or_else(|| format!("no balance in {body}").into())
+}
+
+/// The caller's points history rows from one source kind, newest first.
+pub async fn earnings(app: &TestApp, token: &str, source_kind: &str) -> TestResult<Vec<Value>> {
+    let (status, points) = app.get("/api/v1/points/me", Some(token)).await?;
+    assert_eq!(status, StatusCode::OK, "{points}");
+    let rows = points["history"]["items"]
+        .as_array()
+        .ok_or_else(|| format!("no history in {points}"))?;
+    Ok(rows
+        .iter()
+        .filter(|r| r["source_kind"] == source_kind)
+        .cloned()
+        .collect())
+}
+
+/// The width, height and 8-bit grey pixels of a PNG, which must be 8-bit greyscale.
+pub fn decode_png(bytes: &[u8]) -> TestResult<(usize, usize, Vec<u8>)> {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info()?;
+    assert_eq!(
+        reader.output_color_type(),
+        (png::ColorType::Grayscale, png::BitDepth::Eight)
+    );
+    let mut pixels = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
+    let frame = reader.next_frame(&mut pixels)?;
+    Ok((frame.width as usize, frame.height as usize, pixels))
+}
+
+/// What the one QR code in a greyscale image says.
+pub fn read_qr(w: usize, h: usize, pixels: &[u8]) -> TestResult<String> {
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    let (_, content) = grids[0]
+        .decode()
+        .map_err(|e| format!("decoding the QR code: {e:?}"))?;
+    Ok(content)
+}
+
 /// A string field of a JSON object, or an error naming it.
 pub fn str_field(v: &Value, field: &str) -> TestResult<String> {
     v[field]
