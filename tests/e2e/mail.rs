@@ -200,6 +200,24 @@ pub(crate) fn addressed_to<'a>(got: &'a [Value], to: &str) -> TestResult<&'a Val
     Ok(first)
 }
 
+/// Queues one more message and waits until it has arrived, then returns everything the sink
+/// holds. An instance sends in queue order, so whatever it would still have sent of the earlier
+/// rows (a repeat, a retry) arrives before this one: what is missing here was not sent.
+async fn after_a_later_message(
+    sink: &Sink,
+    db: &DatabaseConnection,
+    arrived: usize,
+) -> TestResult<Vec<Value>> {
+    enqueue(db, LATER_TO, "后来的一封", "它到了，之前的就都到过了。").await?;
+    let got = sink.wait_for(arrived + 1, Duration::from_secs(15)).await?;
+    let last = got.last().ok_or("nothing arrived")?;
+    assert_eq!(last["rcpt_tos"], serde_json::json!([LATER_TO]), "{got:?}");
+    Ok(got)
+}
+
+/// Who the later message of [`after_a_later_message`] goes to.
+const LATER_TO: &str = "later@example.cn";
+
 fn text<'a>(m: &'a Value, field: &str) -> TestResult<&'a str> {
     m[field]
         .as_str()
@@ -290,9 +308,10 @@ async fn two_instances_send_each_row_exactly_once() -> TestResult {
 
     let rows = wait_all_sent(&b.state.db, Duration::from_secs(30)).await?;
     assert_eq!(rows.len(), n);
-    // Long enough for a duplicate claim to have been sent too, had there been one.
-    sleep(Duration::from_millis(2500)).await;
-    let got = sink.messages()?;
+    // The outbox's own record: every row was claimed once, and a send needs a claim.
+    assert!(rows.iter().all(|r| r.attempts == 1), "{rows:?}");
+    let mut got = after_a_later_message(&sink, &a.state.db, n).await?;
+    got.pop();
     assert_eq!(got.len(), n, "each row once, no more: {got:?}");
     let subjects: BTreeSet<String> = got
         .iter()
@@ -304,7 +323,6 @@ async fn two_instances_send_each_row_exactly_once() -> TestResult {
         let m = addressed_to(&got, &format!("supervisor{i:02}@example.cn"))?;
         assert_eq!(text(m, "subject")?, format!("超时提醒 #{i:02}"));
     }
-    assert!(rows.iter().all(|r| r.attempts == 1), "{rows:?}");
     sink.stop().await
 }
 
@@ -345,9 +363,15 @@ async fn failed_send_is_retried_once_the_server_is_up() -> TestResult {
     let rows = wait_all_sent(&app.state.db, Duration::from_secs(5)).await?;
     let row = rows.first().ok_or("the row is gone")?;
     assert!(row.attempts > failed.attempts, "{row:?} after {failed:?}");
-    // Sent means done: no further copies.
-    sleep(Duration::from_millis(2500)).await;
-    assert_eq!(sink.messages()?.len(), 1);
+    // Sent means done: no further copy arrives before a message queued after it.
+    let got = after_a_later_message(&sink, &app.state.db, 1).await?;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let rows = outbox(&app.state.db).await?;
+    assert_eq!(
+        rows.first(),
+        Some(row),
+        "the sent row was never claimed again"
+    );
     sink.stop().await
 }
 
@@ -381,37 +405,48 @@ async fn a_refused_recipient_is_not_retried_and_others_still_go_out() -> TestRes
     assert!(refused.sent_at.is_none(), "{refused:?}");
     // A permanent refusal uses up the attempts at once instead of knocking ten times.
     assert_eq!(refused.attempts, MAX_ATTEMPTS, "{refused:?}");
-    sleep(Duration::from_millis(2500)).await;
+    // The sender has since picked up and sent a later message: the refused row was due to it
+    // no more.
+    let got = after_a_later_message(&sink, &app.state.db, 1).await?;
+    assert_eq!(got.len(), 2, "{got:?}");
     let again = outbox(&app.state.db).await?;
     let row = again
         .iter()
         .find(|r| r.to_addr == "nobody@reject.invalid")
         .ok_or("the refused row is gone")?;
     assert_eq!(row, &refused, "no further attempt");
-    assert_eq!(sink.messages()?.len(), 1);
     sink.stop().await
 }
 
 #[tokio::test]
-async fn without_smtp_url_mail_stays_queued() -> TestResult {
-    let app = TestApp::spawn().await?;
-    enqueue(
-        &app.state.db,
-        "sun.qi@example.cn",
-        "排队",
-        "不发送，留在表里",
-    )
-    .await?;
-    sleep(Duration::from_millis(2500)).await;
-    let rows = outbox(&app.state.db).await?;
-    assert_eq!(rows.len(), 1);
-    let row = rows.first().ok_or("no row")?;
-    assert!(
-        row.sent_at.is_none() && row.claimed_until.is_none(),
-        "{row:?}"
-    );
-    assert_eq!(row.attempts, 0, "{row:?}");
-    Ok(())
+async fn without_smtp_url_an_instance_only_queues_and_leaves_sending_to_others() -> TestResult {
+    // The instance with a sink sends slowly: two batches of ten take over three seconds, so the
+    // instance without one polls (every second) while rows are still due. Had it a sender, it
+    // would claim some of them and count attempts of its own.
+    let sink = Sink::start(free_port()?, &["--delay-ms", "150"]).await?;
+    let queuer = TestApp::spawn().await?;
+    let tx = queuer.state.db.begin().await?;
+    let n = 20;
+    for i in 0..n {
+        enqueue(
+            &tx,
+            &format!("sun.qi{i:02}@example.cn"),
+            "排队",
+            "只排队，由配置了 SMTP 的实例发送",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let sender = queuer.second_instance(&["--smtp-url", &sink.url()]).await?;
+
+    let rows = wait_all_sent(&sender.state.db, Duration::from_secs(30)).await?;
+    assert_eq!(rows.len(), n);
+    for r in &rows {
+        assert_eq!(r.attempts, 1, "claimed by one instance only: {r:?}");
+        assert!(r.last_error.is_none(), "{r:?}");
+    }
+    assert_eq!(sink.messages()?.len(), n);
+    sink.stop().await
 }
 
 #[tokio::test]
