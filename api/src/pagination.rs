@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// The page size when a request names none.
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -93,6 +93,26 @@ impl<T> Page<T> {
     }
 }
 
+/// The text of a list's `q` search, checked as the document states it: absent means no search;
+/// present, it holds 1 to `max` characters (then trimmed: only spaces search nothing). An empty
+/// `q=` is refused rather than read as "no search": the document says 1–max, and a client that
+/// sends it has a bug worth hearing about.
+pub fn search_text(q: Option<&str>, max: usize) -> ApiResult<Option<String>> {
+    let Some(raw) = q else { return Ok(None) };
+    if raw.is_empty() {
+        return Err(ApiError::invalid("q", "min_length", "at least 1 character"));
+    }
+    if raw.chars().count() > max {
+        return Err(ApiError::invalid(
+            "q",
+            "max_length",
+            format!("at most {max} characters"),
+        ));
+    }
+    let text = raw.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +137,15 @@ mod tests {
         assert!(PageRequest::parse(Some(0), None).is_err());
         assert!(PageRequest::parse(Some(MAX_LIMIT + 1), None).is_err());
         assert!(PageRequest::parse(None, Some("not-a-cursor!")).is_err());
+    }
+
+    #[test]
+    fn a_search_text_holds_what_the_document_allows() {
+        assert!(matches!(search_text(None, 3), Ok(None)));
+        assert!(matches!(search_text(Some("  "), 3), Ok(None)));
+        assert!(matches!(search_text(Some(" 王 "), 3), Ok(Some(t)) if t == "王"));
+        assert!(matches!(search_text(Some("网格员"), 3), Ok(Some(t)) if t == "网格员"));
+        assert!(search_text(Some(""), 3).is_err());
+        assert!(search_text(Some("网格员们"), 3).is_err());
     }
 }

@@ -286,6 +286,7 @@ async fn lists_page_by_cursor_without_gaps_or_repeats() -> TestResult {
         "role=emperor",
         "sort=name",
         "disabled=maybe",
+        "q=",
         &format!("q={}", "王".repeat(65)),
     ] {
         let res = app

@@ -94,16 +94,9 @@ pub async fn list_buildings(
 ) -> ApiResult<web::Json<Page<BuildingSummary>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let areas = accounts::areas_of(&state.db, auth.user.id).await?;
-    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if text.is_some_and(|t| t.chars().count() > SEARCH_MAX) {
-        return Err(ApiError::invalid(
-            "q",
-            "max_length",
-            format!("at most {SEARCH_MAX} characters"),
-        ));
-    }
+    let text = crate::pagination::search_text(q.q.as_deref(), SEARCH_MAX)?;
     let filter = BuildingFilter {
-        text: text.map(str::to_owned),
+        text,
         grid: q.grid,
         micro_grid: q.micro_grid,
         freshness: q.freshness,

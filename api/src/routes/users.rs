@@ -92,17 +92,10 @@ pub async fn list_users(
     Query(q): Query<ListUsersQuery>,
 ) -> ApiResult<web::Json<Page<UserView>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if text.is_some_and(|t| t.chars().count() > SEARCH_MAX) {
-        return Err(ApiError::invalid(
-            "q",
-            "max_length",
-            format!("at most {SEARCH_MAX} characters"),
-        ));
-    }
+    let text = crate::pagination::search_text(q.q.as_deref(), SEARCH_MAX)?;
     let filter = accounts::UserFilter {
         role: q.role,
-        text: text.map(str::to_owned),
+        text,
         disabled: q.disabled,
     };
     Ok(web::Json(accounts::list(&state.db, page, filter).await?))
