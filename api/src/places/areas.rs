@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use places::geometry::{Coord, Shape};
+use places::geometry::Coord;
 use places::locate::{LocateIndex, Node};
 use places::tree::{self, AreaFeature, CheckOptions, ExistingArea, Level, Rejection};
 use sea_orm::sea_query::OnConflict;
@@ -16,12 +16,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::area_rows::{stored_geometry, stored_level, stored_shape};
 use super::index::{self, SharedIndex};
 use crate::accounts::{AreaKind, AreaRef};
 use crate::entities::{areas, buildings};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
-use crate::stored::{self, Corrupt};
+use crate::stored::Corrupt;
 
 /// How an import treats the street's areas that the file does not name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -65,24 +66,6 @@ pub struct AreaView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub geometry: Option<serde_json::Value>,
-}
-
-/// An area's stored level; an unknown one is a corrupt row.
-pub fn stored_level(raw: &str) -> Result<Level, Corrupt> {
-    Level::parse(raw).ok_or_else(|| Corrupt::new("area level", raw))
-}
-
-/// An area's stored GeoJSON geometry, if it has one. It was checked on import, so JSON that
-/// does not parse is a corrupt row, not an area without a shape.
-pub fn stored_geometry(raw: Option<&str>) -> Result<Option<serde_json::Value>, Corrupt> {
-    raw.map(|g| stored::json("area geometry", g)).transpose()
-}
-
-/// An area's stored geometry as a shape.
-pub fn stored_shape(raw: Option<&str>) -> Result<Option<Shape>, Corrupt> {
-    stored_geometry(raw)?
-        .map(|v| Shape::from_geojson(&v).map_err(|_| Corrupt::new("area geometry", &v.to_string())))
-        .transpose()
 }
 
 impl AreaView {

@@ -95,8 +95,8 @@ pub async fn load(db: &impl ConnectionTrait) -> ApiResult<LocateIndex> {
     for row in rows {
         // A row that cannot be read fails the load: an area quietly missing from the index
         // would route its reports to the dispatchers' queue as if the point were nowhere.
-        let level = super::areas::stored_level(&row.level)?;
-        let shape = super::areas::stored_shape(row.geometry.as_deref())?;
+        let level = super::area_rows::stored_level(&row.level)?;
+        let shape = super::area_rows::stored_shape(row.geometry.as_deref())?;
         nodes.push((
             Node {
                 code: row.code,

@@ -2,6 +2,7 @@
 //! their QR keys. Every path that touches them — REST, the command line, the demo data — goes
 //! through these modules.
 
+pub mod area_rows;
 pub mod areas;
 pub mod buildings;
 pub mod coords;
