@@ -56,6 +56,21 @@ impl AppState {
         }
     }
 
+    /// The server's handles that intake works with, over the area index the caller read (one
+    /// read per request, so a report is routed on one tree even while an import replaces it).
+    pub fn intake<'a>(
+        &'a self,
+        index: &'a places::locate::LocateIndex,
+    ) -> crate::events::intake_desk::Intake<'a> {
+        crate::events::intake_desk::Intake {
+            db: &self.db,
+            index,
+            catalogue: &self.catalogue,
+            desk: &self.intake,
+            live: &self.live,
+        }
+    }
+
     /// Connects to everything the server needs and migrates the database.
     pub async fn init(settings: ServeArgs) -> anyhow::Result<Self> {
         crate::mail::check_settings(&settings)?;

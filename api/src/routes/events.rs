@@ -176,17 +176,7 @@ pub async fn create_event(
         photos: body.photos.clone(),
     };
     let index = state.places.get();
-    let (view, replayed) = intake_desk::create(
-        intake_desk::Intake {
-            db: &state.db,
-            index: &index,
-            catalogue: &state.catalogue,
-            desk: &state.intake,
-            live: &state.live,
-        },
-        new,
-    )
-    .await?;
+    let (view, replayed) = intake_desk::create(state.intake(&index), new).await?;
     let viewer = match &who {
         Principal::User(u) => Some(u),
         Principal::Machine(_) => None,

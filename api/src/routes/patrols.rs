@@ -532,17 +532,7 @@ pub async fn report_finding(
         photos: body.photos.clone(),
     };
     let index = state.places.get();
-    let (view, replayed) = intake_desk::create(
-        intake_desk::Intake {
-            db: &state.db,
-            index: &index,
-            catalogue: &state.catalogue,
-            desk: &state.intake,
-            live: &state.live,
-        },
-        new,
-    )
-    .await?;
+    let (view, replayed) = intake_desk::create(state.intake(&index), new).await?;
     let mut res = HttpResponse::Created();
     if replayed {
         res.insert_header(("idempotent-replayed", "true"));
