@@ -40,6 +40,17 @@ fn same_prefix(a: u128, b: u128, prefix: u8, width: u32) -> bool {
     host_bits >= width || (a >> host_bits) == (b >> host_bits)
 }
 
+/// What per-address limits count a client by: its IPv4 address, or the /64 network of its IPv6
+/// address. A single home or phone is routinely given a whole /64 and may pick any address in
+/// it, so counting IPv6 addresses one by one would let one client slip past every per-address
+/// throttle and cap by changing its address.
+pub fn counted(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((v6.to_bits() & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
 /// An IPv4 address a dual-stack socket reports as `::ffff:a.b.c.d` is that IPv4 address.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -119,6 +130,11 @@ impl TrustedProxies {
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok());
         Some(self.client(peer, forwarded))
+    }
+
+    /// What per-address limits count `req` by ([`counted`] of its address).
+    pub fn counted_of(&self, req: &HttpRequest) -> Option<IpAddr> {
+        self.of(req).map(counted)
     }
 }
 
@@ -207,5 +223,21 @@ mod tests {
             lb.client(ip("10.0.0.2"), ["1.2.3.4, unknown"].into_iter()),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn limits_count_an_ipv6_client_by_its_64_and_ipv4_by_its_address() {
+        assert_eq!(counted(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            counted(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            counted(ip("2001:db8:1:2::99"))
+        );
+        assert_ne!(
+            counted(ip("2001:db8:1:2::1")),
+            counted(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(counted(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_ne!(counted(ip("203.0.113.7")), counted(ip("203.0.113.8")));
+        assert_eq!(counted(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
     }
 }

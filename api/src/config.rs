@@ -209,9 +209,9 @@ pub struct ServeArgs {
         default_value_t = 5
     )]
     pub login_failures_per_account: u32,
-    /// Failed logins (to any accounts) and registrations from one address before every further
-    /// attempt from it must wait: one address cannot try a password on a whole street's
-    /// accounts.
+    /// Failed logins (to any accounts) and registrations from one address (an IPv6 client: its
+    /// /64) before every further attempt from it must wait: one address cannot try a password
+    /// on a whole street's accounts.
     #[arg(
         long,
         alias = "login-limit-per-addr",
@@ -241,7 +241,8 @@ pub struct ServeArgs {
     /// instance; 0: no cap.
     #[arg(long, env = "GRIDWING_WS_MAX_PER_USER", default_value_t = 16)]
     pub ws_max_per_user: usize,
-    /// Websockets one client address may hold open on an instance; 0: no cap.
+    /// Websockets one client address (an IPv6 client: its /64) may hold open on an instance;
+    /// 0: no cap.
     #[arg(long, env = "GRIDWING_WS_MAX_PER_ADDR", default_value_t = 512)]
     pub ws_max_per_addr: usize,
     /// Websockets an instance holds open at most; keep it under the process's open-file limit

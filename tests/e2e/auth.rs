@@ -366,6 +366,28 @@ async fn wrong_passwords_from_one_address_do_not_lock_the_owner_out_elsewhere() 
 }
 
 #[tokio::test]
+async fn an_ipv6_client_is_counted_by_its_64_network() -> TestResult {
+    let app = TestApp::spawn_with(&THROTTLE).await?;
+    // Three wrong passwords, each from another address of one /64: that is one client.
+    for host in ["1", "2", "abcd:ef01:2345"] {
+        let res = login_from(
+            &app,
+            &format!("2001:db8:7:7::{host}"),
+            DISPATCHER,
+            "guess1guess",
+        )
+        .await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    refused_for(login_from(&app, "2001:db8:7:7:ffff::9", DISPATCHER, "gridwing2026").await?)
+        .await?;
+    // The owner in the next /64 gets in.
+    let res = login_from(&app, "2001:db8:7:8::1", DISPATCHER, "gridwing2026").await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_address_trying_many_accounts_is_slowed_down() -> TestResult {
     let app = TestApp::spawn_with(&THROTTLE).await?;
     let (sprayer, neighbour) = ("198.51.100.66", "198.51.100.67");

@@ -118,3 +118,19 @@ async fn websockets_are_capped_per_user_per_address_and_per_instance() -> TestRe
     refused(&app, LIVE, &citizen, home, "this server").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_ipv6_client_is_capped_by_its_64_network() -> TestResult {
+    let app =
+        TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1", "--ws-max-per-addr", "2"]).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    // Each phone picks another address of one /64: still one client address.
+    let _a = open(&app, LIVE, &citizen, "2001:db8:5:5::1").await?;
+    let _b = open(&app, SYNC, &worker, "2001:db8:5:5:ffff::2").await?;
+    refused(&app, LIVE, &dispatcher, "2001:db8:5:5::3", "your address").await?;
+    // The next /64 is another client.
+    let _c = open(&app, LIVE, &dispatcher, "2001:db8:5:6::1").await?;
+    Ok(())
+}

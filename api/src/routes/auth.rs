@@ -29,11 +29,12 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(whoami);
 }
 
-/// The address throttles count against ("unknown" only for a request without a TCP peer).
+/// The address throttles count against, an IPv6 client by its /64 ("unknown" only for a
+/// request without a TCP peer).
 fn client_addr(req: &HttpRequest, state: &AppState) -> String {
     state
         .proxies
-        .of(req)
+        .counted_of(req)
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 

@@ -77,7 +77,7 @@ pub async fn live(
         .as_deref()
         .map(|a| feed::parse_cursor("after", a))
         .transpose()?;
-    let slot = crate::ws_caps::take(&state.websockets, state.proxies.of(&req), &user)?;
+    let slot = crate::ws_caps::take(&state.websockets, state.proxies.counted_of(&req), &user)?;
     let audience = Audience::of(&state.db, &state.places.get(), &user).await?;
     let rows = state.live.subscribe();
     let (res, session, stream) = crate::extract::websocket(&req, body)?;

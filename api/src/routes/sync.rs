@@ -57,7 +57,7 @@ pub async fn sync(
     let Query(q) = Query::<SyncQuery>::extract(&req).await?;
     let (user, expires_at) =
         crate::auth::principal::websocket_caller(&state, &req, q.token).await?;
-    let slot = crate::ws_caps::take(&state.websockets, state.proxies.of(&req), &user)?;
+    let slot = crate::ws_caps::take(&state.websockets, state.proxies.counted_of(&req), &user)?;
     let (res, session, stream) = crate::extract::websocket(&req, body)?;
     // The connection's task holds the server's state for as long as it lives, and lends the
     // sync engine only what it uses.
