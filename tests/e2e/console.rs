@@ -146,6 +146,44 @@ async fn the_console_is_served_from_the_binary_beside_the_api() -> TestResult {
 /// Every browser flow in `tests/console/flows/` against one server with the demo street, in one
 /// headless Chromium (Debian's; `scripts/test` installs it and the runner's packages). Access
 /// tokens live a few seconds here, so every flow runs across token refreshes.
+/// Two late tasks for the lights board (亮灯督办), lit by the sweeper as time would light them:
+/// one missed its sign deadline two minutes ago (yellow), the other missed it just now and then
+/// its arrival too (yellow, then red: two escalations). Answered as "RED_EVENT,YELLOW_EVENT".
+async fn light_two_tasks(app: &TestApp) -> TestResult<String> {
+    let citizen = app.token(CITIZEN).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let (lat, lng) = point_in_g001(app, &dispatcher).await?;
+    let mut ids = Vec::new();
+    for description in ["亮灯督办：消防通道堵塞", "亮灯督办：楼道堆放杂物"] {
+        let (status, e) = app
+            .post(
+                "/api/v1/events",
+                Some(&citizen),
+                serde_json::json!({"id": uuid::Uuid::new_v4(), "category": "safety.hazard",
+                    "description": description, "lat": lat, "lng": lng}),
+            )
+            .await?;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+        ids.push(str_field(&e, "id")?);
+    }
+    let [red, yellow] = ids.as_slice() else {
+        return Err("two events".into());
+    };
+    // The server's own sweeper may get there first; either way each light comes once.
+    age_task(app, red, true, false, 5).await?;
+    age_task(app, yellow, true, false, 120).await?;
+    gridwing_api::events::sweeper::sweep(&app.state).await?;
+    age_task(app, red, true, true, 5).await?;
+    gridwing_api::events::sweeper::sweep(&app.state).await?;
+    for (id, light) in [(red, "red"), (yellow, "yellow")] {
+        let (_, e) = app
+            .get(&format!("/api/v1/events/{id}"), Some(&dispatcher))
+            .await?;
+        assert_eq!(e["task"]["light"], light, "{e}");
+    }
+    Ok(format!("{red},{yellow}"))
+}
+
 #[tokio::test]
 async fn flows_in_a_real_browser() -> TestResult {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -168,6 +206,7 @@ async fn flows_in_a_real_browser() -> TestResult {
         .into());
     }
     let app = TestApp::spawn_with(&["--demo-street", "true", "--access-ttl-secs", "6"]).await?;
+    let lit = light_two_tasks(&app).await?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -182,6 +221,7 @@ async fn flows_in_a_real_browser() -> TestResult {
         .args(["--base", &app.base, "--artifacts"])
         .arg(&artifacts)
         .env("GRIDWING_CHROMIUM", &chromium)
+        .env("GRIDWING_FLOW_LIT", &lit)
         .kill_on_drop(true)
         .output();
     // Each flow has its own limit; this bounds the whole run should the browser itself hang.

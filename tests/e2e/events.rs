@@ -9,15 +9,6 @@ use uuid::Uuid;
 
 use crate::support::*;
 
-/// A point inside micro-grid QSH-G001-01 (next to building QSH-B0001).
-async fn point_in_g001(app: &TestApp, token: &str) -> TestResult<(f64, f64)> {
-    let (_, b) = app.get("/api/v1/buildings/QSH-B0001", Some(token)).await?;
-    Ok((
-        b["lat"].as_f64().ok_or("lat")?,
-        b["lng"].as_f64().ok_or("lng")? + 0.000_01,
-    ))
-}
-
 async fn report(app: &TestApp, token: &str, body: Value) -> TestResult<(StatusCode, Value)> {
     app.post("/api/v1/events", Some(token), body).await
 }
@@ -451,23 +442,6 @@ async fn bad_reports_name_the_field_and_write_nothing() -> TestResult {
     Ok(())
 }
 
-/// Moves a task's deadlines into the past, as if minutes had gone by.
-async fn age(app: &TestApp, event: &str, sign: bool, arrive: bool) -> TestResult {
-    use gridwing_api::entities::tasks;
-    use sea_orm::sea_query::Expr;
-    let past = chrono::Utc::now() - chrono::Duration::seconds(5);
-    let mut q =
-        tasks::Entity::update_many().filter(tasks::Column::EventId.eq(event.parse::<Uuid>()?));
-    if sign {
-        q = q.col_expr(tasks::Column::SignDue, Expr::value(past));
-    }
-    if arrive {
-        q = q.col_expr(tasks::Column::ArriveDue, Expr::value(past));
-    }
-    q.exec(&app.state.db).await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult {
     let app = street().await?;
@@ -494,7 +468,7 @@ async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult 
     );
 
     // The sign deadline passes: both instances sweep at once, exactly one lights it.
-    age(&app, &id, true, false).await?;
+    age_task(&app, &id, true, false, 5).await?;
     let (a, b) = tokio::join!(
         gridwing_api::events::sweeper::sweep(&app.state),
         gridwing_api::events::sweeper::sweep(&second.state)
@@ -519,7 +493,7 @@ async fn late_tasks_light_up_escalate_and_mail_supervisors_once() -> TestResult 
     assert_eq!(lit_list["items"].as_array().map(Vec::len), Some(1));
 
     // The arrival deadline passes too: red, up to the street.
-    age(&app, &id, true, true).await?;
+    age_task(&app, &id, true, true, 5).await?;
     assert_eq!(
         gridwing_api::events::sweeper::sweep(&second.state).await?,
         1

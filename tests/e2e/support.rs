@@ -421,3 +421,37 @@ pub async fn login_at(client: &reqwest::Client, base: &str, phone: &str) -> Test
         .await?;
     str_field(&res.json().await?, "access_token")
 }
+
+/// A point inside micro-grid QSH-G001-01 of the demo street (next to building QSH-B0001).
+pub async fn point_in_g001(app: &TestApp, token: &str) -> TestResult<(f64, f64)> {
+    let (_, b) = app.get("/api/v1/buildings/QSH-B0001", Some(token)).await?;
+    Ok((
+        b["lat"].as_f64().ok_or("lat")?,
+        b["lng"].as_f64().ok_or("lng")? + 0.000_01,
+    ))
+}
+
+/// Moves the sign (and, when asked, the arrival) deadline of an event's task `secs_ago` seconds
+/// into the past, as if that much time had gone by since it was due.
+pub async fn age_task(
+    app: &TestApp,
+    event: &str,
+    sign: bool,
+    arrive: bool,
+    secs_ago: i64,
+) -> TestResult {
+    use gridwing_api::entities::tasks;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let past = chrono::Utc::now() - chrono::Duration::seconds(secs_ago);
+    let mut q = tasks::Entity::update_many()
+        .filter(tasks::Column::EventId.eq(event.parse::<uuid::Uuid>()?));
+    if sign {
+        q = q.col_expr(tasks::Column::SignDue, Expr::value(past));
+    }
+    if arrive {
+        q = q.col_expr(tasks::Column::ArriveDue, Expr::value(past));
+    }
+    q.exec(&app.state.db).await?;
+    Ok(())
+}

@@ -169,3 +169,13 @@ function describe(status: number, type: string, errors: FieldError[], retry: num
   if (retry !== null) text = `${text}，请 ${retry} 秒后再试`
   return text
 }
+
+/**
+ * The Chinese message of any failure, as a page shows it: an ApiProblem's own message (it names
+ * the fields at fault), else `fallback` — a script error's text is no message for a user.
+ */
+export function messageOf(e: unknown, fallback = '操作失败，请稍后再试'): string {
+  if (e instanceof ApiProblem) return e.message
+  console.error(e)
+  return fallback
+}

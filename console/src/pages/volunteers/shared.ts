@@ -1,92 +1,19 @@
-// What the volunteer pages share: cursor paging, labels, Shanghai wall-clock times for forms,
-// names for user ids, and the API's field errors placed on a form's fields.
-import { computed, reactive, ref, type Ref } from 'vue'
+// What the volunteer pages share: labels, Shanghai wall-clock times for forms, names for user
+// ids, and the API's field errors placed on a form's fields. Paging is the console's one
+// (util/paging.ts), re-exported here with the one message rule (api/problem.ts).
+import { reactive } from 'vue'
 import { ElMessage } from 'element-plus'
 // Called from scripts, not templates, so the component resolver does not bring their styles.
 import 'element-plus/es/components/message/style/css'
 import 'element-plus/es/components/message-box/style/css'
 import { api, data } from '../../api/client'
-import { ApiProblem, fieldLabel } from '../../api/problem'
+import { ApiProblem, fieldLabel, messageOf } from '../../api/problem'
 import type { components } from '../../../generated/openapi'
 
 export type Schemas = components['schemas']
 
-/** One page of a cursor-paginated list, as every list of the API answers. */
-export interface CursorPage<T> {
-  items: T[]
-  next_cursor?: string | null
-}
-
-/**
- * A list read page by page with the API's cursors: `next()` follows `next_cursor`, `prev()`
- * goes back to the cursor the previous page was read with (the API pages forward only, so the
- * cursors already seen are kept), `reload()` reads the current page again and `reset()` starts
- * over, for a changed filter.
- */
-export function useCursorList<T>(fetchPage: (cursor: string | undefined, limit: number) => Promise<CursorPage<T>>, limit = 20) {
-  const items = ref<T[]>([]) as Ref<T[]>
-  const loading = ref(false)
-  const error = ref('')
-  const loaded = ref(false)
-  // The cursor each page was read with; the last one is the page shown.
-  const cursors = ref<(string | undefined)[]>([undefined])
-  const nextCursor = ref<string | null>(null)
-  let generation = 0
-
-  async function load() {
-    const mine = ++generation
-    loading.value = true
-    try {
-      const page = await fetchPage(cursors.value[cursors.value.length - 1], limit)
-      // A slower answer to an older request (another filter, another page) is dropped.
-      if (mine !== generation) return
-      items.value = page.items
-      nextCursor.value = page.next_cursor ?? null
-      error.value = ''
-    } catch (e) {
-      if (mine !== generation) return
-      error.value = messageOf(e)
-    } finally {
-      if (mine === generation) {
-        loading.value = false
-        loaded.value = true
-      }
-    }
-  }
-
-  return {
-    items,
-    loading,
-    loaded,
-    error,
-    hasNext: computed(() => nextCursor.value !== null),
-    hasPrev: computed(() => cursors.value.length > 1),
-    pageNo: computed(() => cursors.value.length),
-    next: async () => {
-      if (nextCursor.value === null) return
-      cursors.value = [...cursors.value, nextCursor.value]
-      await load()
-    },
-    prev: async () => {
-      if (cursors.value.length <= 1) return
-      cursors.value = cursors.value.slice(0, -1)
-      await load()
-    },
-    reload: load,
-    reset: async () => {
-      cursors.value = [undefined]
-      await load()
-    },
-  }
-}
-
-export type CursorList<T> = ReturnType<typeof useCursorList<T>>
-
-/** The Chinese message of a failure (an ApiProblem names the fields at fault). */
-export function messageOf(e: unknown): string {
-  if (e instanceof ApiProblem) return e.message
-  return '操作失败，请稍后再试'
-}
+export { useCursorList, type CursorList, type CursorPage } from '../../util/paging'
+export { messageOf }
 
 /**
  * Field errors of a form: the API's, by the form's own field names. `show(e)` puts an
