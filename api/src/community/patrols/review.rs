@@ -123,7 +123,7 @@ pub async fn decide(
                 .await?
                 .ok_or(ApiError::NotFound("patrol route"))?;
             let street = crate::points::street_of(&tx, route.area_code.as_deref()).await?;
-            paid = super::pay(
+            paid = super::checkins::pay(
                 &tx,
                 row.user_id,
                 &checkpoint,
@@ -147,7 +147,7 @@ pub async fn decide(
     if status == CheckinStatus::Paid {
         complete(&tx, route_id, walk_id, now).await?;
     }
-    let view = super::view_of(&tx, row, false).await?;
+    let view = super::checkins::view_of(&tx, row, false).await?;
     tx.commit().await?;
     Ok(view)
 }
@@ -163,6 +163,6 @@ async fn complete(
         .one(tx)
         .await?
         .ok_or(ApiError::NotFound("walk"))?;
-    super::complete_walk(tx, route, &walk, now).await?;
+    super::walks::complete_walk(tx, route, &walk, now).await?;
     Ok(())
 }
