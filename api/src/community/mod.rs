@@ -6,5 +6,6 @@ pub mod activities;
 pub mod callouts;
 pub mod patrols;
 pub mod rewards;
+pub mod service_hours;
 pub mod sorting;
 pub mod volunteers;

@@ -203,7 +203,7 @@ async fn views(
             });
         }
     }
-    let minutes = crate::community::activities::service_minutes(db, &ids).await?;
+    let minutes = crate::community::service_hours::service_minutes(db, &ids).await?;
     Ok(rows
         .into_iter()
         .map(|r| VolunteerView {

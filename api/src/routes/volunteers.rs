@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::PROBLEM;
 use crate::auth::Auth;
 use crate::auth::roles::{AnyRole, Coordinators};
-use crate::community::activities::{self, ServiceEntry};
+use crate::community::service_hours::{self, ServiceEntry};
 use crate::community::volunteers::{
     self, MemberStatus, MemberView, TeamSpec, TeamView, VolunteerFilter, VolunteerSpec,
     VolunteerView,
@@ -151,7 +151,7 @@ pub async fn my_service(
 ) -> ApiResult<web::Json<Page<ServiceEntry>>> {
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     Ok(web::Json(
-        activities::service_record(&state.db, auth.user.id, page).await?,
+        service_hours::service_record(&state.db, auth.user.id, page).await?,
     ))
 }
 

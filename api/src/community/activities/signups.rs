@@ -1,5 +1,4 @@
-//! Activities (service, patrol, venue booking) with shifts of fixed capacity and optional
-//! waitlists; signups, cancellations, promotion from the waitlist, and attendance.
+//! The signup desk: signups, cancellations and promotion from the waitlist.
 //!
 //! A shift's `taken` counts its confirmed places. Signups queue per shift and are written in
 //! batches, each in one transaction holding the shift's row lock, which cancellations take too:
@@ -12,56 +11,27 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
-use places::locate::LocateIndex;
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::volunteers;
+use super::{OPEN, find, find_shift};
 use crate::auth::roles::{Coordinators, RoleSet};
 use crate::auth::user::CurrentUser;
 use crate::batch::Batcher;
+use crate::community::volunteers;
 use crate::entities::{activities, shifts, signups};
 use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};
 use crate::pagination::{Page, PageRequest};
 use crate::state::AppState;
 use crate::stored::{self, Corrupt};
-
-/// What an activity is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivityKind {
-    /// 志愿服务: a service activity.
-    Service,
-    /// 巡防: a patrol turn.
-    Patrol,
-    /// 场馆预约: booking a slot at a venue.
-    Venue,
-}
-
-impl ActivityKind {
-    const ALL: [ActivityKind; 3] = [Self::Service, Self::Patrol, Self::Venue];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Service => "service",
-            Self::Patrol => "patrol",
-            Self::Venue => "venue",
-        }
-    }
-
-    /// A stored kind; an unknown one is a corrupt row.
-    fn parse(s: &str) -> Result<Self, Corrupt> {
-        stored::lookup("activity kind", &Self::ALL, Self::as_str, s)
-    }
-}
 
 /// Where a signup stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -91,60 +61,6 @@ impl SignupStatus {
     }
 }
 
-/// A shift to create, validated.
-pub struct ShiftSpec {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub capacity: i32,
-    pub waitlist: bool,
-}
-
-/// An activity to create, validated.
-pub struct ActivitySpec {
-    pub title: String,
-    pub kind: ActivityKind,
-    pub description: String,
-    pub area: Option<String>,
-    pub team: Option<String>,
-    pub skill: Option<String>,
-    pub points_per_hour: i32,
-    pub shifts: Vec<ShiftSpec>,
-}
-
-/// A shift with its places.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ShiftView {
-    pub id: Uuid,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub capacity: i32,
-    /// Confirmed places.
-    pub taken: i32,
-    /// Whether a signup beyond capacity waits in line (otherwise it is refused).
-    pub waitlist: bool,
-    /// People in line.
-    pub waitlisted: i64,
-}
-
-/// An activity with its shifts and who may sign up.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ActivityView {
-    pub id: Uuid,
-    pub title: String,
-    pub kind: ActivityKind,
-    pub description: String,
-    /// Only volunteers serving this area (or one above or below it) may sign up.
-    pub area: Option<String>,
-    /// Only active members of this volunteer team may sign up.
-    pub team: Option<String>,
-    /// Only volunteers with this skill may sign up.
-    pub skill: Option<String>,
-    /// Points per attended hour.
-    pub points_per_hour: i32,
-    pub shifts: Vec<ShiftView>,
-    pub created_at: DateTime<Utc>,
-}
-
 /// A signup.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SignupView {
@@ -163,7 +79,7 @@ pub struct SignupView {
 }
 
 impl SignupView {
-    fn of(s: signups::Model) -> Result<Self, Corrupt> {
+    pub(super) fn of(s: signups::Model) -> Result<Self, Corrupt> {
         Ok(Self {
             id: s.id,
             activity_id: s.activity_id,
@@ -177,167 +93,6 @@ impl SignupView {
             updated_at: s.updated_at,
         })
     }
-}
-
-const OPEN: &str = "open";
-
-/// Publishes an activity with its shifts.
-pub async fn create(
-    db: &DatabaseConnection,
-    index: &LocateIndex,
-    creator: Uuid,
-    spec: ActivitySpec,
-) -> ApiResult<ActivityView> {
-    if let Some(area) = &spec.area
-        && index.node(area).is_none()
-    {
-        return Err(ApiError::invalid(
-            "area",
-            "unknown_area",
-            format!("no area {area}"),
-        ));
-    }
-    if let Some(team) = &spec.team {
-        volunteers::find_team(db, team).await.map_err(|e| {
-            e.when_not_found(|| {
-                ApiError::invalid("team", "unknown_team", format!("no volunteer team {team}"))
-            })
-        })?;
-    }
-    let now = Utc::now();
-    let id = Uuid::now_v7();
-    let tx = crate::db::begin_write(db).await?;
-    activities::ActiveModel {
-        id: Set(id),
-        title: Set(spec.title),
-        kind: Set(spec.kind.as_str().to_owned()),
-        description: Set(spec.description),
-        area_code: Set(spec.area),
-        team_code: Set(spec.team),
-        skill: Set(spec.skill),
-        points_per_hour: Set(spec.points_per_hour),
-        status: Set(OPEN.to_owned()),
-        created_by: Set(creator),
-        created_at: Set(now),
-    }
-    .insert(&tx)
-    .await?;
-    shifts::Entity::insert_many(spec.shifts.into_iter().map(|s| shifts::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        activity_id: Set(id),
-        starts_at: Set(s.starts_at),
-        ends_at: Set(s.ends_at),
-        capacity: Set(s.capacity),
-        waitlist: Set(s.waitlist),
-        taken: Set(0),
-        created_at: Set(now),
-    }))
-    .exec(&tx)
-    .await?;
-    tx.commit().await?;
-    get(db, id).await
-}
-
-async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<activities::Model> {
-    activities::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("activity"))
-}
-
-async fn find_shift(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<shifts::Model> {
-    shifts::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound("shift"))
-}
-
-/// People in line per shift.
-async fn waitlisted(db: &impl ConnectionTrait, shifts: &[Uuid]) -> ApiResult<HashMap<Uuid, i64>> {
-    let rows: Vec<(Uuid, i64)> = signups::Entity::find()
-        .select_only()
-        .column(signups::Column::ShiftId)
-        .column_as(signups::Column::Id.count(), "n")
-        .filter(signups::Column::ShiftId.is_in(shifts.iter().copied()))
-        .filter(signups::Column::Status.eq(SignupStatus::Waitlisted.as_str()))
-        .group_by(signups::Column::ShiftId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
-async fn views(
-    db: &impl ConnectionTrait,
-    rows: Vec<activities::Model>,
-) -> ApiResult<Vec<ActivityView>> {
-    let all_shifts = shifts::Entity::find()
-        .filter(shifts::Column::ActivityId.is_in(rows.iter().map(|a| a.id)))
-        .order_by_asc(shifts::Column::StartsAt)
-        .order_by_asc(shifts::Column::Id)
-        .all(db)
-        .await?;
-    let ids: Vec<Uuid> = all_shifts.iter().map(|s| s.id).collect();
-    let lines = waitlisted(db, &ids).await?;
-    let mut by_activity: HashMap<Uuid, Vec<ShiftView>> = HashMap::new();
-    for s in all_shifts {
-        by_activity
-            .entry(s.activity_id)
-            .or_default()
-            .push(ShiftView {
-                id: s.id,
-                starts_at: s.starts_at,
-                ends_at: s.ends_at,
-                capacity: s.capacity,
-                taken: s.taken,
-                waitlist: s.waitlist,
-                waitlisted: lines.get(&s.id).copied().unwrap_or(0),
-            });
-    }
-    rows.into_iter()
-        .map(|a| {
-            Ok(ActivityView {
-                shifts: by_activity.remove(&a.id).unwrap_or_default(),
-                id: a.id,
-                title: a.title,
-                kind: ActivityKind::parse(&a.kind)?,
-                description: a.description,
-                area: a.area_code,
-                team: a.team_code,
-                skill: a.skill,
-                points_per_hour: a.points_per_hour,
-                created_at: a.created_at,
-            })
-        })
-        .collect()
-}
-
-/// One activity.
-pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ActivityView> {
-    views(db, vec![find(db, id).await?])
-        .await?
-        .pop()
-        .ok_or(ApiError::NotFound("activity"))
-}
-
-/// Activities, newest first.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    page: PageRequest,
-    kind: Option<ActivityKind>,
-) -> ApiResult<Page<ActivityView>> {
-    let mut q = activities::Entity::find().order_by_desc(activities::Column::Id);
-    if let Some(k) = kind {
-        q = q.filter(activities::Column::Kind.eq(k.as_str()));
-    }
-    if let Some(after) = page.after {
-        q = q.filter(activities::Column::Id.lt(after));
-    }
-    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |a| a.id);
-    Ok(Page {
-        items: views(db, rows.items).await?,
-        next_cursor: rows.next_cursor,
-    })
 }
 
 /// The one eligibility rule: an activity open to all takes anyone signed in; one limited by
@@ -406,7 +161,7 @@ async fn set_status(
     Ok(done.rows_affected == 1)
 }
 
-async fn existing(
+pub(super) async fn existing(
     db: &impl ConnectionTrait,
     shift: Uuid,
     user: Uuid,
@@ -759,7 +514,7 @@ pub async fn sign_up(
         .map_err(|e| ApiError::Unavailable(format!("{e}; the signup may or may not be saved")))?
 }
 
-async fn find_signup(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<signups::Model> {
+pub(super) async fn find_signup(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<signups::Model> {
     signups::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -858,221 +613,6 @@ pub async fn roster(
             .into_iter()
             .map(SignupView::of)
             .collect::<Result<_, _>>()?,
-        next_cursor: rows.next_cursor,
-    })
-}
-
-/// What an activity's attendance code signs: it can never pass for a building's code.
-fn code_of(activity: Uuid) -> String {
-    format!("{ACT_PREFIX}{}", activity.simple())
-}
-
-const ACT_PREFIX: &str = crate::places::qr_keys::NON_BUILDING_PREFIXES[1];
-
-/// The payload to print for an activity's attendance (scanned at the venue).
-pub async fn attendance_code(state: &AppState, activity: Uuid) -> ApiResult<String> {
-    find(&state.db, activity).await?;
-    Ok(state.qr.sign(&code_of(activity)))
-}
-
-/// How early before a shift starts a scan counts as attendance.
-const EARLY_SCAN: Duration = Duration::minutes(30);
-
-/// Credits attendance once: the minutes, and the activity's points for them.
-async fn credit(
-    state: &AppState,
-    s: signups::Model,
-    minutes: i32,
-    by: &'static str,
-) -> ApiResult<SignupView> {
-    if s.attended_at.is_some() {
-        return Ok(SignupView::of(s)?);
-    }
-    let activity = find(&state.db, s.activity_id).await?;
-    let tx = crate::db::begin_write(&state.db).await?;
-    let done = signups::Entity::update_many()
-        .col_expr(signups::Column::AttendedAt, Expr::value(Utc::now()))
-        .col_expr(signups::Column::Minutes, Expr::value(minutes))
-        .col_expr(signups::Column::AttendanceBy, Expr::value(by))
-        .col_expr(signups::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(signups::Column::Id.eq(s.id))
-        .filter(signups::Column::AttendedAt.is_null())
-        .filter(signups::Column::Status.eq(SignupStatus::Confirmed.as_str()))
-        .exec(&tx)
-        .await?;
-    if done.rows_affected == 1 {
-        let points = activity.points_per_hour * minutes / 60;
-        if points > 0 {
-            let street = crate::points::street_of(&tx, activity.area_code.as_deref()).await?;
-            crate::points::earn(
-                &tx,
-                crate::points::Earning {
-                    user: s.user_id,
-                    source_kind: "volunteer",
-                    source_id: &format!("signup:{}", s.id),
-                    amount: points,
-                    note: Some(&format!("志愿服务 {minutes} 分钟：{}", activity.title)),
-                    street: street.as_deref(),
-                },
-            )
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(SignupView::of(find_signup(&state.db, s.id).await?)?)
-}
-
-fn shift_minutes(shift: &shifts::Model) -> i32 {
-    (shift.ends_at - shift.starts_at)
-        .num_minutes()
-        .clamp(0, i32::MAX as i64) as i32
-}
-
-/// Attendance by scanning the activity's code at the venue, during the person's shift (or up to
-/// half an hour before it starts): the whole shift is credited. Scanning again changes nothing.
-pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiResult<SignupView> {
-    let code = match state.qr.verify(&state.db, scanned).await? {
-        Ok(code) => code,
-        Err(e) => return Err(ApiError::InvalidCode(e.to_string())),
-    };
-    let activity = code
-        .strip_prefix(ACT_PREFIX)
-        .and_then(|hex| Uuid::try_parse(hex).ok())
-        .ok_or_else(|| ApiError::InvalidCode("this is not an activity's attendance code".into()))?;
-    let mine: Vec<signups::Model> = signups::Entity::find()
-        .filter(signups::Column::ActivityId.eq(activity))
-        .filter(signups::Column::UserId.eq(user))
-        .filter(signups::Column::Status.eq(SignupStatus::Confirmed.as_str()))
-        .all(&state.db)
-        .await?;
-    if mine.is_empty() {
-        return Err(ApiError::NotEligible(
-            "you hold no confirmed place in this activity".into(),
-        ));
-    }
-    let now = Utc::now();
-    for s in mine {
-        let shift = find_shift(&state.db, s.shift_id).await?;
-        if shift.starts_at - EARLY_SCAN <= now && now <= shift.ends_at {
-            let minutes = shift_minutes(&shift);
-            return credit(state, s, minutes, "scan").await;
-        }
-    }
-    Err(ApiError::invalid(
-        "code",
-        "outside_shift",
-        "none of your shifts of this activity is running now",
-    ))
-}
-
-/// Attendance taken by a coordinator: the minutes served (the whole shift when not given).
-pub async fn attend_by_coordinator(
-    state: &AppState,
-    shift_id: Uuid,
-    user: Uuid,
-    minutes: Option<i32>,
-) -> ApiResult<SignupView> {
-    let shift = find_shift(&state.db, shift_id).await?;
-    let whole = shift_minutes(&shift);
-    let minutes = minutes.unwrap_or(whole);
-    if !(1..=Ord::max(whole, 1)).contains(&minutes) {
-        return Err(ApiError::invalid(
-            "minutes",
-            "range",
-            format!("between 1 and the shift's {whole} minutes"),
-        ));
-    }
-    let s = existing(&state.db, shift.id, user)
-        .await?
-        .filter(|s| s.status == SignupStatus::Confirmed.as_str())
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "user_id",
-                "no_place",
-                "this person holds no confirmed place in this shift",
-            )
-        })?;
-    credit(state, s, minutes, "coordinator").await
-}
-
-/// Attended minutes per person.
-pub async fn service_minutes(
-    db: &impl ConnectionTrait,
-    users: &[Uuid],
-) -> ApiResult<HashMap<Uuid, i64>> {
-    let rows: Vec<(Uuid, Option<i64>)> = signups::Entity::find()
-        .select_only()
-        .column(signups::Column::UserId)
-        .column_as(signups::Column::Minutes.sum(), "m")
-        .filter(signups::Column::UserId.is_in(users.iter().copied()))
-        .filter(signups::Column::AttendedAt.is_not_null())
-        .group_by(signups::Column::UserId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|(u, m)| (u, m.unwrap_or(0))).collect())
-}
-
-/// One attended shift in a volunteer's service record.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ServiceEntry {
-    pub signup_id: Uuid,
-    pub activity_id: Uuid,
-    pub title: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub minutes: i32,
-    pub attended_at: DateTime<Utc>,
-    /// `scan` or `coordinator`.
-    pub attendance_by: String,
-}
-
-/// The person's attended shifts, newest first.
-pub async fn service_record(
-    db: &impl ConnectionTrait,
-    user: Uuid,
-    page: PageRequest,
-) -> ApiResult<Page<ServiceEntry>> {
-    let mut q = signups::Entity::find()
-        .filter(signups::Column::UserId.eq(user))
-        .filter(signups::Column::AttendedAt.is_not_null())
-        .order_by_desc(signups::Column::Id);
-    if let Some(after) = page.after {
-        q = q.filter(signups::Column::Id.lt(after));
-    }
-    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
-    let shift_rows: HashMap<Uuid, shifts::Model> = shifts::Entity::find()
-        .filter(shifts::Column::Id.is_in(rows.items.iter().map(|s| s.shift_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let titles: HashMap<Uuid, String> = activities::Entity::find()
-        .filter(activities::Column::Id.is_in(rows.items.iter().map(|s| s.activity_id)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.title))
-        .collect();
-    Ok(Page {
-        items: rows
-            .items
-            .into_iter()
-            .filter_map(|s| {
-                let shift = shift_rows.get(&s.shift_id)?;
-                Some(ServiceEntry {
-                    signup_id: s.id,
-                    activity_id: s.activity_id,
-                    title: titles.get(&s.activity_id).cloned().unwrap_or_default(),
-                    starts_at: shift.starts_at,
-                    ends_at: shift.ends_at,
-                    minutes: s.minutes.unwrap_or(0),
-                    attended_at: s.attended_at?,
-                    attendance_by: s.attendance_by.unwrap_or_default(),
-                })
-            })
-            .collect(),
         next_cursor: rows.next_cursor,
     })
 }
