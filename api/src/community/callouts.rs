@@ -5,10 +5,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use places::locate::LocateIndex;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,9 +20,9 @@ use crate::auth::roles::{Coordinators, RoleSet};
 use crate::auth::user::CurrentUser;
 use crate::entities::{callout_answers, callouts, users};
 use crate::error::{ApiError, ApiResult};
+use crate::live::Live;
 use crate::live::outbox::{self, Entry};
 use crate::pagination::{Page, PageRequest};
-use crate::state::AppState;
 use crate::stored::{self, Corrupt};
 
 /// Rows per insert statement when a call-out reaches thousands.
@@ -107,14 +108,14 @@ pub struct RollEntry {
 /// Makes a call-out: one roll line, one live message and (where an address is known) one mail
 /// per volunteer reached, all in one transaction.
 pub async fn create(
-    state: &AppState,
+    db: &DatabaseConnection,
+    index: &LocateIndex,
+    live: &Live,
     coordinator: Uuid,
     new: NewCallout,
 ) -> ApiResult<CalloutView> {
-    let db = &state.db;
     let (area, team, called): (Option<String>, Option<String>, BTreeSet<Uuid>) = match &new.target {
         Target::Area(code) => {
-            let index = state.places.get();
             if index.node(code).is_none() {
                 return Err(ApiError::invalid(
                     "area",
@@ -125,7 +126,7 @@ pub async fn create(
             (
                 Some(code.clone()),
                 None,
-                volunteers::in_area(db, &index, code).await?,
+                volunteers::in_area(db, index, code).await?,
             )
         }
         Target::Team(code) => {
@@ -222,7 +223,7 @@ pub async fn create(
         crate::mail::enqueue(&tx, to, &subject, &body).await?;
     }
     tx.commit().await?;
-    state.live.poke();
+    live.poke();
     view(db, id, coordinator).await
 }
 
@@ -302,12 +303,12 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid, who: &CurrentUser) -> ApiR
 
 /// Records (or changes) a volunteer's answer and tells the coordinator live.
 pub async fn answer(
-    state: &AppState,
+    db: &DatabaseConnection,
+    live: &Live,
     id: Uuid,
     user: Uuid,
     answer: Answer,
 ) -> ApiResult<CalloutView> {
-    let db = &state.db;
     let c = find(db, id).await?;
     let tx = crate::db::begin_write(db).await?;
     let done = callout_answers::Entity::update_many()
@@ -344,7 +345,7 @@ pub async fn answer(
     )
     .await?;
     tx.commit().await?;
-    state.live.poke();
+    live.poke();
     view_of(db, c, user).await
 }
 

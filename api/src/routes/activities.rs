@@ -239,7 +239,7 @@ pub async fn activity_attendance_code(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<AttendanceCode>> {
     Ok(web::Json(AttendanceCode {
-        payload: activities::attendance_code(&state, *id).await?,
+        payload: activities::attendance_code(&state.db, &state.qr, *id).await?,
     }))
 }
 
@@ -264,7 +264,14 @@ pub async fn sign_up(
     auth: Auth<AnyRole>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (signup, created) = activities::sign_up(&state, auth.user.id, *id).await?;
+    let (signup, created) = activities::sign_up(
+        &state.db,
+        &state.signups,
+        &state.places.get(),
+        auth.user.id,
+        *id,
+    )
+    .await?;
     Ok(if created {
         HttpResponse::Created().json(signup)
     } else {
@@ -337,7 +344,7 @@ pub async fn take_attendance(
     Json(body): Json<TakeAttendanceRequest>,
 ) -> ApiResult<web::Json<SignupView>> {
     Ok(web::Json(
-        activities::attend_by_coordinator(&state, *id, body.user_id, body.minutes).await?,
+        activities::attend_by_coordinator(&state.db, *id, body.user_id, body.minutes).await?,
     ))
 }
 
@@ -382,7 +389,7 @@ pub async fn cancel_signup(
     id: web::Path<Uuid>,
 ) -> ApiResult<web::Json<SignupView>> {
     Ok(web::Json(
-        activities::cancel(&state, &auth.user, *id).await?,
+        activities::cancel(&state.db, &state.live, &auth.user, *id).await?,
     ))
 }
 
@@ -415,6 +422,6 @@ pub async fn scan_attendance(
     Json(body): Json<ScanAttendanceRequest>,
 ) -> ApiResult<web::Json<SignupView>> {
     Ok(web::Json(
-        activities::attend_by_scan(&state, auth.user.id, &body.code).await?,
+        activities::attend_by_scan(&state.db, &state.qr, auth.user.id, &body.code).await?,
     ))
 }

@@ -90,7 +90,14 @@ pub async fn create_callout(
         message,
         target,
     };
-    let view = callouts::create(&state, auth.user.id, new).await?;
+    let view = callouts::create(
+        &state.db,
+        &state.places.get(),
+        &state.live,
+        auth.user.id,
+        new,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -183,6 +190,6 @@ pub async fn answer_callout(
     Json(body): Json<AnswerRequest>,
 ) -> ApiResult<web::Json<CalloutView>> {
     Ok(web::Json(
-        callouts::answer(&state, *id, auth.user.id, body.answer).await?,
+        callouts::answer(&state.db, &state.live, *id, auth.user.id, body.answer).await?,
     ))
 }

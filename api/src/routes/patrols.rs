@@ -147,7 +147,7 @@ pub async fn create_route(
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    let view = patrols::create(&state, body.code, spec, true).await?;
+    let view = patrols::create(&state.db, &state.qr, body.code, spec, true).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -180,7 +180,9 @@ pub async fn get_route(
         coordinates,
         payloads: coordinator,
     };
-    Ok(web::Json(patrols::get(&state, &code, shown).await?))
+    Ok(web::Json(
+        patrols::get(&state.db, &state.qr, &code, shown).await?,
+    ))
 }
 
 /// Replace a route's definition; `"enabled": false` disables it. Checkpoints are matched by
@@ -203,7 +205,9 @@ pub async fn replace_route(
     Json(body): Json<RouteBody>,
 ) -> ApiResult<web::Json<RouteView>> {
     let spec = patrols::spec(&body)?;
-    Ok(web::Json(patrols::update(&state, &code, spec, true).await?))
+    Ok(web::Json(
+        patrols::update(&state.db, &state.qr, &code, spec, true).await?,
+    ))
 }
 
 /// What the screen at a QR checkpoint shows now: a payload signed over the checkpoint and the
@@ -225,7 +229,9 @@ pub async fn checkpoint_live_qr(
     _auth: Auth<Coordinators>,
     code: web::Path<String>,
 ) -> ApiResult<web::Json<LiveCode>> {
-    Ok(web::Json(patrols::live_code(&state, &code).await?))
+    Ok(web::Json(
+        patrols::live_code(&state.db, &state.qr, &code).await?,
+    ))
 }
 
 /// Check-ins held for review, oldest first, each with why it was held.
@@ -298,7 +304,7 @@ pub async fn checkpoint_qr_png(
     Query(q): Query<PngQuery>,
 ) -> ApiResult<HttpResponse> {
     let scale = q.scale()?;
-    let payload = patrols::qr_payload(&state, &code).await?;
+    let payload = patrols::qr_payload(&state.db, &state.qr, &code).await?;
     png(&payload, scale)
 }
 
@@ -318,7 +324,7 @@ pub async fn checkpoint_qr_svg(
     _auth: Auth<Coordinators>,
     code: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let payload = patrols::qr_payload(&state, &code).await?;
+    let payload = patrols::qr_payload(&state.db, &state.qr, &code).await?;
     let svg = places::qr::render_svg(&payload).map_err(|e| anyhow::anyhow!("rendering QR: {e}"))?;
     Ok(HttpResponse::Ok().content_type("image/svg+xml").body(svg))
 }
@@ -453,7 +459,7 @@ pub async fn check_in(
     Json(body): Json<CheckinRequest>,
 ) -> ApiResult<HttpResponse> {
     let new = checkin_from(&req, auth.user.id, &body)?;
-    let (view, fresh) = patrols::check_in(&state, new).await?;
+    let (view, fresh) = patrols::check_in(&state.db, &state.qr, new).await?;
     Ok(if fresh && view.status == CheckinStatus::Held {
         HttpResponse::Accepted().json(view)
     } else if fresh {

@@ -3,14 +3,14 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::signups::{SignupStatus, SignupView, existing, find_signup};
 use super::{find, find_shift};
 use crate::entities::{shifts, signups};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::places::qr_keys::QrKeys;
 
 /// What an activity's attendance code signs: it can never pass for a building's code.
 fn code_of(activity: Uuid) -> String {
@@ -20,9 +20,13 @@ fn code_of(activity: Uuid) -> String {
 const ACT_PREFIX: &str = crate::places::qr_keys::NON_BUILDING_PREFIXES[1];
 
 /// The payload to print for an activity's attendance (scanned at the venue).
-pub async fn attendance_code(state: &AppState, activity: Uuid) -> ApiResult<String> {
-    find(&state.db, activity).await?;
-    Ok(state.qr.sign(&code_of(activity)))
+pub async fn attendance_code(
+    db: &impl ConnectionTrait,
+    qr: &QrKeys,
+    activity: Uuid,
+) -> ApiResult<String> {
+    find(db, activity).await?;
+    Ok(qr.sign(&code_of(activity)))
 }
 
 /// How early before a shift starts a scan counts as attendance.
@@ -30,7 +34,7 @@ const EARLY_SCAN: Duration = Duration::minutes(30);
 
 /// Credits attendance once: the minutes, and the activity's points for them.
 async fn credit(
-    state: &AppState,
+    db: &DatabaseConnection,
     s: signups::Model,
     minutes: i32,
     by: &'static str,
@@ -38,8 +42,8 @@ async fn credit(
     if s.attended_at.is_some() {
         return Ok(SignupView::of(s)?);
     }
-    let activity = find(&state.db, s.activity_id).await?;
-    let tx = crate::db::begin_write(&state.db).await?;
+    let activity = find(db, s.activity_id).await?;
+    let tx = crate::db::begin_write(db).await?;
     let done = signups::Entity::update_many()
         .col_expr(signups::Column::AttendedAt, Expr::value(Utc::now()))
         .col_expr(signups::Column::Minutes, Expr::value(minutes))
@@ -69,7 +73,7 @@ async fn credit(
         }
     }
     tx.commit().await?;
-    Ok(SignupView::of(find_signup(&state.db, s.id).await?)?)
+    Ok(SignupView::of(find_signup(db, s.id).await?)?)
 }
 
 fn shift_minutes(shift: &shifts::Model) -> i32 {
@@ -80,8 +84,13 @@ fn shift_minutes(shift: &shifts::Model) -> i32 {
 
 /// Attendance by scanning the activity's code at the venue, during the person's shift (or up to
 /// half an hour before it starts): the whole shift is credited. Scanning again changes nothing.
-pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiResult<SignupView> {
-    let code = match state.qr.verify(&state.db, scanned).await? {
+pub async fn attend_by_scan(
+    db: &DatabaseConnection,
+    qr: &QrKeys,
+    user: Uuid,
+    scanned: &str,
+) -> ApiResult<SignupView> {
+    let code = match qr.verify(db, scanned).await? {
         Ok(code) => code,
         Err(e) => return Err(ApiError::InvalidCode(e.to_string())),
     };
@@ -93,7 +102,7 @@ pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiR
         .filter(signups::Column::ActivityId.eq(activity))
         .filter(signups::Column::UserId.eq(user))
         .filter(signups::Column::Status.eq(SignupStatus::Confirmed.as_str()))
-        .all(&state.db)
+        .all(db)
         .await?;
     if mine.is_empty() {
         return Err(ApiError::NotEligible(
@@ -102,10 +111,10 @@ pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiR
     }
     let now = Utc::now();
     for s in mine {
-        let shift = find_shift(&state.db, s.shift_id).await?;
+        let shift = find_shift(db, s.shift_id).await?;
         if shift.starts_at - EARLY_SCAN <= now && now <= shift.ends_at {
             let minutes = shift_minutes(&shift);
-            return credit(state, s, minutes, "scan").await;
+            return credit(db, s, minutes, "scan").await;
         }
     }
     Err(ApiError::invalid(
@@ -117,12 +126,12 @@ pub async fn attend_by_scan(state: &AppState, user: Uuid, scanned: &str) -> ApiR
 
 /// Attendance taken by a coordinator: the minutes served (the whole shift when not given).
 pub async fn attend_by_coordinator(
-    state: &AppState,
+    db: &DatabaseConnection,
     shift_id: Uuid,
     user: Uuid,
     minutes: Option<i32>,
 ) -> ApiResult<SignupView> {
-    let shift = find_shift(&state.db, shift_id).await?;
+    let shift = find_shift(db, shift_id).await?;
     let whole = shift_minutes(&shift);
     let minutes = minutes.unwrap_or(whole);
     if !(1..=Ord::max(whole, 1)).contains(&minutes) {
@@ -132,7 +141,7 @@ pub async fn attend_by_coordinator(
             format!("between 1 and the shift's {whole} minutes"),
         ));
     }
-    let s = existing(&state.db, shift.id, user)
+    let s = existing(db, shift.id, user)
         .await?
         .filter(|s| s.status == SignupStatus::Confirmed.as_str())
         .ok_or_else(|| {
@@ -142,5 +151,5 @@ pub async fn attend_by_coordinator(
                 "this person holds no confirmed place in this shift",
             )
         })?;
-    credit(state, s, minutes, "coordinator").await
+    credit(db, s, minutes, "coordinator").await
 }

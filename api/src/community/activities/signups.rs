@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use places::locate::LocateIndex;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -28,9 +29,9 @@ use crate::batch::Batcher;
 use crate::community::volunteers;
 use crate::entities::{activities, shifts, signups};
 use crate::error::{ApiError, ApiResult};
+use crate::live::Live;
 use crate::live::outbox::{self, Entry};
 use crate::pagination::{Page, PageRequest};
-use crate::state::AppState;
 use crate::stored::{self, Corrupt};
 
 /// Where a signup stands.
@@ -97,11 +98,15 @@ impl SignupView {
 
 /// The one eligibility rule: an activity open to all takes anyone signed in; one limited by
 /// team, area or skill takes registered volunteers who meet every limit it sets.
-async fn check_eligible(state: &AppState, a: &activities::Model, user: Uuid) -> ApiResult<()> {
+async fn check_eligible(
+    db: &impl ConnectionTrait,
+    index: &LocateIndex,
+    a: &activities::Model,
+    user: Uuid,
+) -> ApiResult<()> {
     if a.team_code.is_none() && a.area_code.is_none() && a.skill.is_none() {
         return Ok(());
     }
-    let db = &state.db;
     if volunteers::find(db, user).await?.is_none() {
         return Err(ApiError::NotEligible(
             "this activity is for registered volunteers: register first".into(),
@@ -115,7 +120,7 @@ async fn check_eligible(state: &AppState, a: &activities::Model, user: Uuid) -> 
         )));
     }
     if let Some(area) = &a.area_code
-        && !volunteers::serves_branch(db, &state.places.get(), user, area).await?
+        && !volunteers::serves_branch(db, index, user, area).await?
     {
         return Err(ApiError::NotEligible(format!(
             "only volunteers serving {area} may sign up"
@@ -492,11 +497,13 @@ async fn admit_batch(
 /// keeps a waitlist, else a refusal. Signing up again answers with the signup already held
 /// (`false`: nothing new was made).
 pub async fn sign_up(
-    state: &AppState,
+    db: &DatabaseConnection,
+    desk: &SignupDesk,
+    index: &LocateIndex,
     user: Uuid,
     shift_id: Uuid,
 ) -> ApiResult<(SignupView, bool)> {
-    let read = state.signups.shift(&state.db, shift_id).await?;
+    let read = desk.shift(db, shift_id).await?;
     let (shift, activity, _) = &*read;
     // Checked again under the lock; here so that a refusal costs no queueing.
     if activity.status != OPEN {
@@ -505,10 +512,8 @@ pub async fn sign_up(
     if shift.ends_at <= Utc::now() {
         return Err(Refusal::Ended.error());
     }
-    check_eligible(state, activity, user).await?;
-    state
-        .signups
-        .batches
+    check_eligible(db, index, activity, user).await?;
+    desk.batches
         .submit(shift.id, user)
         .await
         .map_err(|e| ApiError::Unavailable(format!("{e}; the signup may or may not be saved")))?
@@ -523,8 +528,12 @@ pub(super) async fn find_signup(db: &impl ConnectionTrait, id: Uuid) -> ApiResul
 
 /// Cancels a signup: the person's own, or any for coordinators. A confirmed place goes to the
 /// first in line. Cancelling again answers with the cancelled signup.
-pub async fn cancel(state: &AppState, who: &CurrentUser, id: Uuid) -> ApiResult<SignupView> {
-    let db = &state.db;
+pub async fn cancel(
+    db: &DatabaseConnection,
+    live: &Live,
+    who: &CurrentUser,
+    id: Uuid,
+) -> ApiResult<SignupView> {
     for _ in 0..5 {
         let s = find_signup(db, id).await?;
         if s.user_id != who.id && !Coordinators::admits(&who.roles) {
@@ -558,7 +567,7 @@ pub async fn cancel(state: &AppState, who: &CurrentUser, id: Uuid) -> ApiResult<
             }
         }
         tx.commit().await?;
-        state.live.poke();
+        live.poke();
         return Ok(SignupView::of(find_signup(db, id).await?)?);
     }
     Err(ApiError::Unavailable(

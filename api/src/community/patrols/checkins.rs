@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use places::geometry::{Coord, distance_m};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,7 +18,7 @@ use super::windows::{occurrence, stored_windows};
 use super::{HoldReason, MAX_ACCURACY_M, live_qr, plausibility};
 use crate::entities::{patrol_checkins, patrol_checkpoints, patrol_routes, patrol_walks};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::places::qr_keys::QrKeys;
 use crate::stored::{self, Corrupt};
 
 /// The points source kind in the ledger.
@@ -144,7 +144,8 @@ fn idem_key(user: Uuid, key: &str) -> String {
 /// The checkpoint (and its route) a proof names, or why it names none, and what kind of
 /// evidence the proof is.
 async fn resolve(
-    state: &AppState,
+    db: &DatabaseConnection,
+    qr: &QrKeys,
     proof: &Proof,
     now: DateTime<Utc>,
 ) -> ApiResult<(
@@ -155,7 +156,7 @@ async fn resolve(
     use plausibility::Evidence;
     let (code, evidence) = match proof {
         Proof::Scan { scanned } => {
-            let signed = match state.qr.verify(&state.db, scanned).await? {
+            let signed = match qr.verify(db, scanned).await? {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(reason = %e, "patrol scan refused");
@@ -184,11 +185,11 @@ async fn resolve(
     let c = patrol_checkpoints::Entity::find()
         .filter(patrol_checkpoints::Column::Code.eq(&code))
         .filter(patrol_checkpoints::Column::Retired.eq(false))
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or(ApiError::NotFound("checkpoint"))?;
     let r = patrol_routes::Entity::find_by_id(c.route_id)
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or(ApiError::NotFound("checkpoint"))?;
     if !r.enabled {
@@ -253,21 +254,26 @@ fn check_proof(
 
 /// Checks a user in. Returns the check-in and whether it was new (false: an earlier one
 /// returned again); a new one may be paid or held (its `status`).
-pub async fn check_in(state: &AppState, new: NewCheckin) -> ApiResult<(CheckinView, bool)> {
-    check_in_at(state, new, Utc::now()).await
+pub async fn check_in(
+    db: &DatabaseConnection,
+    qr: &QrKeys,
+    new: NewCheckin,
+) -> ApiResult<(CheckinView, bool)> {
+    check_in_at(db, qr, new, Utc::now()).await
 }
 
 async fn check_in_at(
-    state: &AppState,
+    db: &DatabaseConnection,
+    qr: &QrKeys,
     new: NewCheckin,
     now: DateTime<Utc>,
 ) -> ApiResult<(CheckinView, bool)> {
     let key = idem_key(new.user, &new.key);
     // A retry gets its first answer, even once the window or the rotating code has moved on.
-    if let Some(done) = replay_by_key(state, &key, &new.request_hash).await? {
+    if let Some(done) = replay_by_key(db, &key, &new.request_hash).await? {
         return Ok((done, false));
     }
-    let (checkpoint, route, evidence) = resolve(state, &new.proof, now).await?;
+    let (checkpoint, route, evidence) = resolve(db, qr, &new.proof, now).await?;
     let (method, distance) = check_proof(&new, &checkpoint)?;
     let windows = stored_windows(&route.windows)?;
     let occurrence = occurrence(&windows, now);
@@ -275,8 +281,8 @@ async fn check_in_at(
     // Outside every window the check-in still gets a place of its own (held), one per day.
     let window_key = occurrence
         .unwrap_or_else(|| format!("{}#out", crate::points::local_day(now).format("%Y-%m-%d")));
-    let street = crate::points::street_of(&state.db, route.area_code.as_deref()).await?;
-    let qr_above_points = plausibility::qr_above_points(&state.db, street.as_deref()).await?;
+    let street = crate::points::street_of(db, route.area_code.as_deref()).await?;
+    let qr_above_points = plausibility::qr_above_points(db, street.as_deref()).await?;
     let judged = Judged {
         evidence,
         in_window,
@@ -288,7 +294,7 @@ async fn check_in_at(
             .collect::<Vec<_>>()
             .join("、"),
     };
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(db).await?;
     match record(
         &tx,
         &new,
@@ -310,17 +316,17 @@ async fn check_in_at(
         Err(ApiError::Database(e)) if unique_violation(&e) => {
             // Another phone, a retry, or a race with either: answer with the check-in that won.
             drop(tx);
-            if let Some(done) = replay_by_key(state, &key, &new.request_hash).await? {
+            if let Some(done) = replay_by_key(db, &key, &new.request_hash).await? {
                 return Ok((done, false));
             }
             let first = patrol_checkins::Entity::find()
                 .filter(patrol_checkins::Column::UserId.eq(new.user))
                 .filter(patrol_checkins::Column::CheckpointId.eq(checkpoint.id))
                 .filter(patrol_checkins::Column::WindowKey.eq(&window_key))
-                .one(&state.db)
+                .one(db)
                 .await?
                 .ok_or(ApiError::Database(e))?;
-            Ok((view_of(&state.db, first, true).await?, false))
+            Ok((view_of(db, first, true).await?, false))
         }
         Err(e) => Err(e),
     }
@@ -546,16 +552,20 @@ fn method_str(m: CheckinMethod) -> &'static str {
     }
 }
 
-async fn replay_by_key(state: &AppState, key: &str, hash: &str) -> ApiResult<Option<CheckinView>> {
+async fn replay_by_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+    hash: &str,
+) -> ApiResult<Option<CheckinView>> {
     let Some(earlier) = patrol_checkins::Entity::find()
         .filter(patrol_checkins::Column::IdemKey.eq(key))
-        .one(&state.db)
+        .one(db)
         .await?
     else {
         return Ok(None);
     };
     crate::extract::same_request(&earlier.request_hash, hash, "check-in")?;
-    Ok(Some(view_of(&state.db, earlier, true).await?))
+    Ok(Some(view_of(db, earlier, true).await?))
 }
 
 pub(crate) async fn view_of(

@@ -17,7 +17,7 @@
 //! - Whether a named checkpoint is paid is decided by [`plausibility`] (accuracy, speed, window,
 //!   rotating code): what fails is held for a coordinator ([`review`]), not paid and not dropped.
 //!   What is paid goes through `points::earn`, under the day's cap.
-//! - QR plates carry `state.qr.sign("cp.<checkpoint-code>")`: the `cp.` prefix tells them from
+//! - QR plates carry `cp.<checkpoint-code>` signed with the QR keys: the `cp.` prefix tells them from
 //!   building codes, and only coordinators are shown them (a patroller who could read one could
 //!   check in from home). Screens at high-value checkpoints show [`live_qr`] codes instead.
 //! - Checkpoint coordinates are shown to those who manage routes and to those who walk this one

@@ -25,7 +25,7 @@ use crate::entities::{
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::pagination::{Page, PageRequest};
 use crate::places::coords::{self, Crs};
-use crate::state::AppState;
+use crate::places::qr_keys::QrKeys;
 use crate::stored::{self, Corrupt};
 
 /// What a checkpoint's code is prefixed with before signing, so a checkpoint's QR payload can
@@ -409,16 +409,17 @@ async fn check_values(db: &impl ConnectionTrait, spec: &RouteSpec) -> ApiResult<
 
 /// Creates a route with its checkpoints.
 pub async fn create(
-    state: &AppState,
+    db: &DatabaseConnection,
+    qr: &QrKeys,
     code: String,
     spec: RouteSpec,
     with_payloads: bool,
 ) -> ApiResult<RouteView> {
-    check_area(&state.db, spec.area_code.as_deref()).await?;
-    check_values(&state.db, &spec).await?;
+    check_area(db, spec.area_code.as_deref()).await?;
+    check_values(db, &spec).await?;
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(db).await?;
     patrol_routes::ActiveModel {
         id: Set(id),
         code: Set(code.clone()),
@@ -434,20 +435,21 @@ pub async fn create(
     .map_err(|e| taken(e, "code", "a route code"))?;
     write_checkpoints(&tx, id, &spec.checkpoints, now).await?;
     tx.commit().await?;
-    get(state, &code, Shown::all(with_payloads)).await
+    get(db, qr, &code, Shown::all(with_payloads)).await
 }
 
 /// Replaces a route's definition; `enabled: false` disables it.
 pub async fn update(
-    state: &AppState,
+    db: &DatabaseConnection,
+    qr: &QrKeys,
     code: &str,
     spec: RouteSpec,
     with_payloads: bool,
 ) -> ApiResult<RouteView> {
-    check_area(&state.db, spec.area_code.as_deref()).await?;
-    check_values(&state.db, &spec).await?;
+    check_area(db, spec.area_code.as_deref()).await?;
+    check_values(db, &spec).await?;
     let now = Utc::now();
-    let tx = crate::db::begin_write(&state.db).await?;
+    let tx = crate::db::begin_write(db).await?;
     let row = patrol_routes::Entity::find()
         .filter(patrol_routes::Column::Code.eq(code))
         .one(&tx)
@@ -463,11 +465,11 @@ pub async fn update(
     active.update(&tx).await?;
     write_checkpoints(&tx, id, &spec.checkpoints, now).await?;
     tx.commit().await?;
-    get(state, code, Shown::all(with_payloads)).await
+    get(db, qr, code, Shown::all(with_payloads)).await
 }
 
-fn payload(state: &AppState, c: &patrol_checkpoints::Model) -> String {
-    state.qr.sign(&format!("{QR_PREFIX}{}", c.code))
+fn payload(qr: &QrKeys, c: &patrol_checkpoints::Model) -> String {
+    qr.sign(&format!("{QR_PREFIX}{}", c.code))
 }
 
 pub(super) async fn active_checkpoints(
@@ -594,16 +596,20 @@ async fn enrolled_on_patrol(
 }
 
 /// One route, showing what `shown` allows.
-pub async fn get(state: &AppState, code: &str, shown: Shown) -> ApiResult<RouteView> {
-    let r = find_route(&state.db, code, shown.disabled).await?;
-    let checkpoints = active_checkpoints(&state.db, r.id)
+pub async fn get(
+    db: &impl ConnectionTrait,
+    qr: &QrKeys,
+    code: &str,
+    shown: Shown,
+) -> ApiResult<RouteView> {
+    let r = find_route(db, code, shown.disabled).await?;
+    let checkpoints = active_checkpoints(db, r.id)
         .await?
         .into_iter()
         .map(|c| {
             let kind = CheckpointKind::parse(&c.kind)?;
             Ok(CheckpointView {
-                qr_payload: (shown.payloads && kind == CheckpointKind::Qr)
-                    .then(|| payload(state, &c)),
+                qr_payload: (shown.payloads && kind == CheckpointKind::Qr).then(|| payload(qr, &c)),
                 id: c.id,
                 kind,
                 code: c.code,
@@ -701,13 +707,17 @@ async fn qr_checkpoint(
 }
 
 /// The signed payload of a QR checkpoint, for its plate.
-pub async fn qr_payload(state: &AppState, code: &str) -> ApiResult<String> {
-    let c = qr_checkpoint(&state.db, code).await?;
-    Ok(payload(state, &c))
+pub async fn qr_payload(db: &impl ConnectionTrait, qr: &QrKeys, code: &str) -> ApiResult<String> {
+    let c = qr_checkpoint(db, code).await?;
+    Ok(payload(qr, &c))
 }
 
 /// What the screen at a QR checkpoint shows now: its rotating code.
-pub async fn live_code(state: &AppState, code: &str) -> ApiResult<live_qr::LiveCode> {
-    let c = qr_checkpoint(&state.db, code).await?;
-    Ok(live_qr::live_code(&state.qr, &c.code, Utc::now()))
+pub async fn live_code(
+    db: &impl ConnectionTrait,
+    qr: &QrKeys,
+    code: &str,
+) -> ApiResult<live_qr::LiveCode> {
+    let c = qr_checkpoint(db, code).await?;
+    Ok(live_qr::live_code(qr, &c.code, Utc::now()))
 }
