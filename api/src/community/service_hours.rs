@@ -93,3 +93,66 @@ pub async fn service_record(
         next_cursor: rows.next_cursor,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::community::activities::fixture::{Desk, shift};
+    use crate::community::activities::{
+        attend_by_coordinator, attend_by_scan, attendance_code, sign_up,
+    };
+    use crate::testing::TestResult;
+
+    #[tokio::test]
+    async fn service_counts_attended_shifts_only_and_lists_them_newest_first() -> TestResult {
+        let d = Desk::new().await?;
+        let a = d
+            .activity(0, vec![shift(-10, 60, 5, false), shift(60, 30, 5, false)])
+            .await?;
+        let unattended = d.activity(0, vec![shift(-10, 45, 5, false)]).await?;
+        let (p, idle) = (d.person().await?, d.person().await?);
+        let (first, second) = (a.shifts[0].id, a.shifts[1].id);
+        let one = sign_up(&d.db, &d.desk, &d.index, p.id, first).await?.0;
+        let two = sign_up(&d.db, &d.desk, &d.index, p.id, second).await?.0;
+        sign_up(
+            &d.db,
+            &d.desk,
+            &d.index,
+            p.id,
+            Desk::first_shift(&unattended)?,
+        )
+        .await?;
+        sign_up(&d.db, &d.desk, &d.index, idle.id, first).await?;
+        let code = attendance_code(&d.db, &d.qr, a.id).await?;
+        let scanned = attend_by_scan(&d.db, &d.qr, p.id, &code).await?;
+        assert_eq!(scanned.id, one.id);
+        attend_by_coordinator(&d.db, second, p.id, Some(20)).await?;
+
+        let minutes = service_minutes(&d.db, &[p.id, idle.id]).await?;
+        assert_eq!(
+            minutes.get(&p.id),
+            Some(&80),
+            "60 scanned and 20 given, not the 45 unattended"
+        );
+        assert_eq!(minutes.get(&idle.id), None, "nothing attended");
+
+        let page = PageRequest {
+            limit: 10,
+            after: None,
+        };
+        let record = service_record(&d.db, p.id, page).await?.items;
+        let entries: Vec<(Uuid, i32, &str)> = record
+            .iter()
+            .map(|e| (e.signup_id, e.minutes, e.attendance_by.as_str()))
+            .collect();
+        assert_eq!(entries, [(two.id, 20, "coordinator"), (one.id, 60, "scan")]);
+        assert!(
+            record
+                .iter()
+                .all(|e| e.title == a.title && e.activity_id == a.id)
+        );
+        assert_eq!(record[1].starts_at, a.shifts[0].starts_at);
+        assert!(service_record(&d.db, idle.id, page).await?.items.is_empty());
+        Ok(())
+    }
+}

@@ -153,3 +153,218 @@ pub async fn attend_by_coordinator(
         })?;
     credit(db, s, minutes, "coordinator").await
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::PaginatorTrait;
+
+    use super::super::fixture::{Desk, shift};
+    use super::super::signups::{cancel, sign_up};
+    use super::*;
+    use crate::entities::points_ledger;
+    use crate::testing::TestResult;
+
+    /// Signs `who` up for the activity's first shift; the signup's id.
+    async fn place(d: &Desk, who: Uuid, shift: Uuid) -> ApiResult<SignupView> {
+        Ok(sign_up(&d.db, &d.desk, &d.index, who, shift).await?.0)
+    }
+
+    /// Fails the test unless `got` is a refusal that `is` recognises.
+    fn refused(got: ApiResult<SignupView>, is: impl Fn(&ApiError) -> bool) {
+        match got {
+            Err(e) if is(&e) => {}
+            other => panic!("not the refusal expected: {other:?}"),
+        }
+    }
+
+    async fn balance(d: &Desk, who: Uuid) -> ApiResult<i64> {
+        crate::points::balance(&d.db, who).await
+    }
+
+    #[test]
+    fn a_shift_is_worth_its_length_in_minutes() {
+        let s = |starts_in, minutes| {
+            let spec = shift(starts_in, minutes, 1, false);
+            shifts::Model {
+                id: Uuid::now_v7(),
+                activity_id: Uuid::now_v7(),
+                starts_at: spec.starts_at,
+                ends_at: spec.ends_at,
+                capacity: 1,
+                waitlist: false,
+                taken: 0,
+                created_at: spec.starts_at,
+            }
+        };
+        assert_eq!(shift_minutes(&s(0, 90)), 90);
+        assert_eq!(shift_minutes(&s(30, 150)), 150);
+        assert_eq!(
+            shift_minutes(&s(0, -30)),
+            0,
+            "a shift ending before it starts is worth none"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_scan_during_the_shift_credits_the_whole_shift_once() -> TestResult {
+        let d = Desk::new().await?;
+        let a = d.activity(60, vec![shift(-10, 90, 5, false)]).await?;
+        let p = d.person().await?;
+        let held = place(&d, p.id, Desk::first_shift(&a)?).await?;
+        let code = attendance_code(&d.db, &d.qr, a.id).await?;
+
+        let attended = attend_by_scan(&d.db, &d.qr, p.id, &code).await?;
+        assert_eq!(attended.id, held.id);
+        assert_eq!(attended.minutes, Some(90));
+        assert_eq!(attended.attendance_by.as_deref(), Some("scan"));
+        assert_eq!(
+            balance(&d, p.id).await?,
+            90,
+            "60 points an hour for 90 minutes"
+        );
+
+        let again = attend_by_scan(&d.db, &d.qr, p.id, &code).await?;
+        assert_eq!(
+            again.attended_at, attended.attended_at,
+            "scanning again changes nothing"
+        );
+        assert_eq!(balance(&d, p.id).await?, 90, "paid once");
+        let rows = points_ledger::Entity::find()
+            .filter(points_ledger::Column::UserId.eq(p.id))
+            .count(&d.db)
+            .await?;
+        assert_eq!(rows, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_scan_counts_from_half_an_hour_before_the_shift_and_not_earlier() -> TestResult {
+        let d = Desk::new().await?;
+        let soon = d.activity(0, vec![shift(20, 60, 5, false)]).await?;
+        let later = d.activity(0, vec![shift(45, 60, 5, false)]).await?;
+        let p = d.person().await?;
+        place(&d, p.id, Desk::first_shift(&soon)?).await?;
+        place(&d, p.id, Desk::first_shift(&later)?).await?;
+
+        let early = attendance_code(&d.db, &d.qr, soon.id).await?;
+        assert_eq!(
+            attend_by_scan(&d.db, &d.qr, p.id, &early).await?.minutes,
+            Some(60)
+        );
+        let too_early = attendance_code(&d.db, &d.qr, later.id).await?;
+        refused(
+            attend_by_scan(&d.db, &d.qr, p.id, &too_early).await,
+            |e| matches!(e, ApiError::Validation(f) if f[0].rule == "outside_shift"),
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_scan_of_another_activitys_code_or_of_no_activitys_code_is_refused() -> TestResult {
+        let d = Desk::new().await?;
+        let mine = d.activity(60, vec![shift(-10, 60, 5, false)]).await?;
+        let other = d.activity(60, vec![shift(-10, 60, 5, false)]).await?;
+        let p = d.person().await?;
+        place(&d, p.id, Desk::first_shift(&mine)?).await?;
+
+        let theirs = attendance_code(&d.db, &d.qr, other.id).await?;
+        refused(attend_by_scan(&d.db, &d.qr, p.id, &theirs).await, |e| {
+            matches!(e, ApiError::NotEligible(_))
+        });
+        let building = d.qr.sign("S-G1-B001");
+        refused(attend_by_scan(&d.db, &d.qr, p.id, &building).await, |e| {
+            matches!(e, ApiError::InvalidCode(_))
+        });
+        let mut forged = attendance_code(&d.db, &d.qr, mine.id).await?;
+        forged.push('0');
+        refused(attend_by_scan(&d.db, &d.qr, p.id, &forged).await, |e| {
+            matches!(e, ApiError::InvalidCode(_))
+        });
+        assert_eq!(balance(&d, p.id).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn without_a_confirmed_place_nobody_attends() -> TestResult {
+        let d = Desk::new().await?;
+        let a = d.activity(60, vec![shift(-10, 60, 1, true)]).await?;
+        let s = Desk::first_shift(&a)?;
+        let code = attendance_code(&d.db, &d.qr, a.id).await?;
+        place(&d, d.person().await?.id, s).await?;
+        let waiting = d.person().await?;
+        let queued = place(&d, waiting.id, s).await?;
+        assert_eq!(queued.status, SignupStatus::Waitlisted);
+
+        refused(attend_by_scan(&d.db, &d.qr, waiting.id, &code).await, |e| {
+            matches!(e, ApiError::NotEligible(_))
+        });
+        refused(
+            attend_by_coordinator(&d.db, s, waiting.id, None).await,
+            |e| matches!(e, ApiError::Validation(f) if f[0].rule == "no_place"),
+        );
+        let stranger = d.person().await?;
+        refused(
+            attend_by_scan(&d.db, &d.qr, stranger.id, &code).await,
+            |e| matches!(e, ApiError::NotEligible(_)),
+        );
+        assert_eq!(balance(&d, waiting.id).await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_credits_the_minutes_served_within_the_shift() -> TestResult {
+        let d = Desk::new().await?;
+        let a = d.activity(60, vec![shift(-240, 120, 5, false)]).await?;
+        let s = Desk::first_shift(&a)?;
+        // The shift has ended, so the signups are written as the desk would have.
+        let (part, whole) = (d.person().await?, d.person().await?);
+        for who in [part.id, whole.id] {
+            admit_as_confirmed(&d, s, a.id, who).await?;
+        }
+
+        for minutes in [0, 121] {
+            refused(
+                attend_by_coordinator(&d.db, s, part.id, Some(minutes)).await,
+                |e| matches!(e, ApiError::Validation(f) if f[0].field == "minutes"),
+            );
+        }
+        let credited = attend_by_coordinator(&d.db, s, part.id, Some(45)).await?;
+        assert_eq!(credited.minutes, Some(45));
+        assert_eq!(credited.attendance_by.as_deref(), Some("coordinator"));
+        assert_eq!(balance(&d, part.id).await?, 45);
+        let credited = attend_by_coordinator(&d.db, s, whole.id, None).await?;
+        assert_eq!(
+            credited.minutes,
+            Some(120),
+            "the whole shift when not given"
+        );
+        assert_eq!(balance(&d, whole.id).await?, 120);
+
+        refused(
+            cancel(&d.db, &d.live, &d.coordinator, credited.id).await,
+            |e| matches!(e, ApiError::Conflict { .. }),
+        );
+        Ok(())
+    }
+
+    /// A confirmed signup written directly, for a shift the desk would no longer take.
+    async fn admit_as_confirmed(d: &Desk, shift: Uuid, activity: Uuid, user: Uuid) -> TestResult {
+        use sea_orm::{ActiveModelTrait, Set};
+        let now = Utc::now();
+        signups::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            shift_id: Set(shift),
+            activity_id: Set(activity),
+            user_id: Set(user),
+            status: Set(SignupStatus::Confirmed.as_str().to_owned()),
+            attended_at: Set(None),
+            minutes: Set(None),
+            attendance_by: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&d.db)
+        .await?;
+        Ok(())
+    }
+}

@@ -269,3 +269,103 @@ pub async fn list(
         next_cursor: rows.next_cursor,
     })
 }
+
+/// What the unit tests of the signup desk and of attendance build alike: a database with the
+/// test tree's areas, the desk writing to it, and activities with shifts placed around now.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use chrono::{Duration, Utc};
+    use places::locate::LocateIndex;
+    use sea_orm::DatabaseConnection;
+    use uuid::Uuid;
+
+    use super::{ActivityKind, ActivitySpec, ActivityView, ShiftSpec, SignupDesk, create};
+    use crate::auth::roles::Role;
+    use crate::auth::user::CurrentUser;
+    use crate::live::Live;
+    use crate::places::qr_keys::QrKeys;
+    use crate::testing::{database, enrol, store_tree, tree, user};
+
+    pub type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// The handles the route handlers pass the desk and attendance.
+    pub struct Desk {
+        pub db: DatabaseConnection,
+        pub desk: SignupDesk,
+        pub index: LocateIndex,
+        pub live: Live,
+        pub qr: QrKeys,
+        pub coordinator: CurrentUser,
+    }
+
+    impl Desk {
+        pub async fn new() -> Fallible<Self> {
+            let db = database().await?;
+            store_tree(&db).await?;
+            let coordinator = user(&[Role::Coordinator]);
+            enrol(&db, &coordinator, &[]).await?;
+            Ok(Self {
+                desk: SignupDesk::new(db.clone()),
+                qr: QrKeys::load(&db).await?,
+                index: tree(),
+                live: Live::default(),
+                coordinator,
+                db,
+            })
+        }
+
+        /// A signed-in citizen, written to the database.
+        pub async fn person(&self) -> Fallible<CurrentUser> {
+            let p = user(&[Role::Citizen]);
+            enrol(&self.db, &p, &[]).await?;
+            Ok(p)
+        }
+
+        /// A service activity open to all, worth `points_per_hour`, with these shifts.
+        pub async fn activity(
+            &self,
+            points_per_hour: i32,
+            shifts: Vec<ShiftSpec>,
+        ) -> Fallible<ActivityView> {
+            self.limited(points_per_hour, None, None, shifts).await
+        }
+
+        /// An activity limited to volunteers serving `area` and having `skill`, where given.
+        pub async fn limited(
+            &self,
+            points_per_hour: i32,
+            area: Option<&str>,
+            skill: Option<&str>,
+            shifts: Vec<ShiftSpec>,
+        ) -> Fallible<ActivityView> {
+            let spec = ActivitySpec {
+                title: "社区清扫".to_owned(),
+                kind: ActivityKind::Service,
+                description: String::new(),
+                area: area.map(str::to_owned),
+                team: None,
+                skill: skill.map(str::to_owned),
+                points_per_hour,
+                shifts,
+            };
+            Ok(create(&self.db, &self.index, self.coordinator.id, spec).await?)
+        }
+
+        /// The id of the activity's first shift.
+        pub fn first_shift(a: &ActivityView) -> Fallible<Uuid> {
+            Ok(a.shifts.first().ok_or("the activity has a shift")?.id)
+        }
+    }
+
+    /// A shift starting `starts_in` minutes from now (negative: already running) and lasting
+    /// `minutes`.
+    pub fn shift(starts_in: i64, minutes: i64, capacity: i32, waitlist: bool) -> ShiftSpec {
+        let starts_at = Utc::now() + Duration::minutes(starts_in);
+        ShiftSpec {
+            starts_at,
+            ends_at: starts_at + Duration::minutes(minutes),
+            capacity,
+            waitlist,
+        }
+    }
+}

@@ -625,3 +625,295 @@ pub async fn roster(
         next_cursor: rows.next_cursor,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::PaginatorTrait;
+
+    use super::super::fixture::{Desk, shift};
+    use super::super::{ShiftView, get};
+    use super::*;
+    use crate::community::volunteers::{self, VolunteerSpec};
+    use crate::entities::outbox as outbox_rows;
+    use crate::testing::TestResult;
+
+    async fn sign(d: &Desk, who: &CurrentUser, shift: Uuid) -> ApiResult<(SignupView, bool)> {
+        sign_up(&d.db, &d.desk, &d.index, who.id, shift).await
+    }
+
+    async fn places(
+        d: &Desk,
+        activity: Uuid,
+    ) -> Result<ShiftView, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(get(&d.db, activity)
+            .await?
+            .shifts
+            .pop()
+            .ok_or("the activity has its shift")?)
+    }
+
+    /// An activity whose one shift starts in an hour with `capacity` places, and `n` people
+    /// signed up for it in turn, with what each was given.
+    async fn queue(
+        d: &Desk,
+        capacity: i32,
+        waitlist: bool,
+        n: usize,
+    ) -> Result<
+        (Uuid, Uuid, Vec<(CurrentUser, SignupView)>),
+        Box<dyn std::error::Error + Send + Sync>,
+    > {
+        let a = d
+            .activity(0, vec![shift(60, 120, capacity, waitlist)])
+            .await?;
+        let s = Desk::first_shift(&a)?;
+        let mut signed = Vec::new();
+        for _ in 0..n {
+            let p = d.person().await?;
+            let (view, created) = sign(d, &p, s).await?;
+            assert!(created, "a new signup");
+            signed.push((p, view));
+        }
+        Ok((a.id, s, signed))
+    }
+
+    async fn status_of(d: &Desk, id: Uuid) -> ApiResult<SignupStatus> {
+        Ok(SignupView::of(find_signup(&d.db, id).await?)?.status)
+    }
+
+    #[tokio::test]
+    async fn places_are_confirmed_up_to_capacity_and_the_rest_wait_in_line() -> TestResult {
+        let d = Desk::new().await?;
+        let (a, _, signed) = queue(&d, 2, true, 3).await?;
+        let got: Vec<SignupStatus> = signed.iter().map(|(_, v)| v.status).collect();
+        assert_eq!(
+            got,
+            [
+                SignupStatus::Confirmed,
+                SignupStatus::Confirmed,
+                SignupStatus::Waitlisted
+            ]
+        );
+        let shown = places(&d, a).await?;
+        assert_eq!((shown.taken, shown.waitlisted), (2, 1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_full_shift_without_a_waitlist_refuses_and_writes_nothing() -> TestResult {
+        let d = Desk::new().await?;
+        let (a, s, _) = queue(&d, 1, false, 1).await?;
+        let late = d.person().await?;
+        let refused = sign(&d, &late, s).await;
+        assert!(
+            matches!(&refused, Err(ApiError::Conflict { detail, .. }) if detail.contains("full")),
+            "{refused:?}"
+        );
+        assert!(existing(&d.db, s, late.id).await?.is_none());
+        assert_eq!(places(&d, a).await?.taken, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn signing_up_again_answers_with_the_signup_already_held() -> TestResult {
+        let d = Desk::new().await?;
+        let (a, s, signed) = queue(&d, 3, true, 1).await?;
+        let (p, first) = &signed[0];
+        let (again, created_again) = sign(&d, p, s).await?;
+        assert!(!created_again);
+        assert_eq!(again.id, first.id);
+        assert_eq!(again.status, SignupStatus::Confirmed);
+        assert_eq!(places(&d, a).await?.taken, 1, "one place, not two");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_confirmed_place_goes_to_the_first_in_line() -> TestResult {
+        let d = Desk::new().await?;
+        let (a, _, signed) = queue(&d, 1, true, 3).await?;
+        let [(holder, held), (second, waits), (_, waits_too)] = &signed[..] else {
+            return Err("three signups".into());
+        };
+        assert_eq!(waits.status, SignupStatus::Waitlisted);
+
+        let cancelled = cancel(&d.db, &d.live, holder, held.id).await?;
+        assert_eq!(cancelled.status, SignupStatus::Cancelled);
+        assert_eq!(status_of(&d, waits.id).await?, SignupStatus::Confirmed);
+        assert_eq!(status_of(&d, waits_too.id).await?, SignupStatus::Waitlisted);
+        let shown = places(&d, a).await?;
+        assert_eq!((shown.taken, shown.waitlisted), (1, 1));
+        let told = outbox_rows::Entity::find()
+            .filter(outbox_rows::Column::Kind.eq("signup.promoted"))
+            .filter(outbox_rows::Column::UserId.eq(second.id))
+            .count(&d.db)
+            .await?;
+        assert_eq!(told, 1, "the promoted person is told live");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_place_in_line_promotes_nobody() -> TestResult {
+        let d = Desk::new().await?;
+        let (a, _, signed) = queue(&d, 1, true, 3).await?;
+        let [(_, held), (second, waits), (_, waits_too)] = &signed[..] else {
+            return Err("three signups".into());
+        };
+
+        cancel(&d.db, &d.live, second, waits.id).await?;
+        assert_eq!(status_of(&d, held.id).await?, SignupStatus::Confirmed);
+        assert_eq!(status_of(&d, waits_too.id).await?, SignupStatus::Waitlisted);
+        let shown = places(&d, a).await?;
+        assert_eq!((shown.taken, shown.waitlisted), (1, 1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_place_with_nobody_in_line_is_free_again() -> TestResult {
+        let d = Desk::new().await?;
+        let (a, s, signed) = queue(&d, 1, false, 1).await?;
+        let (holder, held) = &signed[0];
+        cancel(&d.db, &d.live, holder, held.id).await?;
+        assert_eq!(places(&d, a).await?.taken, 0);
+        let (next, _) = sign(&d, &d.person().await?, s).await?;
+        assert_eq!(next.status, SignupStatus::Confirmed);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn after_cancelling_one_signs_up_again_at_the_back_of_the_line() -> TestResult {
+        let d = Desk::new().await?;
+        let (_, s, signed) = queue(&d, 1, true, 2).await?;
+        let [(first, held), (_, waits)] = &signed[..] else {
+            return Err("two signups".into());
+        };
+        cancel(&d.db, &d.live, first, held.id).await?;
+        assert_eq!(status_of(&d, waits.id).await?, SignupStatus::Confirmed);
+
+        let (back, created) = sign(&d, first, s).await?;
+        assert!(created, "a new signup, not the cancelled one returned");
+        assert_ne!(back.id, held.id);
+        assert_eq!(back.status, SignupStatus::Waitlisted);
+        assert!(
+            find_signup(&d.db, held.id).await.is_err(),
+            "the cancelled row is gone"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn only_the_person_or_a_coordinator_cancels_and_cancelling_again_changes_nothing()
+    -> TestResult {
+        let d = Desk::new().await?;
+        let (a, _, signed) = queue(&d, 2, false, 1).await?;
+        let (holder, held) = &signed[0];
+        let stranger = d.person().await?;
+        let refused = cancel(&d.db, &d.live, &stranger, held.id).await;
+        assert!(
+            matches!(refused, Err(ApiError::NotFound("signup"))),
+            "{refused:?}"
+        );
+        assert_eq!(status_of(&d, held.id).await?, SignupStatus::Confirmed);
+
+        let done = cancel(&d.db, &d.live, &d.coordinator, held.id).await?;
+        assert_eq!(done.status, SignupStatus::Cancelled);
+        let again = cancel(&d.db, &d.live, holder, held.id).await?;
+        assert_eq!(
+            (again.status, again.updated_at),
+            (done.status, done.updated_at)
+        );
+        assert_eq!(places(&d, a).await?.taken, 0, "freed once");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_ended_shift_takes_no_signup() -> TestResult {
+        let d = Desk::new().await?;
+        let a = d.activity(0, vec![shift(-120, 60, 5, true)]).await?;
+        let refused = sign(&d, &d.person().await?, Desk::first_shift(&a)?).await;
+        assert!(
+            matches!(&refused, Err(ApiError::Conflict { detail, .. }) if detail.contains("ended")),
+            "{refused:?}"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_limited_activity_takes_only_volunteers_meeting_every_limit() -> TestResult {
+        let d = Desk::new().await?;
+        let a = d
+            .limited(
+                0,
+                Some("S-C1"),
+                Some("first_aid"),
+                vec![shift(60, 120, 5, true)],
+            )
+            .await?;
+        let s = Desk::first_shift(&a)?;
+        let register = |who: Uuid, area: &str, skill: &str| {
+            let spec = VolunteerSpec {
+                skills: [skill.to_owned()].into(),
+                areas: vec![area.to_owned()],
+                bio: None,
+            };
+            let db = d.db.clone();
+            async move { volunteers::register(&db, who, spec).await }
+        };
+        let not_eligible =
+            |r: &ApiResult<(SignupView, bool)>| matches!(r, Err(ApiError::NotEligible(_)));
+
+        let stranger = d.person().await?;
+        assert!(
+            not_eligible(&sign(&d, &stranger, s).await),
+            "not a volunteer"
+        );
+        let elsewhere = d.person().await?;
+        register(elsewhere.id, "S-G3", "first_aid").await?;
+        assert!(
+            not_eligible(&sign(&d, &elsewhere, s).await),
+            "serves another community"
+        );
+        let unskilled = d.person().await?;
+        register(unskilled.id, "S-G1", "cooking").await?;
+        assert!(
+            not_eligible(&sign(&d, &unskilled, s).await),
+            "lacks the skill"
+        );
+        assert_eq!(places(&d, a.id).await?.taken, 0);
+
+        let fits = d.person().await?;
+        register(fits.id, "S-G1", "first_aid").await?;
+        let (view, _) = sign(&d, &fits, s).await?;
+        assert_eq!(
+            view.status,
+            SignupStatus::Confirmed,
+            "a grid below the activity's area"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_roster_lists_a_shift_in_line_order() -> TestResult {
+        let d = Desk::new().await?;
+        let (_, s, signed) = queue(&d, 1, true, 3).await?;
+        let ids: Vec<Uuid> = signed.iter().map(|(_, v)| v.id).collect();
+        let page = PageRequest {
+            after: None,
+            limit: 10,
+        };
+        let all: Vec<Uuid> = roster(&d.db, s, None, page)
+            .await?
+            .items
+            .iter()
+            .map(|v| v.id)
+            .collect();
+        assert_eq!(all, ids);
+        let line: Vec<Uuid> = roster(&d.db, s, Some(SignupStatus::Waitlisted), page)
+            .await?
+            .items
+            .iter()
+            .map(|v| v.id)
+            .collect();
+        assert_eq!(line, ids[1..]);
+        Ok(())
+    }
+}
