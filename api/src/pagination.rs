@@ -91,6 +91,15 @@ impl<T> Page<T> {
             next_cursor,
         }
     }
+
+    /// The same page with each row turned into what the list shows, failing as a whole when a
+    /// row cannot be (a corrupt stored value).
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            next_cursor: self.next_cursor,
+        })
+    }
 }
 
 /// The text of a list's `q` search, checked as the document states it: absent means no search;

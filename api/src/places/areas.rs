@@ -449,15 +449,7 @@ pub async fn list(
         q = q.filter(areas::Column::Id.gt(after));
     }
     let rows = q.limit(page.fetch()).all(db).await?;
-    let page_rows = Page::from_rows(rows, &page, |r| r.id);
-    Ok(Page {
-        items: page_rows
-            .items
-            .into_iter()
-            .map(|r| AreaView::from_row(r, false))
-            .collect::<Result<_, _>>()?,
-        next_cursor: page_rows.next_cursor,
-    })
+    Ok(Page::from_rows(rows, &page, |r| r.id).try_map(|r| AreaView::from_row(r, false))?)
 }
 
 /// One area with its geometry.

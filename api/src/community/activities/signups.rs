@@ -587,15 +587,10 @@ pub async fn mine(
     if let Some(after) = page.after {
         q = q.filter(signups::Column::Id.lt(after));
     }
-    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
-    Ok(Page {
-        items: rows
-            .items
-            .into_iter()
-            .map(SignupView::of)
-            .collect::<Result<_, _>>()?,
-        next_cursor: rows.next_cursor,
-    })
+    Ok(
+        Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id)
+            .try_map(SignupView::of)?,
+    )
 }
 
 /// A shift's signups in order (the waitlist in line order), for coordinators.
@@ -615,15 +610,10 @@ pub async fn roster(
     if let Some(after) = page.after {
         q = q.filter(signups::Column::Id.gt(after));
     }
-    let rows = Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id);
-    Ok(Page {
-        items: rows
-            .items
-            .into_iter()
-            .map(SignupView::of)
-            .collect::<Result<_, _>>()?,
-        next_cursor: rows.next_cursor,
-    })
+    Ok(
+        Page::from_rows(q.limit(page.fetch()).all(db).await?, &page, |s| s.id)
+            .try_map(SignupView::of)?,
+    )
 }
 
 #[cfg(test)]
