@@ -34,6 +34,18 @@ export async function accessToken(): Promise<string | null> {
   return t?.access ?? null
 }
 
+/**
+ * An access token other than `replacing`, refreshed now if need be: for a websocket that takes
+ * over before the server ends the one opened with `replacing` at that token's expiry. (The
+ * usual early refresh may not have come yet; a socket opened with the same token would end
+ * at the same moment.)
+ */
+export async function accessTokenReplacing(replacing: string): Promise<string | null> {
+  let t = await freshTokens()
+  if (t !== null && t.access === replacing) t = await refreshNow()
+  return t?.access ?? null
+}
+
 function schedule(): void {
   clearTimeout(timer)
   if (tokens === null) return

@@ -14,7 +14,7 @@
 // `resync` call and reload what they show, so a gap before the first item is not lost either.
 import { reactive } from 'vue'
 import type { components } from '../../generated/openapi'
-import { accessToken } from '../api/client'
+import { accessToken, accessTokenReplacing } from '../api/client'
 
 export type LiveItem = components['schemas']['FeedItem']
 export type EventView = components['schemas']['EventView']
@@ -57,6 +57,8 @@ function expiresAt(token: string): number | null {
 }
 
 let renewTimer: ReturnType<typeof setTimeout> | undefined
+/** The token the open socket was opened with: the server ends that socket at its expiry. */
+let socketToken: string | null = null
 
 async function connect(): Promise<void> {
   clearTimeout(retryTimer)
@@ -74,8 +76,8 @@ async function connect(): Promise<void> {
  */
 async function renew(): Promise<void> {
   const old = socket
-  if (old === null || listeners.size === 0) return
-  const token = await accessToken()
+  if (old === null || listeners.size === 0 || socketToken === null) return
+  const token = await accessTokenReplacing(socketToken)
   if (token === null || socket !== old) return
   const next = open(token, old)
   socket = next
@@ -84,6 +86,7 @@ async function renew(): Promise<void> {
 function open(token: string, replacing: WebSocket | null = null): WebSocket {
   const ws = new WebSocket(url(token))
   ws.onopen = () => {
+    socketToken = token
     backoffMs = 250
     liveState.connected = true
     if (replacing) {
