@@ -222,35 +222,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::testing::{area, tree, user};
-
-    fn event(reporter: Option<Uuid>, status: &str) -> events::Model {
-        let now = Utc::now();
-        events::Model {
-            id: Uuid::now_v7(),
-            idem_key: None,
-            request_hash: String::new(),
-            source: "citizen".into(),
-            reporter_id: reporter,
-            api_key_id: None,
-            category: "environment.garbage".into(),
-            colour: "blue".into(),
-            status: status.into(),
-            description: "楼道堆放纸箱".into(),
-            lng: None,
-            lat: None,
-            building_code: None,
-            micro_grid_code: Some("S-G1-M1".into()),
-            grid_code: Some("S-G1".into()),
-            street_code: Some("S".into()),
-            duplicate_of: None,
-            merged_into: None,
-            rating: None,
-            rating_comment: None,
-            created_at: now,
-            updated_at: now,
-        }
-    }
+    use crate::testing::{area, event_row, tree, user};
 
     fn task_of(e: &events::Model, kind: &str, code: &str, open: bool) -> tasks::Model {
         let now = Utc::now();
@@ -298,7 +270,7 @@ mod tests {
     #[test]
     fn the_grid_worker_of_the_task_writes_its_notes_and_the_command_centre_only_reads() {
         let idx = tree();
-        let e = event(None, "dispatched");
+        let e = event_row(None, "dispatched");
         let t = task_of(&e, "grid", "S-G1", true);
         let worker = user(&[Role::GridWorker]);
         let g = task(&worker, &[area(AreaKind::Grid, "S-G1")], &idx, &e, &t);
@@ -321,7 +293,7 @@ mod tests {
     #[test]
     fn a_worker_of_the_place_follows_a_task_sent_to_a_team_without_writing_it() {
         let idx = tree();
-        let e = event(None, "dispatched");
+        let e = event_row(None, "dispatched");
         let t = task_of(&e, "team", "MED-1", true);
         let worker = user(&[Role::GridWorker]);
         let g = task(&worker, &[area(AreaKind::Grid, "S-G1")], &idx, &e, &t);
@@ -338,7 +310,7 @@ mod tests {
     #[test]
     fn a_micro_grid_worker_sees_the_events_of_its_micro_grid_only() -> Result<(), Corrupt> {
         let idx = tree();
-        let e = event(None, "dispatched");
+        let e = event_row(None, "dispatched");
         let t = task_of(&e, "grid", "S-G1", true);
         let w = user(&[Role::GridWorker]);
         let mine = [area(AreaKind::MicroGrid, "S-G1-M1")];
@@ -356,11 +328,11 @@ mod tests {
     fn a_reporter_rewords_an_open_report_only_and_nobody_else_does() -> Result<(), Corrupt> {
         let idx = tree();
         let citizen = user(&[Role::Citizen]);
-        let open = event(Some(citizen.id), "dispatched");
+        let open = event_row(Some(citizen.id), "dispatched");
         assert!(
             report(&citizen, &[], &idx, &open, None)?.may_write(DocKind::Report, "description")
         );
-        let handled = event(Some(citizen.id), "handled");
+        let handled = event_row(Some(citizen.id), "handled");
         let g = report(&citizen, &[], &idx, &handled, None)?;
         assert_eq!(g.read, Read::Full);
         assert!(!g.may_write(DocKind::Report, "description"));
@@ -379,7 +351,7 @@ mod tests {
     fn a_status_this_version_does_not_know_is_an_error_not_a_phase() {
         let idx = tree();
         let citizen = user(&[Role::Citizen]);
-        let e = event(Some(citizen.id), "Dispatched");
+        let e = event_row(Some(citizen.id), "Dispatched");
         let read = report(&citizen, &[], &idx, &e, None).map_err(|e| e.to_string());
         assert_eq!(
             read,
@@ -416,7 +388,7 @@ mod tests {
     #[test]
     fn the_open_task_decides_who_holds_an_event_sent_away_from_its_place() -> Result<(), Corrupt> {
         let idx = tree();
-        let e = event(None, "dispatched");
+        let e = event_row(None, "dispatched");
         let away = task_of(&e, "grid", "S-G3", true);
         let g3 = user(&[Role::GridWorker]);
         let g3_areas = [area(AreaKind::Grid, "S-G3")];
@@ -444,11 +416,11 @@ mod tests {
     #[test]
     fn a_report_is_open_to_its_reporters_words_until_it_is_handled() -> Result<(), Corrupt> {
         for open in ["reported", "accepted", "dispatched", "signed", "on_site"] {
-            assert_eq!(report_phase(&event(None, open))?, Phase::Open, "{open}");
+            assert_eq!(report_phase(&event_row(None, open))?, Phase::Open, "{open}");
         }
         for closed in ["handled", "completed", "evaluated", "rejected", "merged"] {
             assert_eq!(
-                report_phase(&event(None, closed))?,
+                report_phase(&event_row(None, closed))?,
                 Phase::Closed,
                 "{closed}"
             );

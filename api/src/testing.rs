@@ -181,3 +181,32 @@ pub fn limits() -> crate::events::catalogue::Limits {
         handle_secs: Some(600),
     }
 }
+
+/// A citizen's report of garbage in micro-grid S-G1-M1 of [`tree`], with `status`.
+pub fn event_row(reporter: Option<Uuid>, status: &str) -> events::Model {
+    let now = Utc::now();
+    events::Model {
+        id: Uuid::now_v7(),
+        idem_key: None,
+        request_hash: String::new(),
+        source: "citizen".into(),
+        reporter_id: reporter,
+        api_key_id: None,
+        category: "environment.garbage".into(),
+        colour: "blue".into(),
+        status: status.into(),
+        description: "楼道堆放纸箱".into(),
+        lng: None,
+        lat: None,
+        building_code: None,
+        micro_grid_code: Some("S-G1-M1".into()),
+        grid_code: Some("S-G1".into()),
+        street_code: Some("S".into()),
+        duplicate_of: None,
+        merged_into: None,
+        rating: None,
+        rating_comment: None,
+        created_at: now,
+        updated_at: now,
+    }
+}

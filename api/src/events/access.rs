@@ -112,7 +112,9 @@ mod tests {
     use crate::accounts::AreaKind;
     use crate::events::catalogue::Colour;
     use crate::events::tasks::open_task_for;
-    use crate::testing::{TestResult, area, database, enrol, event_in_s_g1, limits, tree, user};
+    use crate::testing::{
+        TestResult, area, database, enrol, event_in_s_g1, event_row, limits, tree, user,
+    };
 
     /// An event of grid S-G1 with its open task at `kind`/`code`.
     async fn dispatched(
@@ -179,30 +181,10 @@ mod tests {
     fn the_command_centre_steers_and_only_the_reporter_evaluates() {
         let idx = tree();
         let citizen = user(&[Role::Citizen]);
-        let now = chrono::Utc::now();
         let e = events::Model {
-            id: Uuid::now_v7(),
-            idem_key: None,
-            request_hash: String::new(),
-            source: "citizen".into(),
-            reporter_id: Some(citizen.id),
-            api_key_id: None,
-            category: "environment.garbage".into(),
             colour: "yellow".into(),
-            status: "handled".into(),
-            description: "楼道堆放纸箱".into(),
-            lng: None,
-            lat: None,
-            building_code: None,
             micro_grid_code: None,
-            grid_code: Some("S-G1".into()),
-            street_code: Some("S".into()),
-            duplicate_of: None,
-            merged_into: None,
-            rating: None,
-            rating_comment: None,
-            created_at: now,
-            updated_at: now,
+            ..event_row(Some(citizen.id), "handled")
         };
         let steering = [
             Move::Accept,
