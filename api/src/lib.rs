@@ -36,6 +36,7 @@ pub mod sync;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod upgraded;
 pub mod wire;
 pub mod workers;
 pub mod ws_caps;

@@ -4,12 +4,15 @@
 //! workers (see [`crate::workers`]) to drain and waits for them, within a bound, then exits.
 
 use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_http::error::DispatchError;
 use actix_http::{HttpService, Protocol};
-use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_service::{
+    IntoServiceFactory, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service, map_config,
+};
 use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, web};
@@ -104,6 +107,18 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     let server = builder
         .listen("gridwing", listener, move || {
             let stopping = stopping.clone();
+            // Websocket upgrades leave the dispatcher for `upgraded`, which runs them through
+            // an app of their own (one per worker, as for every other request).
+            let upgrades = app.clone();
+            let upgrade = fn_factory(move || {
+                let factory = map_config(upgrades().into_factory(), |_| AppConfig::default());
+                async move {
+                    let app = Rc::new(factory.new_service(()).await?);
+                    Ok::<_, ()>(fn_service(move |(req, framed)| {
+                        crate::upgraded::serve(app.clone(), req, framed)
+                    }))
+                }
+            });
             let http = HttpService::build()
                 .graceful_shutdown_signal(move || {
                     let stopping = stopping.clone();
@@ -113,6 +128,7 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
                 // actix-web's default: a second for a client to read the end of an answer.
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .local_addr(addr)
+                .upgrade(upgrade)
                 .finish(map_config(
                     app().into_factory().map_err(|e| e.error_response()),
                     |_| AppConfig::default(),

@@ -123,9 +123,33 @@ impl WsCaps {
 impl Slot {
     /// Runs a connection's task holding this slot: it goes back when the task ends, however
     /// it ends.
-    pub async fn hold<F: std::future::Future>(self, connection: F) -> F::Output {
-        let _slot = self;
-        connection.await
+    pub fn hold<F: std::future::Future>(self, connection: F) -> Held<F> {
+        Held {
+            connection,
+            _slot: self,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task with its slot. A future of its own rather than an `async fn`, which
+    /// would keep the connection's future twice (the argument and the awaited copy) for as long
+    /// as the connection lives.
+    pub struct Held<F> {
+        #[pin]
+        connection: F,
+        _slot: Slot,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Held<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().connection.poll(cx)
     }
 }
 
@@ -169,6 +193,19 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_connection_keeps_its_future_once() {
+        // What every open websocket's task is: the connection's future and its slot, side by
+        // side; an `async` wrapper would keep the future twice while awaiting it.
+        type Connection = std::future::Ready<[u8; 1024]>;
+        let held = std::mem::size_of::<Held<Connection>>();
+        let parts = std::mem::size_of::<Connection>() + std::mem::size_of::<Slot>();
+        assert!(
+            held <= parts + 8,
+            "{held} bytes held for {parts} bytes of parts"
+        );
+    }
 
     fn which(r: Result<Slot, ApiError>) -> &'static str {
         match r {

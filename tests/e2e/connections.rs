@@ -134,3 +134,81 @@ async fn an_ipv6_client_is_capped_by_its_64_network() -> TestResult {
     let _c = open(&app, LIVE, &dispatcher, "2001:db8:5:6::1").await?;
     Ok(())
 }
+
+/// Reads from `tcp` until `buf` holds `want` bytes past the head that ends at the first blank
+/// line; returns the head and what follows it.
+async fn read_head_and(tcp: &mut TcpStream, want: usize) -> TestResult<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n")
+            && buf.len() >= end + 4 + want
+        {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            return Ok((head, buf[end + 4..].to_vec()));
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk)).await??;
+        if n == 0 {
+            return Err(format!("closed after {:?}", String::from_utf8_lossy(&buf)).into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_websockets_first_frame_sent_with_its_upgrade_request_is_answered() -> TestResult {
+    // A client may send its first frame without waiting for the 101: the bytes after the
+    // request's head arrive with it, and must reach the websocket first, not be lost.
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn().await?;
+    let token = app.token(DISPATCHER).await?;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut tcp = TcpStream::connect(&host).await?;
+    let mut bytes = format!(
+        "GET {LIVE}?token={token} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    // A masked ping carrying "hi" (a client's frames are masked; this mask is zero).
+    bytes.extend_from_slice(&[0x89, 0x82, 0, 0, 0, 0, b'h', b'i']);
+    tcp.write_all(&bytes).await?;
+    let (head, rest) = read_head_and(&mut tcp, 4).await?;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // The pong, unmasked from the server, with the ping's payload.
+    assert_eq!(&rest[..4], &[0x8A, 2, b'h', b'i'], "{rest:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_websocket_upgrade_is_a_problem_and_the_connection_ends() -> TestResult {
+    // A refused upgrade is answered like any request, then the connection is closed: what
+    // the client sent after its head is not read as another request.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await?;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let mut tcp = TcpStream::connect(&host).await?;
+    let req = format!(
+        "GET {LIVE}?token=not-a-token HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n\
+         GET /api/v1/healthz HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    );
+    tcp.write_all(req.as_bytes()).await?;
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut all)).await??;
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("HTTP/1.1 ").count(),
+        1,
+        "one answer only: {text}"
+    );
+    Ok(())
+}

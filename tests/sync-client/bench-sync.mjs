@@ -23,6 +23,8 @@
 //        N connections that join (and find one document each with --docs-each 1) and stay idle;
 //        the server's VmRSS (/proc/PID/status) before (after settle-ms of quiet) and hold-ms after
 //        the last joined: bytes per connection (negative if the server gave memory back).
+//        --plain 1: plain websockets that open and say nothing (answering pings), for a URL that
+//        is not a sync endpoint (gridwing's live feed, a bare websocket server).
 //   node bench-sync.mjs load <ws-url> --urls URLS --clients N --docs D --changes K --pid PID
 //        [--procs P] [--find-parallel 1]
 //        N clients connected at once; client i finds documents (i*D + j) mod pool, j < D (at most
@@ -49,6 +51,7 @@ import { format } from "node:util"
 import { Repo, parseAutomergeUrl, generateAutomergeUrl, cbor } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { next as A } from "@automerge/automerge"
+import WebSocket from "isomorphic-ws"
 
 for (const k of ["log", "info", "warn", "debug"]) {
   console[k] = (...args) => process.stderr.write(`[console.${k}] ${format(...args).slice(0, 2000)}\n`)
@@ -385,7 +388,8 @@ async function cmdIdle() {
   const deadline = Date.now() + timeoutMs
   await sleep(num("settle-ms", 1000))
   const before = rssKb(pid)
-  const workers = startWorkers(num("procs", 1), n, { type: "idle", url: target, urls, docsEach, timeoutMs })
+  const plain = num("plain", 0) === 1
+  const workers = startWorkers(num("procs", 1), n, { type: "idle", url: target, urls, docsEach, plain, timeoutMs })
   try {
     const ready = []
     for (const w of workers) ready.push(await expect(w, "ready", deadline))
@@ -472,6 +476,37 @@ async function cmdLoad() {
   }
 }
 
+// A worker's plain websockets [from, to): open, quiet, closed on "quit".
+async function plainIdle(config, stats, send, fail) {
+  const sockets = []
+  try {
+    const t0 = Date.now()
+    await Promise.all(
+      Array.from({ length: config.to - config.from }, () => {
+        const ws = new WebSocket(config.url)
+        sockets.push(ws)
+        ws.on("close", () => stats.closes++)
+        return new Promise((resolve, reject) => {
+          ws.once("open", resolve)
+          ws.once("error", reject)
+          ws.once("unexpected-response", (_, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
+        })
+      }),
+    )
+    const handlers = {
+      quit: () => {
+        for (const ws of sockets) ws.terminate()
+        setTimeout(() => process.exit(0), 50)
+      },
+      report: () => send({ type: "report", stats, uncaught: uncaught.length, uncaught_first: uncaught.slice(0, 3) }),
+    }
+    process.on("message", m => handlers[m.type]?.())
+    send({ type: "ready", connect_ms: Date.now() - t0 })
+  } catch (e) {
+    fail(e)
+  }
+}
+
 // A worker: clients [from, to) of the parent's N.
 function worker() {
   let clients = []
@@ -483,6 +518,7 @@ function worker() {
   }
   process.on("disconnect", () => process.exit(0))
   process.once("message", async config => {
+    if (config.plain) return plainIdle(config, stats, send, fail)
     try {
       const deadline = Date.now() + config.timeoutMs
       const t0 = Date.now()

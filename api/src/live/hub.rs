@@ -62,15 +62,25 @@ fn reason(code: CloseCode, why: &str) -> Option<CloseReason> {
     })
 }
 
-/// Serves one client until it ends; never fails, it closes. It reads what the client missed from
-/// `db`, and checks with `sessions` that the login session is still live.
-pub async fn serve(
-    db: &DatabaseConnection,
-    sessions: &SessionCache,
+/// What a connection's task keeps as long as it lives, and lends the connection from: the
+/// database it reads what the client missed from, and the sessions it checks the login against.
+///
+/// The task owns it and borrows from it inside one future. Borrowing the parts in a wrapping
+/// `async` block instead would keep every argument of the connection twice in the task (the
+/// block's copy and the call's) as long as the connection is open.
+pub trait Lender: 'static {
+    fn db(&self) -> &DatabaseConnection;
+    fn sessions(&self) -> &SessionCache;
+}
+
+/// Serves one client until it ends; never fails, it closes.
+pub async fn serve<L: Lender>(
+    lender: L,
     client: Client,
     mut session: Session,
     stream: MessageStream,
 ) {
+    let (db, sessions) = (lender.db(), lender.sessions());
     let mut stream = stream.max_frame_size(MAX_CLIENT_FRAME);
     // Subscribed before the replay is read: a row positioned meanwhile is either in the replay
     // or on the stream, and the stream's copies of replayed rows are skipped below.
@@ -185,16 +195,14 @@ async fn replay(
 mod tests {
     use super::*;
 
-    fn future_size<A, B, C, D, E, F: std::future::Future>(
-        _: &impl FnOnce(A, B, C, D, E) -> F,
-    ) -> usize {
+    fn future_size<A, B, C, D, F: std::future::Future>(_: &impl FnOnce(A, B, C, D) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 
     #[test]
     fn an_idle_connection_holds_a_small_task() {
         // As for sync connections: database reads are boxed, not held by every idle client.
-        let size = future_size(&serve);
+        let size = future_size(&serve::<actix_web::web::Data<crate::state::AppState>>);
         eprintln!("live connection future: {size} bytes");
         assert!(size <= 2048, "the live connection's future is {size} bytes");
     }

@@ -88,11 +88,7 @@ pub async fn live(
         after,
         rows,
     };
-    // The connection's task holds the server's state for as long as it lives, and lends the
-    // connection only what it uses.
-    actix_web::rt::spawn(slot.hold(async move {
-        hub::serve(&state.db, &state.sessions, client, session, stream).await;
-    }));
+    actix_web::rt::spawn(slot.hold(hub::serve(state, client, session, stream)));
     Ok(res)
 }
 

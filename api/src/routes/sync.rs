@@ -59,18 +59,7 @@ pub async fn sync(
         crate::auth::principal::websocket_caller(&state, &req, q.token).await?;
     let slot = crate::ws_caps::take(&state.websockets, state.proxies.counted_of(&req), &user)?;
     let (res, session, stream) = crate::extract::websocket(&req, body)?;
-    // The connection's task holds the server's state for as long as it lives, and lends the
-    // sync engine only what it uses.
-    actix_web::rt::spawn(slot.hold(async move {
-        crate::sync::session::serve(
-            state.sync_engine(),
-            &state.sessions,
-            user,
-            expires_at,
-            session,
-            stream,
-        )
-        .await;
-    }));
+    let connection = crate::sync::session::serve(state, user, expires_at, session, stream);
+    actix_web::rt::spawn(slot.hold(connection));
     Ok(res)
 }

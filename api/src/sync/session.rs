@@ -91,10 +91,20 @@ impl From<crate::error::ApiError> for End {
     }
 }
 
+/// What a connection's task keeps as long as it lives, and lends the connection from: the sync
+/// engine's handles and the sessions it checks the login against.
+///
+/// The task owns it and borrows from it inside one future. Borrowing the parts in a wrapping
+/// `async` block instead would keep every argument of the connection twice in the task (the
+/// block's copy and the call's) as long as the connection is open.
+pub trait Lender: 'static {
+    fn engine(&self) -> Engine<'_>;
+    fn sessions(&self) -> &SessionCache;
+}
+
 /// Serves one peer until it goes away, breaks the protocol or its token expires.
-pub async fn serve(
-    engine: Engine<'_>,
-    sessions: &SessionCache,
+pub async fn serve<L: Lender>(
+    lender: L,
     user: CurrentUser,
     expires_at: i64,
     session: Session,
@@ -117,8 +127,8 @@ pub async fn serve(
         Allowed::default(),
     );
     let mut c = Connection {
-        engine,
-        sessions,
+        engine: lender.engine(),
+        sessions: lender.sessions(),
         user,
         gate,
         checked: HashSet::new(),
@@ -637,9 +647,9 @@ mod tests {
         }
     }
 
-    /// The size of the future an async function of six arguments returns, without calling it.
-    fn future_size<A, B, C, D, E, G, F: std::future::Future>(
-        _: &impl FnOnce(A, B, C, D, E, G) -> F,
+    /// The size of the future an async function of five arguments returns, without calling it.
+    fn future_size<A, B, C, D, E, F: std::future::Future>(
+        _: &impl FnOnce(A, B, C, D, E) -> F,
     ) -> usize {
         std::mem::size_of::<F>()
     }
@@ -648,7 +658,7 @@ mod tests {
     fn an_idle_connection_holds_a_small_task() {
         // Every open connection holds its task's future whole, whatever state it is in: the
         // work a message sets in motion is boxed, so this stays small.
-        let size = future_size(&serve);
+        let size = future_size(&serve::<actix_web::web::Data<crate::state::AppState>>);
         eprintln!("sync connection future: {size} bytes");
         assert!(size <= 2048, "the sync connection's future is {size} bytes");
     }
