@@ -9,8 +9,8 @@ use crate::accounts::{self, AreaRef, NewAccount};
 use crate::auth::roles::Role;
 use crate::auth::tokens;
 use crate::config::{
-    AreasCommand, BuildingsCommand, Cli, Command, DbArgs, ImportModeArg, ServeArgs, UserAddArgs,
-    UserCommand,
+    AreasCommand, BuildingsCommand, Cli, Command, DbArgs, HealthCommand, ImportModeArg, ServeArgs,
+    UserAddArgs, UserCommand,
 };
 use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::places::areas::{self, ImportMode};
@@ -38,6 +38,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Areas { command } => areas_command(command).await,
         Command::Buildings { command } => buildings_command(command).await,
+        Command::Health {
+            command: HealthCommand::Recompute { db, street },
+        } => {
+            let conn = migrated(&db).await?;
+            let done =
+                crate::health::store::refresh_all(&conn, street.as_deref(), chrono::Utc::now())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.problem().detail))?;
+            println!(
+                "{} grids recomputed, {} changed colour",
+                done.grids, done.changed
+            );
+            Ok(())
+        }
         Command::Openapi => {
             print!("{}", routes::openapi_pretty());
             Ok(())

@@ -51,8 +51,26 @@ pub enum Command {
         #[command(subcommand)]
         command: BuildingsCommand,
     },
+    /// Grid health (五色网格): recompute on demand.
+    Health {
+        #[command(subcommand)]
+        command: HealthCommand,
+    },
     /// Print the OpenAPI document the server serves.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HealthCommand {
+    /// Recompute every grid's health now (as the nightly pass does), colour changes announced
+    /// live as usual.
+    Recompute {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only this street's grids.
+        #[arg(long)]
+        street: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod health;
 pub mod live;
 pub mod mail;
 pub mod middleware;

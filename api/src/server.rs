@@ -65,6 +65,7 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     let mut workers = Supervisor::new(state.workers.clone());
     spawn_area_refresh(state.clone(), &mut workers);
     crate::events::sweeper::spawn(state.clone(), &mut workers);
+    crate::health::worker::spawn(state.clone(), &mut workers);
     crate::live::bus::spawn(state.clone(), &mut workers);
     crate::sync::watch::spawn(state.clone(), &mut workers);
     crate::mail::spawn_sender(state.db.clone(), &state.settings, &mut workers);

@@ -41,6 +41,8 @@ pub struct AppState {
     pub intake: crate::events::intake_desk::IntakeDesk,
     /// Where the background workers stand, for `/readyz`.
     pub workers: crate::workers::Health,
+    /// The way to this instance's grid health worker.
+    pub health: crate::health::HealthDesk,
     pub settings: ServeArgs,
 }
 
@@ -139,6 +141,7 @@ impl AppState {
             proxies: settings.proxies(),
             websockets: crate::ws_caps::WsCaps::new(settings.ws_caps()),
             workers: crate::workers::Health::default(),
+            health: crate::health::HealthDesk::default(),
             settings,
         })
     }

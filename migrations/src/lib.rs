@@ -16,6 +16,9 @@ mod m20261202_000008_sync_documents;
 mod m20261205_000009_points_guards;
 mod m20261205_000010_photo_owners;
 mod m20261205_000012_outbox_micro_grid;
+mod m20261206_000013_grid_health;
+
+pub use m20261206_000013_grid_health::DEFAULT_HEALTH_RULES;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -34,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009_points_guards::Migration),
             Box::new(m20261205_000010_photo_owners::Migration),
             Box::new(m20261205_000012_outbox_micro_grid::Migration),
+            Box::new(m20261206_000013_grid_health::Migration),
         ]
     }
 }

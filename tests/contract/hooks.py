@@ -17,7 +17,10 @@ this hook makes it meet those rules, and only those:
   places, which OpenAPI cannot say;
 - a shift ends after it starts: an order between two fields; a drop-off was seen in the last
   7 days: a window that moves with the clock;
-- only the command centre sets an event's colour: a rule of the caller's role (GW_ROLE).
+- only the command centre sets an event's colour: a rule of the caller's role (GW_ROLE);
+- a street's health rules weigh categories of the catalogue (the document states the shape of
+  a code, not which exist), and their thresholds increase from blue to red: an order between
+  four fields.
 
 Requests generated as INVALID are sent exactly as generated.
 """
@@ -115,6 +118,15 @@ def before_call(context, case, kwargs):
         case.headers = headers
     if operation == ("POST", "/api/v1/events") and not COMMAND_CENTRE:
         body.pop("colour", None)
+    if operation == ("PUT", "/api/v1/health-rules/{street}"):
+        weights = body.get("category_weights")
+        if isinstance(weights, dict):
+            body["category_weights"] = {"*": weights.get("*", 5)}
+        t = body.get("thresholds")
+        names = ["blue", "yellow", "orange", "red"]
+        if isinstance(t, dict) and all(isinstance(t.get(n), int) for n in names):
+            if any(t[a] >= t[b] for a, b in zip(names, names[1:])):
+                body["thresholds"] = dict(zip(names, [1, 2, 3, 4]))
     for shift in body.get("shifts") or []:
         if isinstance(shift, dict) and {"starts_at", "ends_at"} <= shift.keys():
             start = _instant(shift["starts_at"])

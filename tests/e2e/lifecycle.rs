@@ -211,7 +211,14 @@ async fn the_first_admin_is_bootstrapped_from_the_command_line_and_sigterm_stops
     }
     let at = |what: &str| rest.iter().position(|l| l.contains(what));
     let http_stopped = at("HTTP stopped").ok_or_else(|| rest.join("\n"))?;
-    for worker in ["sweeper", "live-bus", "sync-refresh", "sync-idle", "areas"] {
+    for worker in [
+        "sweeper",
+        "health",
+        "live-bus",
+        "sync-refresh",
+        "sync-idle",
+        "areas",
+    ] {
         let drained = rest
             .iter()
             .position(|l| l.contains("worker stopped") && l.contains(worker))

@@ -12,6 +12,7 @@ mod callouts;
 mod connections;
 mod console;
 mod events;
+mod grid_health;
 mod lifecycle;
 mod live;
 mod mail;

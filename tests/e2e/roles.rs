@@ -58,6 +58,27 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("GET", "/api/v1/areas", AnyUser, false),
+    (
+        "GET",
+        "/api/v1/areas/{code}/health",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/areas/{code}/health/history",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    ("GET", "/api/v1/grid-health", Roles(HEALTH_VIEWERS), false),
+    (
+        "POST",
+        "/api/v1/grid-health/recompute",
+        Roles(&["admin"]),
+        false,
+    ),
+    ("GET", "/api/v1/health-rules/{street}", Roles(&["admin"]), false),
+    ("PUT", "/api/v1/health-rules/{street}", Roles(&["admin"]), false),
     ("GET", "/api/v1/areas/{code}", AnyUser, false),
     ("GET", "/api/v1/teams", Roles(STAFF), false),
     ("POST", "/api/v1/teams", Roles(&["admin"]), false),
@@ -334,6 +355,9 @@ const STAFF: &[&str] = &[
     "coordinator",
     "admin",
 ];
+
+/// Who sees grid health: the command centre, and grid workers (their own grids).
+const HEALTH_VIEWERS: &[&str] = &["grid_worker", "dispatcher", "admin"];
 
 /// Who keeps sorting accounts.
 const SORTING_STAFF: &[&str] = &["grid_worker", "coordinator", "admin"];

@@ -90,6 +90,11 @@ role_set!(
     CommandCentre => [Dispatcher, Admin]
 );
 role_set!(
+    /// Those who see grid health (五色网格): the command centre every grid, a grid worker the
+    /// grids they serve (checked in the handler).
+    HealthViewers => [GridWorker, Dispatcher, Admin]
+);
+role_set!(
     /// Volunteer coordinators: the registry, teams, patrols, activities, call-outs, rewards.
     Coordinators => [Coordinator, Admin]
 );

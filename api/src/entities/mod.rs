@@ -2,6 +2,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod area_health;
 pub mod areas;
 pub mod building_units;
 pub mod building_visits;
@@ -22,6 +23,7 @@ pub mod patrol_routes;
 pub mod patrol_walks;
 pub mod photo_owners;
 pub mod photos;
+pub mod health_rules;
 pub mod points_caps;
 pub mod points_ledger;
 pub mod redemptions;

@@ -24,10 +24,12 @@ pub struct FeedItem {
     #[schema(example = "1042")]
     pub cursor: String,
     /// What happened: `event.created`, `event.moved`, `task.lit`, `event.changed`;
-    /// `signup.promoted`, `callout.created`, `callout.answered` …
+    /// `signup.promoted`, `callout.created`, `callout.answered`; `area.health` (a grid's health
+    /// colour changed) …
     #[schema(example = "event.created")]
     pub kind: String,
-    /// The event it concerns; for `signup.*` the signup, for `callout.*` the call-out.
+    /// The event it concerns; for `signup.*` the signup, for `callout.*` the call-out, for
+    /// `area.health` the grid (its area id).
     pub event_id: Uuid,
     /// Details, by kind.
     #[schema(value_type = Object)]

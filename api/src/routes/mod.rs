@@ -11,6 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub mod activities;
 pub mod api_keys;
 pub mod areas;
+pub mod grid_health;
 pub mod auth;
 pub mod buildings;
 pub mod callouts;
@@ -46,6 +47,7 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "users", description = "Accounts, roles and the areas staff serve"),
         (name = "api-keys", description = "Keys for machine sources: IoT platforms, camera AI, hotlines"),
         (name = "areas", description = "The area tree (street → community → grid → micro-grid), overlays, locating a point"),
+        (name = "grid-health", description = "Grid health in five colours (五色网格): score, colour, response level and what explains them; history; the map's colours; rules per street"),
         (name = "teams", description = "Enforcement squads, mediation teams, micro fire stations"),
         (name = "events", description = "Reports from every source, the closed loop, categories, deadlines, points"),
         (name = "live", description = "Live pushes over a websocket and catch-up by cursor"),
@@ -92,6 +94,14 @@ const RULES: &[(&str, &str)] = &[
     // The variants of a move refuse unknown fields (`deny_unknown_fields`); utoipa leaves the
     // variants of an internally tagged enum open.
     ("/components/schemas/MoveRequest", "closed-variants"),
+    // put_rules: the defaults' weight `*` is required; every weight is 0–100; keys are
+    // category codes (which exist is the catalogue's: stated in the operation).
+    (
+        "/components/schemas/HealthRules/properties/category_weights",
+        r#"{"required": ["*"],
+            "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
+            "propertyNames": {"pattern": "^(\\*|[a-z0-9_.]{1,64})$"}}"#,
+    ),
     // create_event: a point (lat and lng), or else a building.
     (
         "/components/schemas/CreateEventRequest",
@@ -194,6 +204,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(users::configure)
                 .configure(api_keys::configure)
                 .configure(areas::configure)
+                .configure(grid_health::configure)
                 .configure(teams::configure)
                 .configure(buildings::configure)
                 .configure(events::configure)

@@ -281,9 +281,20 @@ pub async fn review_checkin(
     id: web::Path<Uuid>,
     Json(body): Json<ReviewRequest>,
 ) -> ApiResult<web::Json<CheckinView>> {
-    Ok(web::Json(
-        patrols::review::decide(&state.db, id.into_inner(), auth.user.id, body.decision).await?,
-    ))
+    let view =
+        patrols::review::decide(&state.db, id.into_inner(), auth.user.id, body.decision).await?;
+    touch_health(&state, &view).await?;
+    Ok(web::Json(view))
+}
+
+/// A paid check-in changes its grid's patrol coverage: the grid's health is recomputed.
+async fn touch_health(state: &AppState, view: &CheckinView) -> ApiResult<()> {
+    if view.status == CheckinStatus::Paid
+        && let Some(grid) = crate::health::worker::grid_of_route(&state.db, &view.route).await?
+    {
+        state.health.touch(grid);
+    }
+    Ok(())
 }
 
 /// A QR checkpoint's signed code as a PNG, for its plate.
@@ -460,6 +471,9 @@ pub async fn check_in(
 ) -> ApiResult<HttpResponse> {
     let new = checkin_from(&req, auth.user.id, &body)?;
     let (view, fresh) = patrols::check_in(&state.db, &state.qr, new).await?;
+    if fresh {
+        touch_health(&state, &view).await?;
+    }
     Ok(if fresh && view.status == CheckinStatus::Held {
         HttpResponse::Accepted().json(view)
     } else if fresh {

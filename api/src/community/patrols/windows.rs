@@ -140,7 +140,7 @@ pub fn occurrence(windows: &[Window], at: DateTime<Utc>) -> Option<String> {
 
 /// A route's stored windows. They were checked when written, so any fault is a corrupt row: it
 /// must not quietly become a route without windows, or with fewer.
-pub(super) fn stored_windows(raw: &str) -> Result<Vec<Window>, Corrupt> {
+pub fn stored_windows(raw: &str) -> Result<Vec<Window>, Corrupt> {
     let body: Vec<WindowBody> = stored::json("patrol route windows", raw)?;
     let mut faults = Vec::new();
     let windows = parse_windows(&body, &mut faults);

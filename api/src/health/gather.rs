@@ -1,0 +1,221 @@
+//! Counting what a grid's health is scored on, over a connection: its events in the window by
+//! category, source and colour, repeats by building and micro-grid, its tasks past a deadline,
+//! lit or escalated, the patrol occurrences due on its routes and those walked, and its
+//! buildings' freshness. Grouped in the database where it can be, so a grid's count reads a
+//! handful of small results, never its events one by one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
+
+use super::score::{Coverage, EventCount, Freshness, Inputs, PlaceCount};
+use crate::community::patrols::windows::stored_windows;
+use crate::entities::{areas, buildings, events, patrol_checkins, patrol_routes, tasks};
+use crate::error::ApiResult;
+use crate::events::catalogue::Colour;
+use crate::events::flow::Status;
+use crate::events::sweeper::{Light, missed};
+use crate::places::buildings::{Freshness as Fresh, freshness};
+use crate::points::local_day;
+
+/// Statuses of events that do not count: refused, or folded into another one (which counts).
+const NOT_COUNTED: [Status; 2] = [Status::Rejected, Status::Merged];
+
+/// Everything [`super::score::score`] needs about `grid`, over the `window_days` before `now`.
+pub async fn inputs(
+    db: &impl ConnectionTrait,
+    grid: &str,
+    window_days: u32,
+    now: DateTime<Utc>,
+) -> ApiResult<Inputs> {
+    let since = now - Duration::days(i64::from(window_days));
+    let in_window = || {
+        Condition::all()
+            .add(events::Column::GridCode.eq(grid))
+            .add(events::Column::CreatedAt.gte(since))
+            .add(events::Column::Status.is_not_in(NOT_COUNTED.map(Status::as_str)))
+    };
+
+    let grouped: Vec<(String, String, String, i64)> = events::Entity::find()
+        .select_only()
+        .column(events::Column::Category)
+        .column(events::Column::Source)
+        .column(events::Column::Colour)
+        .column_as(events::Column::Id.count(), "n")
+        .filter(in_window())
+        .group_by(events::Column::Category)
+        .group_by(events::Column::Source)
+        .group_by(events::Column::Colour)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut counted = Vec::with_capacity(grouped.len());
+    for (category, source, colour, n) in grouped {
+        counted.push(EventCount {
+            category,
+            source,
+            colour: Colour::parse(&colour)?,
+            count: u32::try_from(n).unwrap_or(u32::MAX),
+        });
+    }
+
+    let places = |col: events::Column| {
+        events::Entity::find()
+            .select_only()
+            .column(col)
+            .column_as(events::Column::Id.count(), "n")
+            .filter(in_window())
+            .filter(col.is_not_null())
+            .group_by(col)
+            .having(events::Column::Id.count().gte(2))
+            .into_tuple::<(String, i64)>()
+    };
+    let to_counts = |rows: Vec<(String, i64)>| {
+        rows.into_iter()
+            .map(|(code, n)| PlaceCount {
+                code,
+                count: u32::try_from(n).unwrap_or(u32::MAX),
+            })
+            .collect::<Vec<_>>()
+    };
+    let buildings_repeated = to_counts(places(events::Column::BuildingCode).all(db).await?);
+    let micro_grids_repeated = to_counts(places(events::Column::MicroGridCode).all(db).await?);
+
+    // Tasks of the grid's events: open ones (late whenever they were made) and the window's.
+    let grid_events = Query::select()
+        .column(events::Column::Id)
+        .from(events::Entity)
+        .and_where(events::Column::GridCode.eq(grid))
+        .to_owned();
+    let task_rows = tasks::Entity::find()
+        .filter(tasks::Column::EventId.in_subquery(grid_events))
+        .filter(
+            Condition::any()
+                .add(tasks::Column::Open.eq(true))
+                .add(tasks::Column::CreatedAt.gte(since)),
+        )
+        .all(db)
+        .await?;
+    let (mut overdue, mut yellow, mut red, mut escalated) = (0, 0, 0, 0);
+    for t in &task_rows {
+        if t.open && !missed(t, now).is_empty() {
+            overdue += 1;
+        }
+        if t.created_at >= since {
+            match Light::parse(&t.light)? {
+                Light::Yellow => yellow += 1,
+                Light::Red => red += 1,
+                Light::None => {}
+            }
+            if t.escalated_to.is_some() {
+                escalated += 1;
+            }
+        }
+    }
+
+    Ok(Inputs {
+        events: counted,
+        overdue_tasks: overdue,
+        yellow_lights: yellow,
+        red_lights: red,
+        escalations: escalated,
+        buildings: buildings_repeated,
+        micro_grids: micro_grids_repeated,
+        patrol: coverage(db, grid, window_days, now).await?,
+        freshness: building_freshness(db, grid, now).await?,
+    })
+}
+
+/// Patrol occurrences due on the grid's routes (those of the grid or one of its micro-grids)
+/// over the window's whole days before today, and those with a paid check-in. A route's first
+/// day does not count: it may have been made after its window.
+async fn coverage(
+    db: &impl ConnectionTrait,
+    grid: &str,
+    window_days: u32,
+    now: DateTime<Utc>,
+) -> ApiResult<Coverage> {
+    let mut places: Vec<String> = areas::Entity::find()
+        .select_only()
+        .column(areas::Column::Code)
+        .filter(areas::Column::ParentCode.eq(grid))
+        .filter(areas::Column::Level.eq("micro_grid"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    places.push(grid.to_owned());
+    let routes = patrol_routes::Entity::find()
+        .filter(patrol_routes::Column::Enabled.eq(true))
+        .filter(patrol_routes::Column::AreaCode.is_in(places))
+        .all(db)
+        .await?;
+    if routes.is_empty() {
+        return Ok(Coverage::default());
+    }
+    let today = local_day(now);
+    let first = today - Duration::days(i64::from(window_days));
+    let mut due: BTreeMap<_, BTreeSet<String>> = BTreeMap::new();
+    for r in &routes {
+        let windows = stored_windows(&r.windows)?;
+        let made = local_day(r.created_at);
+        let keys = due.entry(r.id).or_default();
+        let mut d = std::cmp::max(first, made + Duration::days(1));
+        while d < today {
+            for i in 0..windows.len() {
+                keys.insert(format!("{}#{i}", d.format("%Y-%m-%d")));
+            }
+            d += Duration::days(1);
+        }
+    }
+    let walked: Vec<(uuid::Uuid, String)> = patrol_checkins::Entity::find()
+        .select_only()
+        .column(patrol_checkins::Column::RouteId)
+        .column(patrol_checkins::Column::WindowKey)
+        .distinct()
+        .filter(patrol_checkins::Column::RouteId.is_in(routes.iter().map(|r| r.id)))
+        .filter(patrol_checkins::Column::Status.eq("paid"))
+        .filter(patrol_checkins::Column::CreatedAt.gte(crate::points::day_start(first)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let covered = walked
+        .iter()
+        .filter(|(route, key)| due.get(route).is_some_and(|keys| keys.contains(key)))
+        .count();
+    let expected: usize = due.values().map(BTreeSet::len).sum();
+    Ok(Coverage {
+        expected: u32::try_from(expected).unwrap_or(u32::MAX),
+        covered: u32::try_from(covered).unwrap_or(u32::MAX),
+    })
+}
+
+/// The grid's buildings by the freshness of their profiles.
+async fn building_freshness(
+    db: &impl ConnectionTrait,
+    grid: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<Freshness> {
+    let checked: Vec<Option<DateTime<Utc>>> = buildings::Entity::find()
+        .select_only()
+        .column(buildings::Column::VerifiedAt)
+        .filter(buildings::Column::GridCode.eq(grid))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut f = Freshness {
+        total: u32::try_from(checked.len()).unwrap_or(u32::MAX),
+        ..Freshness::default()
+    };
+    for at in checked {
+        match freshness(at, now) {
+            Fresh::Red => f.red += 1,
+            Fresh::Yellow => f.yellow += 1,
+            Fresh::Green => {}
+        }
+    }
+    Ok(f)
+}
