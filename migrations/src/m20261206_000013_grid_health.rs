@@ -91,7 +91,7 @@ impl MigrationTrait for Migration {
         seed.values([
             "*".into(),
             DEFAULT_HEALTH_RULES.into(),
-            Expr::current_timestamp().into(),
+            Expr::current_timestamp(),
         ])
         .map_err(|e| DbErr::Migration(e.to_string()))?;
         m.exec_stmt(seed).await?;

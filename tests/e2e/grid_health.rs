@@ -36,7 +36,11 @@ async fn plain_rules(app: &TestApp, admin: &str) -> TestResult<Value> {
 
 async fn put_rules(app: &TestApp, admin: &str, rules: &Value) -> TestResult<Value> {
     let res = app
-        .request(reqwest::Method::PUT, "/api/v1/health-rules/QSH", Some(admin))
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/health-rules/QSH",
+            Some(admin),
+        )
         .json(rules)
         .send()
         .await?;
@@ -53,7 +57,12 @@ async fn health(app: &TestApp, token: &str, grid: &str) -> TestResult<Value> {
 }
 
 /// A report at a building, as the demo citizen; its id.
-async fn report(app: &TestApp, citizen: &str, category: &str, building: &str) -> TestResult<String> {
+async fn report(
+    app: &TestApp,
+    citizen: &str,
+    category: &str,
+    building: &str,
+) -> TestResult<String> {
     let (status, e) = app
         .post(
             "/api/v1/events",
@@ -151,7 +160,10 @@ async fn a_report_moves_its_grid_through_the_thresholds_and_the_change_is_pushed
         .await?;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["grids"], 118);
-    assert_eq!(done["changed"], 0, "nothing changed since the incremental updates");
+    assert_eq!(
+        done["changed"], 0,
+        "nothing changed since the incremental updates"
+    );
     let full = health(&app, &dispatcher, "QSH-G001").await?;
     assert_eq!(figures(&full), figures(&incremental));
 
@@ -159,7 +171,10 @@ async fn a_report_moves_its_grid_through_the_thresholds_and_the_change_is_pushed
     let mut strict = rules.clone();
     strict["thresholds"] = json!({"blue": 5, "yellow": 10, "orange": 20, "red": 50});
     let saved = put_rules(&app, &admin, &strict).await?;
-    assert!(saved["recomputed"]["changed"].as_u64().unwrap_or(0) >= 1, "{saved}");
+    assert!(
+        saved["recomputed"]["changed"].as_u64().unwrap_or(0) >= 1,
+        "{saved}"
+    );
     let red = health(&app, &dispatcher, "QSH-G001").await?;
     assert_eq!(red["colour"], "red");
     assert_eq!(red["score"], 55);
@@ -181,7 +196,10 @@ async fn a_report_moves_its_grid_through_the_thresholds_and_the_change_is_pushed
 
     // The map's list carries the colour.
     let (status, page) = app
-        .get("/api/v1/grid-health?street=QSH&colour=red", Some(&dispatcher))
+        .get(
+            "/api/v1/grid-health?street=QSH&colour=red",
+            Some(&dispatcher),
+        )
         .await?;
     assert_eq!(status, StatusCode::OK, "{page}");
     let codes: Vec<&str> = page["items"]
@@ -219,7 +237,11 @@ async fn contributions_name_late_lit_and_escalated_tasks_and_other_grids_are_ref
     assert_eq!(lit, 1);
     // The light's live row already had the grid recomputed; the full pass agrees.
     let (status, done) = app
-        .post("/api/v1/grid-health/recompute?street=QSH", Some(&admin), json!(null))
+        .post(
+            "/api/v1/grid-health/recompute?street=QSH",
+            Some(&admin),
+            json!(null),
+        )
         .await?;
     assert_eq!(status, StatusCode::OK, "{done}");
     let h = health(&app, &worker, "QSH-G001").await?;
@@ -256,7 +278,11 @@ async fn contributions_name_late_lit_and_escalated_tasks_and_other_grids_are_ref
         (&admin, StatusCode::OK),
     ] {
         let res = app
-            .request(reqwest::Method::GET, "/api/v1/areas/QSH-G001/health", Some(token))
+            .request(
+                reqwest::Method::GET,
+                "/api/v1/areas/QSH-G001/health",
+                Some(token),
+            )
             .send()
             .await?;
         assert_eq!(res.status(), want);
@@ -288,7 +314,11 @@ async fn contributions_name_late_lit_and_escalated_tasks_and_other_grids_are_ref
         .await?;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = app
-        .request(reqwest::Method::GET, "/api/v1/areas/QSH-C01/health", Some(&admin))
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/areas/QSH-C01/health",
+            Some(&admin),
+        )
         .send()
         .await?;
     let p = assert_problem(res, 422, "validation-failed").await?;
@@ -300,17 +330,29 @@ async fn contributions_name_late_lit_and_escalated_tasks_and_other_grids_are_ref
     bad["category_weights"]["no.such"] = json!(1.0);
     bad["window_days"] = json!(0);
     let res = app
-        .request(reqwest::Method::PUT, "/api/v1/health-rules/QSH", Some(&admin))
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/health-rules/QSH",
+            Some(&admin),
+        )
         .json(&bad)
         .send()
         .await?;
     let p = assert_problem(res, 422, "validation-failed").await?;
     assert_eq!(
         error_fields(&p),
-        ["window_days", "category_weights.no.such", "thresholds.orange"]
+        [
+            "window_days",
+            "category_weights.no.such",
+            "thresholds.orange"
+        ]
     );
     let res = app
-        .request(reqwest::Method::PUT, "/api/v1/health-rules/QSH", Some(&dispatcher))
+        .request(
+            reqwest::Method::PUT,
+            "/api/v1/health-rules/QSH",
+            Some(&dispatcher),
+        )
         .json(&rules)
         .send()
         .await?;

@@ -371,13 +371,21 @@ impl HealthRules {
             let r = self.responses.of(c);
             let at = |f: &str| format!("responses.{}.{f}", c.as_str());
             if !(r.patrol_multiplier.is_finite() && (0.1..=10.0).contains(&r.patrol_multiplier)) {
-                e.push(FieldError::new(at("patrol_multiplier"), "range", "0.1 to 10"));
+                e.push(FieldError::new(
+                    at("patrol_multiplier"),
+                    "range",
+                    "0.1 to 10",
+                ));
             }
             if r.staffing > 100 {
                 e.push(FieldError::new(at("staffing"), "range", "0 to 100 people"));
             }
             if r.advice.chars().count() > 200 {
-                e.push(FieldError::new(at("advice"), "max_length", "at most 200 characters"));
+                e.push(FieldError::new(
+                    at("advice"),
+                    "max_length",
+                    "at most 200 characters",
+                ));
             }
         }
         e
@@ -410,7 +418,10 @@ pub async fn for_street(
         )),
         // The migration seeds `*`; a deployment that deleted it still scores by the built-in
         // defaults rather than refusing every grid.
-        None => Ok((street_rules::DEFAULT_STREET.to_owned(), HealthRules::defaults())),
+        None => Ok((
+            street_rules::DEFAULT_STREET.to_owned(),
+            HealthRules::defaults(),
+        )),
     }
 }
 
@@ -463,8 +474,7 @@ mod tests {
 
     #[test]
     fn the_seeded_defaults_are_the_built_in_ones() {
-        let seeded =
-            serde_json::from_str::<HealthRules>(migrations::DEFAULT_HEALTH_RULES).ok();
+        let seeded = serde_json::from_str::<HealthRules>(migrations::DEFAULT_HEALTH_RULES).ok();
         assert_eq!(seeded, Some(HealthRules::defaults()));
     }
 

@@ -214,16 +214,15 @@ pub fn score(inputs: &Inputs, rules: &HealthRules) -> Scored {
     };
 
     for colour in Colour::ALL.into_iter().rev() {
-        let (count, weight) = inputs
-            .events
-            .iter()
-            .filter(|e| e.colour == colour)
-            .fold((0u32, 0.0f64), |(n, w), e| {
+        let (count, weight) = inputs.events.iter().filter(|e| e.colour == colour).fold(
+            (0u32, 0.0f64),
+            |(n, w), e| {
                 let each = rules.category_weight(&e.category)
                     * rules.source_weight(&e.source)
                     * rules.colour_multipliers.of(colour);
                 (n + e.count, w + each * f64::from(e.count))
-            });
+            },
+        );
         if count > 0 {
             let pts = points(weight);
             add(
@@ -310,7 +309,8 @@ pub fn score(inputs: &Inputs, rules: &HealthRules) -> Scored {
     let c = inputs.patrol;
     if c.expected > 0 {
         let missed = c.expected.saturating_sub(c.covered);
-        let pts = points(rules.patrol.max_penalty as f64 * f64::from(missed) / f64::from(c.expected));
+        let pts =
+            points(rules.patrol.max_penalty as f64 * f64::from(missed) / f64::from(c.expected));
         add(
             ContributionKind::PatrolCoverage,
             None,
@@ -351,7 +351,7 @@ pub fn score(inputs: &Inputs, rules: &HealthRules) -> Scored {
     }
 
     // Largest first, so the first lines explain most of the score; equal ones keep their order.
-    out.sort_by(|a, b| b.points.cmp(&a.points));
+    out.sort_by_key(|c| std::cmp::Reverse(c.points));
     let score = out.iter().map(|c| c.points).sum();
     Scored {
         score,
@@ -401,7 +401,8 @@ mod tests {
         assert_eq!(s.contributions[0].colour.as_deref(), Some("red"));
         assert_eq!(s.contributions[0].count, 3);
 
-        r.category_weights.insert("environment.garbage".into(), 10.0);
+        r.category_weights
+            .insert("environment.garbage".into(), 10.0);
         r.source_weights.machine = 0.5;
         let mut machine = events(Colour::Blue, 4);
         machine.source = "machine".into();
@@ -478,7 +479,10 @@ mod tests {
         );
         // Defaults: buildings from 3 reports, micro-grids from 5; 10 points a repeat.
         assert_eq!(s.contributions.len(), 2);
-        assert_eq!(s.contributions[0].label, "微网格 G1-01 重复报事 5 次：40 分");
+        assert_eq!(
+            s.contributions[0].label,
+            "微网格 G1-01 重复报事 5 次：40 分"
+        );
         assert_eq!(s.contributions[1].label, "楼幢 B1 重复报事 4 次：30 分");
         assert_eq!(s.contributions[1].place.as_deref(), Some("B1"));
         assert_eq!(s.score, 70);

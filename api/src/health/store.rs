@@ -12,9 +12,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::gather;
 use super::rules::{self, HealthRules, Response};
 use super::score::{self, Contribution, HealthColour, Scored};
-use super::gather;
 use crate::entities::{area_health, areas};
 use crate::error::{ApiError, ApiResult};
 use crate::live::outbox::{self, Entry};
@@ -78,7 +78,7 @@ async fn keep(
         score: Set(scored.score),
         colour: Set(scored.colour.as_str().to_owned()),
         contributions: Set(
-            serde_json::to_string(&scored.contributions).map_err(anyhow::Error::from)?,
+            serde_json::to_string(&scored.contributions).map_err(anyhow::Error::from)?
         ),
         rules_from: Set(rules_from.to_owned()),
         computed_at: Set(now),

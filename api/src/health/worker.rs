@@ -150,7 +150,12 @@ async fn full(state: &AppState, street: Option<&str>, why: &str) -> ApiResult<Re
     if done.changed > 0 {
         state.live.poke();
     }
-    tracing::info!(grids = done.grids, changed = done.changed, why, "grid health recomputed");
+    tracing::info!(
+        grids = done.grids,
+        changed = done.changed,
+        why,
+        "grid health recomputed"
+    );
     Ok(done)
 }
 

@@ -150,12 +150,11 @@ pub async fn grid_history(
     code: web::Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<web::Json<History>> {
-    let to = q
-        .to
-        .as_deref()
-        .map(|t| day("to", t))
-        .transpose()?
-        .unwrap_or_else(|| local_day(Utc::now()));
+    let to =
+        q.to.as_deref()
+            .map(|t| day("to", t))
+            .transpose()?
+            .unwrap_or_else(|| local_day(Utc::now()));
     let from = q
         .from
         .as_deref()
@@ -330,7 +329,8 @@ pub async fn put_rules(
     let recomputed = state
         .health
         .recompute(
-            (street.as_str() != crate::street_rules::DEFAULT_STREET).then(|| street.as_str().to_owned()),
+            (street.as_str() != crate::street_rules::DEFAULT_STREET)
+                .then(|| street.as_str().to_owned()),
         )
         .await?;
     Ok(web::Json(RulesSaved {
