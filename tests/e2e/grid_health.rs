@@ -361,3 +361,75 @@ async fn contributions_name_late_lit_and_escalated_tasks_and_other_grids_are_ref
     assert_eq!(kept["rules"], rules);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_paid_check_in_on_a_grids_route_raises_its_patrol_coverage_at_once() -> TestResult {
+    use gridwing_api::entities::patrol_routes;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = street().await?;
+    let admin = app.token(ADMIN).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let coordinator = app.token(COORDINATOR).await?;
+    let citizen = app.token(CITIZEN).await?;
+    let (lat, lng) = point_in_g001(&app, &dispatcher).await?;
+    // A route of grid QSH-G001 open all day (00:00–23:59), made two days ago: yesterday's
+    // window closed unwalked; today's is open.
+    let (status, route) = app
+        .post(
+            "/api/v1/patrol-routes",
+            Some(&coordinator),
+            json!({
+                "code": "QSH-HP1", "name": "青山村日间巡防", "area_code": "QSH-G001",
+                "windows": [{"start": "00:00", "end": "23:59"}],
+                "checkpoints": [{"code": "QSH-HP1-G", "name": "村口", "kind": "geofence",
+                                 "lat": lat, "lng": lng, "radius_m": 40, "points": 2}],
+            }),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{route}");
+    patrol_routes::Entity::update_many()
+        .col_expr(
+            patrol_routes::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(2)),
+        )
+        .filter(patrol_routes::Column::Code.eq("QSH-HP1"))
+        .exec(&app.state.db)
+        .await?;
+
+    let mut live = connect(&app, &dispatcher, None).await?;
+    let mut rules = plain_rules(&app, &admin).await?;
+    rules["patrol"]["max_penalty"] = json!(40);
+    put_rules(&app, &admin, &rules).await?;
+    // The new rules turn the grid orange (the defaults left it green: the demo's unchecked
+    // buildings weigh 20, under blue's 30).
+    let change = next_change(&mut live, "QSH-G001").await?;
+    assert_eq!(change["previous"], "green");
+    assert_eq!(change["colour"], "orange");
+    let before = health(&app, &dispatcher, "QSH-G001").await?;
+    assert_eq!(before["colour"], "orange", "{before}");
+    assert_eq!(
+        before["contributions"],
+        json!([{"kind": "patrol_coverage", "count": 0, "of": 1, "points": 40, "label": "巡防覆盖 0/1 班次：40 分"}])
+    );
+
+    let (status, checkin) = app
+        .post(
+            "/api/v1/patrol-checkins",
+            Some(&citizen),
+            json!({"id": Uuid::new_v4(), "checkpoint": "QSH-HP1-G", "lat": lat, "lng": lng, "accuracy": 5.0}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{checkin}");
+    let change = next_change(&mut live, "QSH-G001").await?;
+    assert_eq!(change["previous"], "orange");
+    assert_eq!(change["colour"], "yellow");
+    let after = health(&app, &dispatcher, "QSH-G001").await?;
+    assert_eq!(after["score"], 20);
+    assert_eq!(
+        after["contributions"][0]["label"],
+        "巡防覆盖 1/2 班次：20 分"
+    );
+    Ok(())
+}

@@ -4,9 +4,9 @@
 //! buildings' freshness. Grouped in the database where it can be, so a grid's count reads a
 //! handful of small results, never its events one by one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use sea_orm::sea_query::{ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
@@ -129,8 +129,10 @@ pub async fn inputs(
 }
 
 /// Patrol occurrences due on the grid's routes (those of the grid or one of its micro-grids)
-/// over the window's whole days before today, and those with a paid check-in. A route's first
-/// day does not count: it may have been made after its window.
+/// over the window, and those with a paid check-in. Every occurrence of the window's days before
+/// today is due; today's once it has ended, or as soon as it is walked (so a check-in counts at
+/// once, and a window still open is not yet a miss). A route's first day does not count: it may
+/// have been made after its window.
 async fn coverage(
     db: &impl ConnectionTrait,
     grid: &str,
@@ -156,20 +158,7 @@ async fn coverage(
     }
     let today = local_day(now);
     let first = today - Duration::days(i64::from(window_days));
-    let mut due: BTreeMap<_, BTreeSet<String>> = BTreeMap::new();
-    for r in &routes {
-        let windows = stored_windows(&r.windows)?;
-        let made = local_day(r.created_at);
-        let keys = due.entry(r.id).or_default();
-        let mut d = std::cmp::max(first, made + Duration::days(1));
-        while d < today {
-            for i in 0..windows.len() {
-                keys.insert(format!("{}#{i}", d.format("%Y-%m-%d")));
-            }
-            d += Duration::days(1);
-        }
-    }
-    let walked: Vec<(uuid::Uuid, String)> = patrol_checkins::Entity::find()
+    let walked: BTreeSet<(uuid::Uuid, String)> = patrol_checkins::Entity::find()
         .select_only()
         .column(patrol_checkins::Column::RouteId)
         .column(patrol_checkins::Column::WindowKey)
@@ -177,18 +166,41 @@ async fn coverage(
         .filter(patrol_checkins::Column::RouteId.is_in(routes.iter().map(|r| r.id)))
         .filter(patrol_checkins::Column::Status.eq("paid"))
         .filter(patrol_checkins::Column::CreatedAt.gte(crate::points::day_start(first)))
-        .into_tuple()
+        .into_tuple::<(uuid::Uuid, String)>()
         .all(db)
-        .await?;
-    let covered = walked
-        .iter()
-        .filter(|(route, key)| due.get(route).is_some_and(|keys| keys.contains(key)))
-        .count();
-    let expected: usize = due.values().map(BTreeSet::len).sum();
-    Ok(Coverage {
-        expected: u32::try_from(expected).unwrap_or(u32::MAX),
-        covered: u32::try_from(covered).unwrap_or(u32::MAX),
-    })
+        .await?
+        .into_iter()
+        .collect();
+    let local = now.with_timezone(&crate::points::local_offset()).time();
+    let minute = u16::try_from(local.hour() * 60 + local.minute()).unwrap_or(0);
+    let mut c = Coverage::default();
+    for r in &routes {
+        let windows = stored_windows(&r.windows)?;
+        let mut d = std::cmp::max(first, local_day(r.created_at) + Duration::days(1));
+        while d <= today {
+            for (i, w) in windows.iter().enumerate() {
+                let hit = walked.contains(&(r.id, format!("{}#{i}", d.format("%Y-%m-%d"))));
+                // Whether the occurrence has closed by now: one crossing midnight closes the day
+                // after it opened.
+                let crosses = w.end <= w.start;
+                let ended = if d == today {
+                    !crosses && w.end <= minute
+                } else if d + Duration::days(1) == today {
+                    !crosses || w.end <= minute
+                } else {
+                    true
+                };
+                if hit || ended {
+                    c.expected += 1;
+                }
+                if hit {
+                    c.covered += 1;
+                }
+            }
+            d += Duration::days(1);
+        }
+    }
+    Ok(c)
 }
 
 /// The grid's buildings by the freshness of their profiles.
