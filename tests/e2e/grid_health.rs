@@ -433,3 +433,56 @@ async fn a_paid_check_in_on_a_grids_route_raises_its_patrol_coverage_at_once() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_command_line_recomputes_what_no_live_row_announced() -> TestResult {
+    use gridwing_api::entities::buildings;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let app = street().await?;
+    let admin = app.token(ADMIN).await?;
+    let mut rules = plain_rules(&app, &admin).await?;
+    rules["freshness"] = json!({"red_max": 20, "yellow_max": 10});
+    put_rules(&app, &admin, &rules).await?;
+    // Every demo building is unchecked (red): 20 points, yellow.
+    let before = health(&app, &admin, "QSH-G001").await?;
+    assert_eq!(before["colour"], "yellow", "{before}");
+    assert_eq!(before["score"], 20);
+
+    // The grid's buildings are checked behind the server's back (no live row tells it).
+    buildings::Entity::update_many()
+        .col_expr(
+            buildings::Column::VerifiedAt,
+            Expr::value(chrono::Utc::now()),
+        )
+        .filter(buildings::Column::GridCode.eq("QSH-G001"))
+        .exec(&app.state.db)
+        .await?;
+    assert_eq!(health(&app, &admin, "QSH-G001").await?["score"], 20);
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
+        .args([
+            "health",
+            "recompute",
+            "--street",
+            "QSH",
+            "--database-url",
+            app.db.url(),
+        ])
+        .env_remove("REDIS_URL")
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "118 grids recomputed, 1 changed colour");
+    let after = health(&app, &admin, "QSH-G001").await?;
+    assert_eq!(after["colour"], "green");
+    assert_eq!(after["score"], 0);
+    assert_eq!(after["contributions"], json!([]));
+    Ok(())
+}
