@@ -146,23 +146,3 @@ impl AppState {
         })
     }
 }
-
-/// A websocket's task holds the server's state and lends the live feed what it uses.
-impl crate::live::hub::Lender for actix_web::web::Data<AppState> {
-    fn db(&self) -> &DatabaseConnection {
-        &self.db
-    }
-    fn sessions(&self) -> &SessionCache {
-        &self.sessions
-    }
-}
-
-/// A sync connection's task holds the server's state and lends the sync engine what it uses.
-impl crate::sync::session::Lender for actix_web::web::Data<AppState> {
-    fn engine(&self) -> crate::sync::Engine<'_> {
-        self.sync_engine()
-    }
-    fn sessions(&self) -> &SessionCache {
-        &self.sessions
-    }
-}

@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::score::HealthColour;
+use super::colour::HealthColour;
 use crate::entities::health_rules;
 use crate::error::{ApiResult, FieldError};
 use crate::events::catalogue::Colour;

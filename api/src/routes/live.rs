@@ -122,3 +122,13 @@ pub async fn feed_page(
         feed::page(&state.db, &audience, after, limit).await?,
     ))
 }
+
+/// A websocket's task holds the server's state and lends the live feed what it uses.
+impl hub::Lender for web::Data<AppState> {
+    fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.db
+    }
+    fn sessions(&self) -> &crate::auth::sessions::SessionCache {
+        &self.sessions
+    }
+}

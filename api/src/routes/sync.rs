@@ -63,3 +63,13 @@ pub async fn sync(
     actix_web::rt::spawn(slot.hold(connection));
     Ok(res)
 }
+
+/// A sync connection's task holds the server's state and lends the sync engine what it uses.
+impl crate::sync::session::Lender for web::Data<AppState> {
+    fn engine(&self) -> crate::sync::Engine<'_> {
+        self.sync_engine()
+    }
+    fn sessions(&self) -> &crate::auth::sessions::SessionCache {
+        &self.sessions
+    }
+}

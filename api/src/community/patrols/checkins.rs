@@ -8,18 +8,18 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::routes::{CheckpointKind, QR_PREFIX};
+use super::status::CheckinStatus;
 use super::walks::{Progress, complete_walk, progress};
 use super::windows::{occurrence, stored_windows};
 use super::{HoldReason, MAX_ACCURACY_M, live_qr, plausibility};
 use crate::entities::{patrol_checkins, patrol_checkpoints, patrol_routes, patrol_walks};
 use crate::error::{ApiError, ApiResult};
 use crate::places::qr_keys::QrKeys;
-use crate::stored::{self, Corrupt};
 
 /// The points source kind in the ledger.
 pub const POINTS_SOURCE: &str = "patrol";
@@ -59,42 +59,6 @@ pub struct CheckpointRef {
     pub id: Uuid,
     pub code: String,
     pub name: String,
-}
-
-/// Whether a check-in was paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckinStatus {
-    /// Paid (what the day's cap allowed).
-    Paid,
-    /// Failed a plausibility check: waiting for a coordinator, not paid.
-    Held,
-    /// A coordinator refused a held check-in.
-    Rejected,
-}
-
-impl CheckinStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckinStatus::Paid => "paid",
-            CheckinStatus::Held => "held",
-            CheckinStatus::Rejected => "rejected",
-        }
-    }
-
-    /// A stored status; an unknown one is a corrupt row.
-    pub fn parse(s: &str) -> Result<Self, Corrupt> {
-        stored::lookup(
-            "check-in status",
-            &[
-                CheckinStatus::Paid,
-                CheckinStatus::Held,
-                CheckinStatus::Rejected,
-            ],
-            Self::as_str,
-            s,
-        )
-    }
 }
 
 /// Why a check-in was held, for the phone and the coordinator.

@@ -24,19 +24,20 @@
 //!   ([`walks_route`]).
 //!
 //! The rules live in [`windows`], [`routes`] (and who may see a checkpoint's place),
-//! [`checkins`], [`walks`], [`plausibility`], [`review`] and [`live_qr`].
+//! [`checkins`] (and [`status`], what a check-in is kept with), [`walks`], [`plausibility`], [`review`] and [`live_qr`].
 
 pub mod checkins;
 pub mod live_qr;
 pub mod plausibility;
 pub mod review;
 pub mod routes;
+pub mod status;
 pub mod walks;
 pub mod windows;
 
 pub use checkins::{
-    CheckinMethod, CheckinStatus, CheckinView, CheckpointRef, HoldView, NewCheckin, POINTS_SOURCE,
-    Proof, check_in, finding_point, own_checkin,
+    CheckinMethod, CheckinView, CheckpointRef, HoldView, NewCheckin, POINTS_SOURCE, Proof,
+    check_in, finding_point, own_checkin,
 };
 pub use plausibility::{HoldReason, MAX_ACCURACY_M};
 pub use routes::{
@@ -44,5 +45,6 @@ pub use routes::{
     RouteSpec, RouteSummary, RouteView, Shown, create, find_route, get, list, live_code,
     qr_payload, spec, update, walks_route,
 };
+pub use status::CheckinStatus;
 pub use walks::{Progress, WalkView, walks};
 pub use windows::{Window, WindowBody, occurrence, parse_windows};

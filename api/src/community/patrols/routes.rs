@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checkins::CheckinStatus;
+use super::status::CheckinStatus;
 use super::windows::{Window, WindowBody, parse_windows, stored_windows, windows_json};
 use super::{live_qr, plausibility};
 use crate::domain::check_code;

@@ -12,8 +12,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::checkins::CheckinStatus;
 use super::routes::active_checkpoints;
+use super::status::CheckinStatus;
 use crate::entities::{patrol_checkins, patrol_checkpoints, patrol_routes, patrol_walks};
 use crate::error::ApiResult;
 use crate::pagination::{Page, PageRequest};
