@@ -20,6 +20,7 @@ mod openapi;
 mod patrols;
 mod phone;
 mod photos;
+mod rankings;
 mod refusals;
 mod rewards;
 mod roles;

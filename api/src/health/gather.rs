@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use sea_orm::sea_query::{ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
@@ -21,7 +21,7 @@ use crate::places::buildings::{Freshness as Fresh, freshness};
 use crate::points::local_day;
 
 /// Statuses of events that do not count: refused, or folded into another one (which counts).
-const NOT_COUNTED: [Status; 2] = [Status::Rejected, Status::Merged];
+pub const NOT_COUNTED: [Status; 2] = [Status::Rejected, Status::Merged];
 
 /// Everything [`super::score::score`] needs about `grid`, over the `window_days` before `now`.
 pub async fn inputs(
@@ -61,27 +61,20 @@ pub async fn inputs(
         });
     }
 
-    let places = |col: events::Column| {
-        events::Entity::find()
-            .select_only()
-            .column(col)
-            .column_as(events::Column::Id.count(), "n")
-            .filter(in_window())
-            .filter(col.is_not_null())
-            .group_by(col)
-            .having(events::Column::Id.count().gte(2))
-            .into_tuple::<(String, i64)>()
-    };
-    let to_counts = |rows: Vec<(String, i64)>| {
+    let to_counts = |rows: Vec<(Option<String>, String, i64)>| {
         rows.into_iter()
-            .map(|(code, n)| PlaceCount {
+            .map(|(_, code, n)| PlaceCount {
                 code,
                 count: u32::try_from(n).unwrap_or(u32::MAX),
             })
             .collect::<Vec<_>>()
     };
-    let buildings_repeated = to_counts(places(events::Column::BuildingCode).all(db).await?);
-    let micro_grids_repeated = to_counts(places(events::Column::MicroGridCode).all(db).await?);
+    let buildings_repeated = to_counts(
+        repeated_places(db, events::Column::BuildingCode, in_window()).await?,
+    );
+    let micro_grids_repeated = to_counts(
+        repeated_places(db, events::Column::MicroGridCode, in_window()).await?,
+    );
 
     // Tasks of the grid's events: open ones (late whenever they were made) and the window's.
     let grid_events = Query::select()
@@ -128,15 +121,52 @@ pub async fn inputs(
     })
 }
 
-/// Patrol occurrences due on the grid's routes (those of the grid or one of its micro-grids)
-/// over the window, and those with a paid check-in. Every occurrence of the window's days before
-/// today is due; today's once it has ended, or as soon as it is walked (so a check-in counts at
-/// once, and a window still open is not yet a miss). A route's first day does not count: it may
-/// have been made after its window.
+/// The places (buildings, or micro-grids: `col`) where two or more of the events `cond` picks
+/// were reported, each with its grid and how many: (grid, place, count). Counted in the database;
+/// shared by the score (one grid's window) and the rankings (every grid of a period).
+pub async fn repeated_places(
+    db: &impl ConnectionTrait,
+    col: events::Column,
+    cond: Condition,
+) -> ApiResult<Vec<(Option<String>, String, i64)>> {
+    Ok(events::Entity::find()
+        .select_only()
+        .column(events::Column::GridCode)
+        .column(col)
+        .column_as(events::Column::Id.count(), "n")
+        .filter(cond)
+        .filter(col.is_not_null())
+        .group_by(events::Column::GridCode)
+        .group_by(col)
+        .having(events::Column::Id.count().gte(2))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// Patrol occurrences due on the grid's routes over the window: see [`coverage_between`].
 async fn coverage(
     db: &impl ConnectionTrait,
     grid: &str,
     window_days: u32,
+    now: DateTime<Utc>,
+) -> ApiResult<Coverage> {
+    let today = local_day(now);
+    let first = today - Duration::days(i64::from(window_days));
+    coverage_between(db, grid, first, today, now).await
+}
+
+/// Patrol occurrences due on the grid's routes (those of the grid or one of its micro-grids)
+/// from day `first` to `last` (Asia/Shanghai, both included; days after today are not yet due),
+/// and those with a paid check-in. Every occurrence of the window's days before
+/// today is due; today's once it has ended, or as soon as it is walked (so a check-in counts at
+/// once, and a window still open is not yet a miss). A route's first day does not count: it may
+/// have been made after its window.
+pub async fn coverage_between(
+    db: &impl ConnectionTrait,
+    grid: &str,
+    first: NaiveDate,
+    last: NaiveDate,
     now: DateTime<Utc>,
 ) -> ApiResult<Coverage> {
     let mut places: Vec<String> = areas::Entity::find()
@@ -157,7 +187,7 @@ async fn coverage(
         return Ok(Coverage::default());
     }
     let today = local_day(now);
-    let first = today - Duration::days(i64::from(window_days));
+    let last = std::cmp::min(last, today);
     let walked: BTreeSet<(uuid::Uuid, String)> = patrol_checkins::Entity::find()
         .select_only()
         .column(patrol_checkins::Column::RouteId)
@@ -177,7 +207,7 @@ async fn coverage(
     for r in &routes {
         let windows = stored_windows(&r.windows)?;
         let mut d = std::cmp::max(first, local_day(r.created_at) + Duration::days(1));
-        while d <= today {
+        while d <= last {
             for (i, w) in windows.iter().enumerate() {
                 let hit = walked.contains(&(r.id, format!("{}#{i}", d.format("%Y-%m-%d"))));
                 // Whether the occurrence has closed by now: one crossing midnight closes the day

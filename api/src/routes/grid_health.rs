@@ -1,5 +1,5 @@
 //! Grid health (五色网格): a grid's score, colour, response level and what explains them, its
-//! history, the grids' colours for the map, and the rules per street.
+//! history, the grids' colours for the map, the rankings (晾晒比拼), and the rules per street.
 //!
 //! The command centre (dispatchers, admins) sees every grid; a grid worker the grids they serve
 //! (theirs, or below an area they serve); other roles none. Rules are admins'.
@@ -18,6 +18,7 @@ use crate::domain::check_code;
 use crate::entities::areas;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Json, Query};
+use crate::health::rankings::{RankLevel, RankedArea, RankingRequest, SortKey, rankings as ranked};
 use crate::health::rules::{self, HealthRules, StreetRules};
 use crate::health::score::HealthColour;
 use crate::health::store::{self, GridColour, GridFilter, HealthView, HistoryDay, Recomputed};
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(grid_health)
         .service(grid_history)
         .service(list_grids)
+        .service(rankings)
         .service(recompute)
         .service(get_rules)
         .service(put_rules);
@@ -218,6 +220,147 @@ pub async fn list_grids(
         only,
     };
     Ok(web::Json(store::grids(&state.db, page, filter).await?))
+}
+
+/// What to rank, over which days.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RankingsQuery {
+    /// Grids (default) or communities.
+    pub level: Option<RankLevel>,
+    /// The figure to rank by; default `on_time_rate`.
+    pub sort: Option<SortKey>,
+    /// First day (Asia/Shanghai), `YYYY-MM-DD`; default 29 days before `to` (30 days in all).
+    /// Not after `to`, and at most 366 days from `from` to `to`, both included.
+    #[param(format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub from: Option<String>,
+    /// Last day (Asia/Shanghai), `YYYY-MM-DD`; default today.
+    #[param(format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub to: Option<String>,
+    /// Only this street's areas. A grid worker sees the streets they serve in (all of them
+    /// when absent); another street is refused (403).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub street: Option<String>,
+    /// At most this many rows, from the first rank; default 500.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+}
+
+/// The longest period ranked, in days.
+const MAX_RANKING_DAYS: i64 = 366;
+
+/// Rankings over a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rankings {
+    pub level: RankLevel,
+    pub sort: SortKey,
+    /// `YYYY-MM-DD`, Asia/Shanghai, both included.
+    pub from: String,
+    pub to: String,
+    /// Areas ranked in all (`rows` holds the first `limit` of them).
+    pub total: u64,
+    /// Best first.
+    pub rows: Vec<RankedArea>,
+}
+
+/// Rankings (晾晒比拼): grids, or communities, side by side over a period by on-time rate,
+/// closure rate, average rating, repeated problems, patrol completion or health.
+///
+/// Every figure counts the events received in the period (refused and merged ones aside);
+/// each rate comes with the counts behind it and is null when nothing counts towards it. A
+/// community's counts are its grids' added up; its health score is the mean of its grids'
+/// current scores, coloured by its street's thresholds. Rates and the rating rank the highest
+/// first, repeats and the health score the lowest first; equal figures share a rank; rows
+/// whose figure is null (no events, no scored steps, no ratings …) come last.
+///
+/// For the command centre (every street) and grid workers: a public comparison, so a worker
+/// sees every grid of the streets they serve in. Others 403.
+#[utoipa::path(
+    tag = "grid-health",
+    security(("bearer" = [])),
+    params(RankingsQuery),
+    responses(
+        (status = 200, body = Rankings),
+        (status = 403, description = "Neither the command centre nor a grid worker, or a worker asking for another street", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "A malformed date (`from`, `to`), `from` after `to` (`from`), a period over 366 days (`from`), an unknown `level` or `sort`, a `limit` out of range", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/rankings")]
+pub async fn rankings(
+    state: web::Data<AppState>,
+    auth: Auth<HealthViewers>,
+    Query(q): Query<RankingsQuery>,
+) -> ApiResult<web::Json<Rankings>> {
+    let to =
+        q.to.as_deref()
+            .map(|t| day("to", t))
+            .transpose()?
+            .unwrap_or_else(|| local_day(Utc::now()));
+    let from = q
+        .from
+        .as_deref()
+        .map(|f| day("from", f))
+        .transpose()?
+        .unwrap_or(to - chrono::Duration::days(29));
+    if from > to {
+        return Err(ApiError::invalid("from", "range", "not after `to`"));
+    }
+    if (to - from).num_days() + 1 > MAX_RANKING_DAYS {
+        return Err(ApiError::invalid(
+            "from",
+            "range",
+            format!("at most {MAX_RANKING_DAYS} days from `from` to `to`"),
+        ));
+    }
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "range", "1 to 500"));
+    }
+    if let Some(s) = &q.street {
+        check_code("street", s)?;
+    }
+    let streets = if CommandCentre::admits(&auth.user.roles) {
+        q.street.map(|s| vec![s])
+    } else {
+        // A grid worker: the streets of the areas they serve.
+        let mine: Vec<String> = accounts::areas_of(&state.db, auth.user.id)
+            .await?
+            .into_iter()
+            .map(|a| a.code)
+            .collect();
+        let theirs: std::collections::BTreeSet<String> = areas::Entity::find()
+            .filter(areas::Column::Code.is_in(mine))
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|a| a.street_code)
+            .collect();
+        match q.street {
+            Some(s) if !theirs.contains(&s) => return Err(ApiError::Forbidden),
+            Some(s) => Some(vec![s]),
+            None => Some(theirs.into_iter().collect()),
+        }
+    };
+    let req = RankingRequest {
+        level: q.level.unwrap_or_default(),
+        sort: q.sort.unwrap_or_default(),
+        from,
+        to,
+        streets,
+    };
+    let mut rows = ranked(&state.db, &req, Utc::now()).await?;
+    let total = rows.len() as u64;
+    rows.truncate(usize::try_from(limit).unwrap_or(500));
+    Ok(web::Json(Rankings {
+        level: req.level,
+        sort: req.sort,
+        from: from.format("%Y-%m-%d").to_string(),
+        to: to.format("%Y-%m-%d").to_string(),
+        total,
+        rows,
+    }))
 }
 
 /// Which grids to recompute.
