@@ -32,6 +32,7 @@ export const consoleRoutes: RouteRecordRaw[] = [
   { path: 'dispatch', name: 'dispatch', component: () => import('./pages/DispatchPage.vue'), meta: { title: '调度台', roles: COMMAND, menu: true } },
   { path: 'events/:id', name: 'event', component: () => import('./pages/EventPage.vue'), meta: { title: '事件详情', roles: COMMAND } },
   { path: 'lights', name: 'lights', component: () => import('./pages/LightsPage.vue'), meta: { title: '亮灯督办', roles: COMMAND, menu: true } },
+  { path: 'rankings', name: 'rankings', component: () => import('./pages/RankingsPage.vue'), meta: { title: '排名', roles: COMMAND, menu: true } },
   { path: 'buildings', name: 'buildings', component: () => import('./pages/BuildingsPage.vue'), meta: { title: '楼宇', roles: COMMAND, menu: true } },
   {
     path: 'volunteers',

@@ -206,7 +206,7 @@ async fn grids_and_communities_are_ranked_by_exact_figures_and_bad_periods_are_r
         .await?;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
-    // A period before the events: nothing to rank by, everyone shares the first... and last rank.
+    // A period before the events: no figure anywhere, so every grid shares rank 1.
     let past = ranks(&app, &dispatcher, "?from=2025-01-01&to=2025-01-31").await?;
     assert_eq!(past["rows"][0]["events_received"], 0);
     assert_eq!(past["rows"][0]["rank"], 1);
