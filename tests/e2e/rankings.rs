@@ -10,7 +10,11 @@ use crate::support::*;
 
 async fn mv(app: &TestApp, token: &str, id: &str, body: Value) -> TestResult {
     let (status, e) = app
-        .post(&format!("/api/v1/events/{id}/moves"), Some(token), body.clone())
+        .post(
+            &format!("/api/v1/events/{id}/moves"),
+            Some(token),
+            body.clone(),
+        )
         .await?;
     assert_eq!(status, StatusCode::OK, "{body}: {e}");
     Ok(())
@@ -39,13 +43,27 @@ async fn close_and_rate(
 ) -> TestResult {
     mv(app, worker, id, json!({"move": "sign"})).await?;
     mv(app, worker, id, json!({"move": "arrive"})).await?;
-    mv(app, worker, id, json!({"move": "handle", "feedback": "已处理"})).await?;
+    mv(
+        app,
+        worker,
+        id,
+        json!({"move": "handle", "feedback": "已处理"}),
+    )
+    .await?;
     mv(app, dispatcher, id, json!({"move": "complete"})).await?;
-    mv(app, citizen, id, json!({"move": "evaluate", "rating": rating})).await
+    mv(
+        app,
+        citizen,
+        id,
+        json!({"move": "evaluate", "rating": rating}),
+    )
+    .await
 }
 
 async fn ranks(app: &TestApp, token: &str, query: &str) -> TestResult<Value> {
-    let (status, r) = app.get(&format!("/api/v1/rankings{query}"), Some(token)).await?;
+    let (status, r) = app
+        .get(&format!("/api/v1/rankings{query}"), Some(token))
+        .await?;
     assert_eq!(status, StatusCode::OK, "{query}: {r}");
     Ok(r)
 }
@@ -114,43 +132,84 @@ async fn grids_and_communities_are_ranked_by_exact_figures_and_bad_periods_are_r
     // By on-time rate (the default): G001 kept 6 of its 8 due steps, G002 2 of 3; the other
     // 116 grids have no events and share the last rank.
     let r = ranks(&app, &dispatcher, "").await?;
-    assert_eq!((r["level"].as_str(), r["sort"].as_str()), (Some("grid"), Some("on_time_rate")));
+    assert_eq!(
+        (r["level"].as_str(), r["sort"].as_str()),
+        (Some("grid"), Some("on_time_rate"))
+    );
     assert_eq!(r["total"], 118);
     assert_eq!(
         order(&r, 3),
-        [("QSH-G001".into(), 1), ("QSH-G002".into(), 2), ("QSH-G003".into(), 3)]
+        [
+            ("QSH-G001".into(), 1),
+            ("QSH-G002".into(), 2),
+            ("QSH-G003".into(), 3)
+        ]
     );
     assert_eq!(r["rows"][117]["rank"], 3);
     let g1 = row(&r, "QSH-G001")?;
     assert_eq!(
-        json!([g1["events_received"], g1["events_closed"], g1["closure_rate"],
-               g1["task_steps"], g1["task_steps_on_time"], g1["on_time_rate"],
-               g1["ratings"], g1["average_rating"], g1["repeats"],
-               g1["patrols_due"], g1["patrol_rate"]]),
+        json!([
+            g1["events_received"],
+            g1["events_closed"],
+            g1["closure_rate"],
+            g1["task_steps"],
+            g1["task_steps_on_time"],
+            g1["on_time_rate"],
+            g1["ratings"],
+            g1["average_rating"],
+            g1["repeats"],
+            g1["patrols_due"],
+            g1["patrol_rate"]
+        ]),
         json!([3, 2, 2.0 / 3.0, 8, 6, 0.75, 2, 3.0, 4, 0, null])
     );
     let g2 = row(&r, "QSH-G002")?;
     assert_eq!(
-        json!([g2["events_received"], g2["events_closed"], g2["closure_rate"],
-               g2["task_steps"], g2["task_steps_on_time"], g2["on_time_rate"],
-               g2["ratings"], g2["average_rating"], g2["repeats"]]),
+        json!([
+            g2["events_received"],
+            g2["events_closed"],
+            g2["closure_rate"],
+            g2["task_steps"],
+            g2["task_steps_on_time"],
+            g2["on_time_rate"],
+            g2["ratings"],
+            g2["average_rating"],
+            g2["repeats"]
+        ]),
         json!([1, 1, 1.0, 3, 2, 2.0 / 3.0, 1, 5.0, 0])
     );
     let g3 = row(&r, "QSH-G003")?;
     assert_eq!(
-        json!([g3["events_received"], g3["closure_rate"], g3["on_time_rate"], g3["average_rating"], g3["repeats"]]),
+        json!([
+            g3["events_received"],
+            g3["closure_rate"],
+            g3["on_time_rate"],
+            g3["average_rating"],
+            g3["repeats"]
+        ]),
         json!([0, null, null, null, null])
     );
     // Health: each grid's current score and colour, as its health shows them.
-    let (_, h1) = app.get("/api/v1/areas/QSH-G001/health", Some(&dispatcher)).await?;
+    let (_, h1) = app
+        .get("/api/v1/areas/QSH-G001/health", Some(&dispatcher))
+        .await?;
     assert_eq!(g1["health_score"].as_f64(), h1["score"].as_f64());
     assert_eq!(g1["health_colour"], h1["colour"]);
 
     // Other figures, other orders.
     for (sort, want) in [
-        ("closure_rate", [("QSH-G002", 1), ("QSH-G001", 2), ("QSH-G003", 3)]),
-        ("rating", [("QSH-G002", 1), ("QSH-G001", 2), ("QSH-G003", 3)]),
-        ("repeats", [("QSH-G002", 1), ("QSH-G001", 2), ("QSH-G003", 3)]),
+        (
+            "closure_rate",
+            [("QSH-G002", 1), ("QSH-G001", 2), ("QSH-G003", 3)],
+        ),
+        (
+            "rating",
+            [("QSH-G002", 1), ("QSH-G001", 2), ("QSH-G003", 3)],
+        ),
+        (
+            "repeats",
+            [("QSH-G002", 1), ("QSH-G001", 2), ("QSH-G003", 3)],
+        ),
     ] {
         let r = ranks(&app, &dispatcher, &format!("?sort={sort}")).await?;
         let want: Vec<(String, u64)> = want.iter().map(|(c, n)| ((*c).to_owned(), *n)).collect();
@@ -164,18 +223,31 @@ async fn grids_and_communities_are_ranked_by_exact_figures_and_bad_periods_are_r
         .filter_map(|x| x["health_score"].as_f64())
         .collect();
     assert_eq!(scores.len(), 118);
-    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "lowest score first");
+    assert!(
+        scores.windows(2).all(|w| w[0] <= w[1]),
+        "lowest score first"
+    );
 
     // Communities add their grids' counts; health is the mean of their grids' scores.
     let community = g1["parent_code"].as_str().ok_or("parent")?.to_owned();
-    assert_eq!(g2["parent_code"], g1["parent_code"], "both grids in one community");
+    assert_eq!(
+        g2["parent_code"], g1["parent_code"],
+        "both grids in one community"
+    );
     let comm = ranks(&app, &dispatcher, "?level=community").await?;
     assert_eq!(comm["rows"][0]["code"], community.as_str());
     assert_eq!(comm["rows"][0]["rank"], 1);
     let c1 = &comm["rows"][0];
     assert_eq!(
-        json!([c1["events_received"], c1["events_closed"], c1["task_steps"], c1["task_steps_on_time"],
-               c1["ratings"], c1["average_rating"], c1["repeats"]]),
+        json!([
+            c1["events_received"],
+            c1["events_closed"],
+            c1["task_steps"],
+            c1["task_steps_on_time"],
+            c1["ratings"],
+            c1["average_rating"],
+            c1["repeats"]
+        ]),
         json!([4, 3, 11, 8, 3, 11.0 / 3.0, 4])
     );
     let theirs: Vec<f64> = by_health["rows"]
@@ -201,7 +273,11 @@ async fn grids_and_communities_are_ranked_by_exact_figures_and_bad_periods_are_r
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
     let res = app
-        .request(reqwest::Method::GET, "/api/v1/rankings?street=XYZ", Some(&worker))
+        .request(
+            reqwest::Method::GET,
+            "/api/v1/rankings?street=XYZ",
+            Some(&worker),
+        )
         .send()
         .await?;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -220,7 +296,11 @@ async fn grids_and_communities_are_ranked_by_exact_figures_and_bad_periods_are_r
         ("?limit=0", "limit"),
     ] {
         let res = app
-            .request(reqwest::Method::GET, &format!("/api/v1/rankings{query}"), Some(&dispatcher))
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/v1/rankings{query}"),
+                Some(&dispatcher),
+            )
             .send()
             .await?;
         let p = assert_problem(res, 422, "validation-failed").await?;

@@ -69,12 +69,10 @@ pub async fn inputs(
             })
             .collect::<Vec<_>>()
     };
-    let buildings_repeated = to_counts(
-        repeated_places(db, events::Column::BuildingCode, in_window()).await?,
-    );
-    let micro_grids_repeated = to_counts(
-        repeated_places(db, events::Column::MicroGridCode, in_window()).await?,
-    );
+    let buildings_repeated =
+        to_counts(repeated_places(db, events::Column::BuildingCode, in_window()).await?);
+    let micro_grids_repeated =
+        to_counts(repeated_places(db, events::Column::MicroGridCode, in_window()).await?);
 
     // Tasks of the grid's events: open ones (late whenever they were made) and the window's.
     let grid_events = Query::select()

@@ -286,6 +286,19 @@ pub async fn rankings(
     Ok(rows)
 }
 
+/// A grid's events: (grid, received, closed, rated, sum of ratings).
+type EventRow = (Option<String>, i64, Option<i64>, i64, Option<i64>);
+/// A grid's task steps: (grid, then due and kept for sign, arrive and handle).
+type StepRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
 /// A count or sum read back from SQL (never negative).
 fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -319,7 +332,7 @@ async fn grid_tallies(
     let mut out: BTreeMap<String, Tally> = BTreeMap::new();
 
     let closed = [Status::Completed, Status::Evaluated].map(Status::as_str);
-    let rows: Vec<(Option<String>, i64, Option<i64>, i64, Option<i64>)> = events::Entity::find()
+    let rows: Vec<EventRow> = events::Entity::find()
         .select_only()
         .column(events::Column::GridCode)
         .column_as(events::Column::Id.count(), "received")
@@ -380,16 +393,7 @@ async fn grid_tallies(
                 format!("kept{i}"),
             );
     }
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-    )> = q
+    let rows: Vec<StepRow> = q
         .group_by(events::Column::GridCode)
         .into_tuple()
         .all(db)
