@@ -19,8 +19,9 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::colour::HealthColour;
 use super::gather::{NOT_COUNTED, coverage_between, repeated_places};
-use super::score::{HealthColour, colour_for};
+use super::score::colour_for;
 use crate::entities::{area_health, areas, events, tasks};
 use crate::error::ApiResult;
 use crate::events::flow::Status;
