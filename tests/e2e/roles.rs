@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("GET", "/api/v1/grid-health", Roles(HEALTH_VIEWERS), false),
+    ("GET", "/api/v1/rankings", Roles(HEALTH_VIEWERS), false),
     (
         "POST",
         "/api/v1/grid-health/recompute",
