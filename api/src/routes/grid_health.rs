@@ -121,6 +121,19 @@ fn day(field: &str, raw: &str) -> ApiResult<NaiveDate> {
         .map_err(|_| ApiError::invalid(field, "date", "a date as YYYY-MM-DD"))
 }
 
+/// The days `from`..=`to` a query names; by default the 30 days ending today (Asia/Shanghai).
+fn period(from: Option<&str>, to: Option<&str>) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let to = to
+        .map(|t| day("to", t))
+        .transpose()?
+        .unwrap_or_else(|| local_day(Utc::now()));
+    let from = from
+        .map(|f| day("from", f))
+        .transpose()?
+        .unwrap_or(to - chrono::Duration::days(29));
+    Ok((from, to))
+}
+
 /// A grid's history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct History {
@@ -152,17 +165,7 @@ pub async fn grid_history(
     code: web::Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> ApiResult<web::Json<History>> {
-    let to =
-        q.to.as_deref()
-            .map(|t| day("to", t))
-            .transpose()?
-            .unwrap_or_else(|| local_day(Utc::now()));
-    let from = q
-        .from
-        .as_deref()
-        .map(|f| day("from", f))
-        .transpose()?
-        .unwrap_or(to - chrono::Duration::days(29));
+    let (from, to) = period(q.from.as_deref(), q.to.as_deref())?;
     let area = seen_area(&state, &auth.user, &code).await?;
     if area.level != "grid" {
         return Err(ApiError::invalid(
@@ -293,17 +296,7 @@ pub async fn rankings(
     auth: Auth<HealthViewers>,
     Query(q): Query<RankingsQuery>,
 ) -> ApiResult<web::Json<Rankings>> {
-    let to =
-        q.to.as_deref()
-            .map(|t| day("to", t))
-            .transpose()?
-            .unwrap_or_else(|| local_day(Utc::now()));
-    let from = q
-        .from
-        .as_deref()
-        .map(|f| day("from", f))
-        .transpose()?
-        .unwrap_or(to - chrono::Duration::days(29));
+    let (from, to) = period(q.from.as_deref(), q.to.as_deref())?;
     if from > to {
         return Err(ApiError::invalid("from", "range", "not after `to`"));
     }
