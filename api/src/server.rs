@@ -66,7 +66,9 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     spawn_area_refresh(state.clone(), &mut workers);
     crate::events::sweeper::spawn(state.clone(), &mut workers);
     crate::health::worker::spawn(state.clone(), &mut workers);
-    crate::live::bus::spawn(state.clone(), &mut workers);
+    crate::live::bus::spawn(state.clone(), &mut workers)
+        .await
+        .context("reading the live stream's last position")?;
     crate::sync::watch::spawn(state.clone(), &mut workers);
     crate::mail::spawn_sender(state.db.clone(), &state.settings, &mut workers);
     let doc = routes::openapi();

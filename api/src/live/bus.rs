@@ -11,6 +11,7 @@
 //! whose publication was lost (Redis down, or not configured) still go out within a second.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
@@ -45,7 +46,18 @@ pub fn channel(prefix: &str) -> String {
 
 /// Starts the sequencer worker (`live-bus`), and the Redis subscriber (`live-redis`) when Redis
 /// is configured.
-pub fn spawn(state: web::Data<AppState>, workers: &mut Supervisor) {
+///
+/// The stream's starting position is read here, before the server answers anyone: a client
+/// that connects without a cursor is promised every row positioned after its 101, and a stream
+/// that started later (say, waiting for a pooled connection while the workers all start) would
+/// begin after rows another instance had positioned in between and never send them.
+pub async fn spawn(
+    state: web::Data<AppState>,
+    workers: &mut Supervisor,
+) -> Result<(), sea_orm::DbErr> {
+    // Shared by every run of the worker, so a restarted stream goes on from the last row it
+    // sent instead of from whatever the table holds by then.
+    let delivered = Arc::new(AtomicI64::new(sequencer::max_pos(&state.db).await?));
     let (inbox_tx, inbox) = mpsc::channel::<Vec<WireRow>>(256);
     // Shared, so a restarted stream takes up the same inbox the subscriber feeds.
     let inbox = Arc::new(tokio::sync::Mutex::new(inbox));
@@ -60,17 +72,21 @@ pub fn spawn(state: web::Data<AppState>, workers: &mut Supervisor) {
     workers.spawn("live-bus", move |stop| {
         let state = state.clone();
         let inbox = inbox.clone();
+        let delivered = delivered.clone();
         Box::pin(async move {
             let mut inbox = inbox.lock().await;
-            run(state, &mut inbox, stop).await;
+            run(state, delivered, &mut inbox, stop).await;
         })
     });
+    Ok(())
 }
 
 /// The position the stream has reached, and how to move it on.
 struct Stream {
     state: web::Data<AppState>,
     delivered: i64,
+    /// Where `delivered` is kept for the next run of the worker.
+    kept: Arc<AtomicI64>,
     /// Whether the database is failing, so an outage is logged once, not on every tick.
     failing: bool,
 }
@@ -92,6 +108,7 @@ impl Stream {
 
     fn emit(&mut self, row: WireRow) {
         self.delivered = row.pos;
+        self.kept.store(row.pos, Ordering::Relaxed);
         // No receiver is not an error: nobody is connected to this instance.
         let _ = self.state.live.bus.send(Arc::new(Delivery::of(row)));
     }
@@ -136,23 +153,16 @@ impl Stream {
 }
 
 /// The sequencer and the stream of one instance.
-async fn run(state: web::Data<AppState>, inbox: &mut mpsc::Receiver<Vec<WireRow>>, mut stop: Stop) {
-    // Clients connecting later replay what came before from the database.
-    let delivered = loop {
-        match sequencer::max_pos(&state.db).await {
-            Ok(p) => break p,
-            Err(e) => {
-                tracing::warn!(error = %e, "live: reading the last position failed; retrying");
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    () = stop.requested() => return,
-                }
-            }
-        }
-    };
+async fn run(
+    state: web::Data<AppState>,
+    kept: Arc<AtomicI64>,
+    inbox: &mut mpsc::Receiver<Vec<WireRow>>,
+    mut stop: Stop,
+) {
     let mut stream = Stream {
         state: state.clone(),
-        delivered,
+        delivered: kept.load(Ordering::Relaxed),
+        kept,
         failing: false,
     };
     let mut tick = tokio::time::interval(TICK);
