@@ -124,9 +124,9 @@ fn grids_of(row: &Delivery, into: &mut BTreeSet<String>) {
     }
 }
 
-/// How long until the next Asia/Shanghai midnight.
-fn until_midnight() -> Duration {
-    let now = Utc::now();
+/// How long from `now` until just after the next Asia/Shanghai midnight: the nightly pass then
+/// finds the new day already begun, whatever the server's own time zone.
+fn until_midnight(now: chrono::DateTime<Utc>) -> Duration {
     let next = day_start(local_day(now) + chrono::Duration::days(1));
     (next - now).to_std().unwrap_or(Duration::ZERO) + Duration::from_secs(1)
 }
@@ -182,7 +182,7 @@ async fn run(state: web::Data<AppState>, mut stop: Stop) {
         let mut touched = BTreeSet::new();
         tokio::select! {
             () = stop.requested() => return,
-            () = tokio::time::sleep(until_midnight()) => {
+            () = tokio::time::sleep(until_midnight(Utc::now())) => {
                 if let Err(e) = full(&state, None, "nightly").await {
                     tracing::warn!(error = %e, "grid health: the nightly pass failed");
                 }
@@ -235,5 +235,29 @@ async fn run(state: web::Data<AppState>, mut stop: Stop) {
         if announced {
             state.live.poke();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> chrono::DateTime<Utc> {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_nightly_pass_waits_for_shanghai_midnight_not_utcs() {
+        // 23:59:30 in Shanghai is 15:59:30 UTC: the pass is due in 30 s (and one to spare).
+        let late = at("2026-11-30T15:59:30Z");
+        assert_eq!(until_midnight(late), Duration::from_secs(31));
+        // Just after Shanghai's midnight (16:00:00 UTC) the next pass is a whole day away.
+        let early = at("2026-11-30T16:00:00Z");
+        assert_eq!(until_midnight(early), Duration::from_secs(24 * 3600 + 1));
+        // UTC's midnight is 08:00 in Shanghai: sixteen hours to go.
+        let utc_midnight = at("2026-12-01T00:00:00Z");
+        assert_eq!(until_midnight(utc_midnight), Duration::from_secs(16 * 3600 + 1));
     }
 }
