@@ -68,8 +68,11 @@ pub enum HealthCommand {
         #[command(flatten)]
         db: DbArgs,
         /// Only this street's grids.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "grid")]
         street: Option<String>,
+        /// Only this grid, as a live row touching it does.
+        #[arg(long)]
+        grid: Option<String>,
     },
 }
 
