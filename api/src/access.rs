@@ -1,4 +1,5 @@
-//! How a user stands to an event, a task or a building, and so what they read and write of it.
+//! How a user stands to an event, a task, a building or a monthly review, and so what they read
+//! and write of it.
 //! The relations are found here, once, from the rows and the user's roles and areas; what each
 //! relation allows is the table in [`sync_engine::access`]. REST handlers (event and building
 //! reads, moves, profile changes, notes) and the sync gate both come here, so a phone offline
@@ -211,6 +212,61 @@ fn building_roles(user: &CurrentUser, out: &mut Vec<Relation>) {
     }
 }
 
+/// What a user may do with an area's monthly review (网格月度研判报告).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReviewGrant {
+    /// Read it (and generate a month not yet generated).
+    pub read: bool,
+    /// Write its assessment, submit it, correct it (a new version).
+    pub write: bool,
+    /// Comment on it.
+    pub comment: bool,
+    /// Mark it read.
+    pub mark_read: bool,
+}
+
+/// What the user may do with the review of area `code` (a grid, community or street of
+/// `scope`). A grid worker reads, writes and answers the reviews of the areas they serve (their
+/// grids; a community's or the street's when they serve it). The command centre (dispatchers,
+/// admins) reads, comments and marks read the reviews of the areas they serve or lie under
+/// them, every review when they serve no area in particular; it also writes the community's
+/// and the street's own assessment, which no grid worker may serve. Nobody else sees one.
+pub fn review(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+    code: &str,
+    scope: crate::reviews::ReviewScope,
+) -> ReviewGrant {
+    let worker = user.has(Role::GridWorker) && serves(index, areas, code);
+    let centre = (user.has(Role::Dispatcher) || user.has(Role::Admin))
+        && (areas.iter().all(|a| a.kind == AreaKind::Team) || serves(index, areas, code));
+    ReviewGrant {
+        read: worker || centre,
+        write: worker || (centre && scope != crate::reviews::ReviewScope::Grid),
+        comment: worker || centre,
+        mark_read: centre,
+    }
+}
+
+/// The area codes whose reviews the user may list: None for every area (the command centre
+/// serving no area in particular), else those [`review`] lets them read.
+pub fn reviews_listed(
+    user: &CurrentUser,
+    areas: &[AreaRef],
+    index: &LocateIndex,
+) -> Option<std::collections::BTreeSet<String>> {
+    let centre = user.has(Role::Dispatcher) || user.has(Role::Admin);
+    if centre && areas.iter().all(|a| a.kind == AreaKind::Team) {
+        return None;
+    }
+    if centre || user.has(Role::GridWorker) {
+        Some(crate::places::areas::served_codes(index, areas))
+    } else {
+        Some(std::collections::BTreeSet::new())
+    }
+}
+
 /// Whether a grant lets its holder see the thing at all.
 pub fn sees(g: Grant) -> bool {
     g.read != Read::None
@@ -411,6 +467,56 @@ mod tests {
         let citizen = user(&[Role::Citizen]);
         assert!(!sees(report(&citizen, &g3_areas, &idx, &e, Some(&away))?));
         Ok(())
+    }
+
+    #[test]
+    fn a_review_is_its_areas_workers_and_the_command_centres_and_nobody_elses() {
+        use crate::reviews::ReviewScope::{Community, Grid, Street};
+        let idx = tree();
+        let worker = user(&[Role::GridWorker]);
+        let g1 = [area(AreaKind::Grid, "S-G1")];
+        let own = review(&worker, &g1, &idx, "S-G1", Grid);
+        assert!(own.read && own.write && own.comment && !own.mark_read);
+        assert_eq!(
+            review(&worker, &g1, &idx, "S-G2", Grid),
+            ReviewGrant::default()
+        );
+        assert_eq!(
+            review(&worker, &g1, &idx, "S-C1", Community),
+            ReviewGrant::default()
+        );
+        // A worker serving the community holds its grids' reviews and its own.
+        let c1 = [area(AreaKind::Community, "S-C1")];
+        assert!(review(&worker, &c1, &idx, "S-G2", Grid).write);
+        assert!(review(&worker, &c1, &idx, "S-C1", Community).write);
+        assert!(!review(&worker, &c1, &idx, "S-G3", Grid).read);
+        // The command centre reads, comments and marks read; writes only above the grids.
+        let dispatcher = user(&[Role::Dispatcher]);
+        let g = review(&dispatcher, &[], &idx, "S-G3", Grid);
+        assert!(g.read && g.comment && g.mark_read && !g.write);
+        assert!(review(&dispatcher, &[], &idx, "S", Street).write);
+        // One serving a community sees that community's, not another's.
+        let c1_centre = review(&dispatcher, &c1, &idx, "S-G1", Grid);
+        assert!(c1_centre.read && c1_centre.mark_read);
+        assert!(!review(&dispatcher, &c1, &idx, "S-G3", Grid).read);
+        for roles in [
+            &[Role::Citizen][..],
+            &[Role::Coordinator],
+            &[Role::TeamMember],
+        ] {
+            assert_eq!(
+                review(&user(roles), &g1, &idx, "S-G1", Grid),
+                ReviewGrant::default(),
+                "{roles:?}"
+            );
+        }
+        assert_eq!(reviews_listed(&dispatcher, &[], &idx), None);
+        let listed = reviews_listed(&worker, &g1, &idx).unwrap_or_default();
+        assert!(listed.contains("S-G1") && !listed.contains("S-G2"));
+        assert_eq!(
+            reviews_listed(&user(&[Role::Citizen]), &[], &idx),
+            Some(Default::default())
+        );
     }
 
     #[test]

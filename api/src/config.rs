@@ -318,6 +318,12 @@ pub struct ServeArgs {
     /// How often an instance checks whether another instance changed the area tree, in seconds.
     #[arg(long, env = "GRIDWING_AREAS_REFRESH_SECS", default_value_t = 10)]
     pub areas_refresh_secs: u64,
+    /// Generate every grid's, community's and street's monthly review (月度研判报告) once a
+    /// month has ended (Asia/Shanghai): at start, then at each month's turn. Once per street
+    /// and month whatever the number of instances; `false` leaves it to other instances (or to
+    /// reviews generated on demand).
+    #[arg(long, env = "GRIDWING_REVIEW_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub review_scheduler: bool,
 }
 
 impl ServeArgs {

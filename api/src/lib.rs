@@ -27,6 +27,7 @@ pub mod pagination;
 pub mod photos;
 pub mod places;
 pub mod points;
+pub mod reviews;
 pub mod routes;
 pub mod secrets;
 pub mod server;

@@ -43,6 +43,8 @@ pub struct AppState {
     pub workers: crate::workers::Health,
     /// The way to this instance's grid health worker.
     pub health: crate::health::HealthDesk,
+    /// How this instance's review scheduler is getting on.
+    pub reviews: crate::reviews::worker::SchedulerPasses,
     pub settings: ServeArgs,
 }
 
@@ -142,6 +144,7 @@ impl AppState {
             websockets: crate::ws_caps::WsCaps::new(settings.ws_caps()),
             workers: crate::workers::Health::default(),
             health: crate::health::HealthDesk::default(),
+            reviews: crate::reviews::worker::SchedulerPasses::default(),
             settings,
         })
     }

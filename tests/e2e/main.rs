@@ -22,6 +22,7 @@ mod phone;
 mod photos;
 mod rankings;
 mod refusals;
+mod reviews;
 mod rewards;
 mod roles;
 mod sorting;

@@ -353,6 +353,39 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
         false,
     ),
     ("GET", "/api/v1/patrol-walks", AnyUser, false),
+    ("GET", "/api/v1/reviews", Roles(HEALTH_VIEWERS), false),
+    ("POST", "/api/v1/reviews", Roles(HEALTH_VIEWERS), false),
+    ("GET", "/api/v1/reviews/{id}", Roles(HEALTH_VIEWERS), false),
+    (
+        "PUT",
+        "/api/v1/reviews/{id}/assessment",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/reviews/{id}/submit",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/reviews/{id}/comments",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/reviews/{id}/read",
+        Roles(&["dispatcher", "admin"]),
+        false,
+    ),
+    (
+        "POST",
+        "/api/v1/reviews/{id}/versions",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
 ];
 
 /// Volunteer coordinators and admins.
@@ -367,7 +400,8 @@ const STAFF: &[&str] = &[
     "admin",
 ];
 
-/// Who sees grid health: the command centre, and grid workers (their own grids).
+/// Who sees grid health and monthly reviews: the command centre, and grid workers (their own
+/// grids).
 const HEALTH_VIEWERS: &[&str] = &["grid_worker", "dispatcher", "admin"];
 
 /// Who keeps sorting accounts.
@@ -456,6 +490,8 @@ fn body_for(method: &str, path: &str) -> Option<serde_json::Value> {
         ("POST", "/api/v1/callouts/{id}/answer") => Some(json!({"answer": "yes"})),
         ("POST", "/api/v1/shifts/{id}/attendance") => Some(json!({"user_id": NIL})),
         ("POST", "/api/v1/patrol-checkins") => Some(json!({"checkpoint": "NOPE"})),
+        ("POST", "/api/v1/reviews") => Some(json!({"area": "NOPE", "month": "2026-01"})),
+        ("POST", "/api/v1/reviews/{id}/comments") => Some(json!({"body": "x"})),
         ("POST", "/api/v1/patrol-checkins/{id}/findings") => {
             Some(json!({"category": "other", "description": "x"}))
         }

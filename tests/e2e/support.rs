@@ -142,6 +142,11 @@ impl TestApp {
         if !extra.contains(&"--demo-street") {
             args.extend(["--demo-street".into(), "false".into()]);
         }
+        // The monthly review scheduler generates a whole street's month at start; only the
+        // tests of reviews ask for it.
+        if !extra.contains(&"--review-scheduler") {
+            args.extend(["--review-scheduler".into(), "false".into()]);
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let settings = serve_args_from(args)?;
         let listener = TcpListener::bind("127.0.0.1:0")?;

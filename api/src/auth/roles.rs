@@ -95,6 +95,11 @@ role_set!(
     HealthViewers => [GridWorker, Dispatcher, Admin]
 );
 role_set!(
+    /// Those who take part in monthly reviews (月度研判): grid workers write their areas', the
+    /// command centre reads, comments and marks them read (which reviews: `crate::access`).
+    ReviewViewers => [GridWorker, Dispatcher, Admin]
+);
+role_set!(
     /// Volunteer coordinators: the registry, teams, patrols, activities, call-outs, rewards.
     Coordinators => [Coordinator, Admin]
 );

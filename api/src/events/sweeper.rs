@@ -268,7 +268,7 @@ async fn light_one(
 /// The dispatchers and admins over `area` who have a mail address (account id, address), one
 /// row per address: those serving it or an area above it, and those who serve no area in
 /// particular.
-async fn supervisors(
+pub(crate) async fn supervisors(
     index: &LocateIndex,
     db: &impl ConnectionTrait,
     area: Option<&str>,

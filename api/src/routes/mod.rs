@@ -22,6 +22,7 @@ pub mod notes;
 pub mod patrols;
 pub mod photos;
 pub mod qr_image;
+pub mod reviews;
 pub mod rewards;
 pub mod sorting;
 pub mod sync;
@@ -59,6 +60,7 @@ pub const PROBLEM: &str = "application/problem+json";
         (name = "rewards", description = "Points adjustments and totals, the reward catalogue and redemptions (积分兑换)"),
         (name = "sorting", description = "Garbage-sorting accounts of households and renters, records from staff and stations, points per result (垃圾分类)"),
         (name = "patrols", description = "Patrol routes (巡防) and their checkpoints, check-ins that pay once per window, walks, findings"),
+        (name = "reviews", description = "Monthly reviews (网格月度研判报告) of grids, communities and streets: figures, the assessment, submission, comments, read marks, corrections"),
     ),
     modifiers(&Security)
 )]
@@ -217,7 +219,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(callouts::configure)
                 .configure(rewards::configure)
                 .configure(sorting::configure)
-                .configure(patrols::configure),
+                .configure(patrols::configure)
+                .configure(reviews::configure),
         );
 }
 
