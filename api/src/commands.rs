@@ -224,7 +224,8 @@ async fn areas_command(command: AreasCommand) -> anyhow::Result<()> {
 
 async fn buildings_command(command: BuildingsCommand) -> anyhow::Result<()> {
     match command {
-        BuildingsCommand::QrSheet { db, grid, out } => {
+        BuildingsCommand::QrSheet { db, grid, out, pdf } => {
+            let font = documents::PdfFont::discover(pdf.pdf_font.as_deref())?;
             let conn = migrated(&db).await?;
             let keys = QrKeys::load(&conn).await?;
             let rows = crate::places::buildings::of_grid(&conn, &grid)
@@ -241,7 +242,7 @@ async fn buildings_command(command: BuildingsCommand) -> anyhow::Result<()> {
                     label: b.name.clone(),
                 })
                 .collect();
-            let pdf = places::qr::render_sheet_pdf(&format!("{grid} 屋联码"), &entries)
+            let pdf = places::qr::render_sheet_pdf(&font, &format!("{grid} 屋联码"), &entries)
                 .map_err(|e| anyhow::anyhow!("rendering the sheet: {e}"))?;
             std::fs::write(&out, pdf).with_context(|| format!("writing {}", out.display()))?;
             println!(

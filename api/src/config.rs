@@ -126,6 +126,8 @@ pub enum BuildingsCommand {
         /// The PDF to write.
         #[arg(long, default_value = "qr-sheet.pdf")]
         out: std::path::PathBuf,
+        #[command(flatten)]
+        pdf: PdfArgs,
     },
     /// Print the signed text a building's QR code carries (for printing elsewhere, and for
     /// load tests of scanning).
@@ -183,6 +185,17 @@ pub struct DbArgs {
     pub db_max_connections: u32,
 }
 
+/// How PDF files get their Chinese font.
+#[derive(Debug, Clone, Args)]
+pub struct PdfArgs {
+    /// TrueType/OpenType font (or collection: its first face) with Chinese glyphs that PDF files
+    /// embed a subset of. When absent, a system font is used: WenQuanYi Micro Hei (Debian
+    /// `fonts-wqy-microhei`) or Noto Sans CJK (`fonts-noto-cjk`); without any, PDF routes answer
+    /// 503.
+    #[arg(long, env = "GRIDWING_PDF_FONT")]
+    pub pdf_font: Option<std::path::PathBuf>,
+}
+
 /// Settings of `gridwing serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -191,6 +204,8 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub pdf: PdfArgs,
     /// Redis URL (e.g. redis://127.0.0.1:6379). When set, rate limits and (later) the live bus
     /// are shared by every instance; readiness then also checks Redis.
     #[arg(long, env = "REDIS_URL")]

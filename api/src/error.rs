@@ -111,6 +111,9 @@ pub enum ApiError {
     /// A dependency (database, Redis) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A PDF was asked for but the server has no Chinese font to embed.
+    #[error(transparent)]
+    NoPdfFont(#[from] documents::FontError),
     /// A database error not caused by the request.
     #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -158,6 +161,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyConnections { .. } => "too-many-connections",
             Self::Unavailable(_) => "service-unavailable",
+            Self::NoPdfFont(_) => "pdf-font-missing",
             Self::Refused(status) => match status.as_u16() {
                 400 => "bad-request",
                 408 => "request-timeout",
@@ -188,6 +192,7 @@ impl ApiError {
             Self::RateLimited { .. } => "Too many requests",
             Self::TooManyConnections { .. } => "Too many connections",
             Self::Unavailable(_) => "Service unavailable",
+            Self::NoPdfFont(_) => "No font for PDF files",
             Self::Refused(status) => status.canonical_reason().unwrap_or("Refused"),
             Self::Database(_) | Self::Corrupt(_) | Self::Unexpected(_) => "Internal server error",
         }
@@ -208,6 +213,14 @@ impl ApiError {
                 "too many open connections for {which}; close one or retry in {retry_after_secs} s"
             ),
             Self::Conflict { detail, .. } => detail.clone(),
+            // The cause (which may name a file on the server) goes to the log.
+            Self::NoPdfFont(_) => format!(
+                "服务器缺少生成 PDF 所需的中文字体：请安装 Debian 软件包 {pkg}（或 fonts-noto-cjk），\
+                 或用 --pdf-font / GRIDWING_PDF_FONT 指定字体文件。The server has no Chinese font \
+                 for PDF files: install the Debian package {pkg} (or fonts-noto-cjk), or name a \
+                 font file with --pdf-font / GRIDWING_PDF_FONT.",
+                pkg = documents::font::FONT_PACKAGE
+            ),
             Self::Unauthorized(why) => (*why).to_owned(),
             Self::InvalidCode(why) | Self::NotEligible(why) => why.clone(),
             Self::NotFound(what) => format!("no such {what}, or not visible to you"),
@@ -265,7 +278,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NoPdfFont(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Refused(status) => *status,
             Self::Database(_) | Self::Corrupt(_) | Self::Unexpected(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

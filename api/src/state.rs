@@ -45,6 +45,8 @@ pub struct AppState {
     pub health: crate::health::HealthDesk,
     /// How this instance's review scheduler is getting on.
     pub reviews: crate::reviews::worker::SchedulerPasses,
+    /// The CJK font PDF files embed, loaded on first use.
+    pub pdf_font: std::sync::Arc<documents::LazyFont>,
     pub settings: ServeArgs,
 }
 
@@ -124,7 +126,14 @@ impl AppState {
         let signups = crate::community::activities::SignupDesk::new(db.clone());
         let intake =
             crate::events::intake_desk::IntakeDesk::new(db.clone(), settings.intake_writers);
+        let pdf_font = documents::LazyFont::new(settings.pdf.pdf_font.clone());
+        match pdf_font.locate() {
+            Ok((path, _)) => tracing::info!(font = %path.display(), "PDF files embed this font"),
+            // The server runs without it; only PDF downloads answer 503 until it is installed.
+            Err(e) => tracing::warn!(error = %e, "PDF files cannot be made"),
+        }
         Ok(Self {
+            pdf_font: std::sync::Arc::new(pdf_font),
             intake,
             places,
             qr,

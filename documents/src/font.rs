@@ -110,14 +110,8 @@ impl PdfFont {
     /// The configured font when one is named (index 0 of a collection), else the first of
     /// [`SYSTEM_FONTS`] that exists.
     pub fn discover(configured: Option<&Path>) -> Result<Self, FontError> {
-        if let Some(path) = configured {
-            return Self::load(path, 0);
-        }
-        SYSTEM_FONTS
-            .iter()
-            .find(|(path, _)| Path::new(path).is_file())
-            .map(|(path, index)| Self::load(Path::new(path), *index))
-            .unwrap_or(Err(FontError::Missing))
+        let (path, index) = locate(configured)?;
+        Self::load(&path, index)
     }
 
     /// The file the font came from.
@@ -142,6 +136,26 @@ impl PdfFont {
     }
 }
 
+/// Which file (and face) [`PdfFont::discover`] would load, without reading it: for a warning at
+/// startup when PDF files cannot be made.
+pub fn locate(configured: Option<&Path>) -> Result<(PathBuf, u32), FontError> {
+    if let Some(path) = configured {
+        return if path.is_file() {
+            Ok((path.to_owned(), 0))
+        } else {
+            Err(FontError::Unreadable {
+                path: path.to_owned(),
+                reason: "no such file".to_owned(),
+            })
+        };
+    }
+    SYSTEM_FONTS
+        .iter()
+        .find(|(path, _)| Path::new(path).is_file())
+        .map(|(path, index)| (PathBuf::from(path), *index))
+        .ok_or(FontError::Missing)
+}
+
 /// A font found on first use and kept: a server starts without reading 5 MB it may never need,
 /// and a font installed after a failed attempt is found on the next one.
 #[derive(Debug, Default)]
@@ -157,6 +171,11 @@ impl LazyFont {
             configured,
             loaded: OnceLock::new(),
         }
+    }
+
+    /// The file the font would come from (see [`locate`]); reads nothing.
+    pub fn locate(&self) -> Result<(PathBuf, u32), FontError> {
+        locate(self.configured.as_deref())
     }
 
     /// The font, loading it the first time; failures are not kept.
@@ -231,9 +250,11 @@ pub(crate) mod tests {
     #[test]
     fn a_lazy_font_retries_after_a_failure_and_then_keeps_the_font() {
         let lazy = LazyFont::new(Some(PathBuf::from("/nonexistent/font.ttf")));
+        assert!(matches!(lazy.locate(), Err(FontError::Unreadable { .. })));
         assert!(lazy.get().is_err());
         assert!(lazy.get().is_err());
         let found = LazyFont::new(Some(test_font().path().to_owned()));
+        assert_eq!(found.locate().unwrap().0, test_font().path());
         let first = found.get().unwrap();
         assert!(Arc::ptr_eq(&first, &found.get().unwrap()));
     }

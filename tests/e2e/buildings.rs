@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
+use crate::poppler;
 use crate::support::*;
 
 const STREET: &[&str] = &["--demo-street", "true"];
@@ -825,18 +826,8 @@ async fn qr_codes_decode_scan_by_role_and_print_on_a_sheet() -> TestResult {
     ];
     gridwing_api::commands::run(gridwing_api::config::Cli::try_parse_from(args)?).await?;
     let pdf = std::fs::read(&out)?;
-    assert!(pdf.starts_with(b"%PDF-1.4"));
-    assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
-    let has = |needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
-    for code in codes(&g001) {
-        assert!(has(format!("({code})").as_bytes()), "{code} on the sheet");
-    }
-    assert!(has(b"(QSH-B0001)"));
-    let pages = pdf
-        .windows(b"/Type /Pages".len())
-        .filter(|w| w.starts_with(b"/Type /Page") && w[b"/Type /Page".len()] != b's')
-        .count();
-    assert_eq!(pages, g001.len().div_ceil(12), "page objects");
+    assert_qr_sheet(&pdf, &g001)?;
+    assert!(poppler::text(&pdf)?.contains("QSH-B0001"));
     // A grid without buildings has no sheet to print.
     let empty = dir.path().join("none.pdf");
     let args = [
@@ -866,22 +857,16 @@ async fn qr_codes_decode_scan_by_role_and_print_on_a_sheet() -> TestResult {
                 .map(str::to_owned)
         };
         assert_eq!(header("content-type").as_deref(), Some("application/pdf"));
+        // The Chinese file name in RFC 6266's filename*, with an ASCII stand-in for old clients.
         assert_eq!(
             header("content-disposition").as_deref(),
-            Some("attachment; filename=\"QSH-G001-qr-sheet.pdf\"")
+            Some(
+                "attachment; filename=\"QSH-G001-___.pdf\"; \
+                 filename*=UTF-8''QSH-G001-%E5%B1%8B%E8%81%94%E7%A0%81.pdf"
+            )
         );
         let pdf = res.bytes().await?;
-        assert!(pdf.starts_with(b"%PDF-1.4"));
-        assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
-        let has = |needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
-        for code in codes(&g001) {
-            assert!(has(format!("({code})").as_bytes()), "{code} on the sheet");
-        }
-        let pages = pdf
-            .windows(b"/Type /Pages".len())
-            .filter(|w| w.starts_with(b"/Type /Page") && w[b"/Type /Page".len()] != b's')
-            .count();
-        assert_eq!(pages, g001.len().div_ceil(12), "page objects");
+        assert_qr_sheet(&pdf, &g001)?;
     }
     // Those who only read codes, and workers of other grids, print none.
     let team_member = app.token(TEAM_MEMBER).await?;
@@ -974,5 +959,124 @@ async fn codes_printed_before_a_key_rotation_keep_working_and_new_ones_are_accep
         )
         .await?;
     }
+    Ok(())
+}
+
+/// A grid's QR sheet as a viewer shows it: 12 codes a page, the Chinese font embedded, every
+/// building's code and Chinese name in the text, and the codes of the first page readable from
+/// a print-resolution rendering.
+fn assert_qr_sheet(pdf: &[u8], buildings: &[Value]) -> TestResult {
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(poppler::page_count(pdf)?, buildings.len().div_ceil(12));
+    poppler::assert_fonts_embedded(pdf)?;
+    let text = poppler::text(pdf)?;
+    assert!(text.contains("QSH-G001 屋联码"), "{text}");
+    for b in buildings {
+        let code = str_field(b, "code")?;
+        let name = str_field(b, "name")?;
+        assert!(text.contains(&code), "{code} on the sheet");
+        assert!(text.contains(&name), "{name} on the sheet");
+    }
+    // Each code's square, cut out of a print-resolution rendering by the sheet's layout (A4,
+    // 36 pt margins, 3 × 4 cells from 76 pt below the top to 48 pt above the bottom, a
+    // 126 pt code 4 pt below a cell's top), is read on its own.
+    let dpi = 150.0;
+    let (w, h, pixels) = poppler::page_image(pdf, 1, 150)?;
+    let px = |pt: f64| (pt * dpi / 72.0).round() as usize;
+    let (cell_w, cell_h) = ((595.28 - 72.0) / 3.0, (841.89 - 48.0 - 76.0) / 4.0);
+    let mut read = BTreeSet::new();
+    for i in 0..12.min(buildings.len()) {
+        let left = 36.0 + ((i % 3) as f64 + 0.5) * cell_w - 63.0 - 8.0;
+        let top = 76.0 + (i / 3) as f64 * cell_h + 4.0 - 8.0;
+        let (x0, y0, side) = (px(left), px(top), px(126.0 + 16.0));
+        assert!(x0 + side <= w && y0 + side <= h);
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            pixels[(y0 + y) * w + x0 + x]
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one code in cell {i}");
+        let (_, content) = grids[0]
+            .decode()
+            .map_err(|e| format!("decoding the code in cell {i}: {e:?}"))?;
+        read.insert(content);
+    }
+    assert_eq!(
+        read.len(),
+        12.min(buildings.len()),
+        "every code on page 1 scans"
+    );
+    for payload in read {
+        let code = payload
+            .split(':')
+            .nth(2)
+            .ok_or("payload without a code")?
+            .to_owned();
+        assert!(
+            buildings.iter().any(|b| b["code"] == code.as_str()),
+            "{payload} is one of the grid's buildings"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_chinese_font_the_sheet_is_a_clear_503_and_the_rest_of_the_server_works()
+-> TestResult {
+    let app = TestApp::spawn_with(&[
+        "--demo-street",
+        "true",
+        "--pdf-font",
+        "/nonexistent/fonts/missing.ttc",
+    ])
+    .await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    let p = problem(
+        &app,
+        Method::GET,
+        "/api/v1/areas/QSH-G001/qr-sheet.pdf",
+        &dispatcher,
+        None,
+        503,
+        "pdf-font-missing",
+    )
+    .await?;
+    let detail = str_field(&p, "detail")?;
+    for needle in [
+        "fonts-wqy-microhei",
+        "--pdf-font",
+        "GRIDWING_PDF_FONT",
+        "中文字体",
+    ] {
+        assert!(detail.contains(needle), "{needle} in {detail}");
+    }
+    assert!(
+        !detail.contains("/nonexistent"),
+        "no server paths to clients: {detail}"
+    );
+    // Only PDF files need the font.
+    let (status, _) = app
+        .get("/api/v1/buildings?grid=QSH-G001&limit=1", Some(&dispatcher))
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    // The command line says the same and writes nothing.
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("g001.pdf");
+    let args = [
+        "gridwing",
+        "buildings",
+        "qr-sheet",
+        "--database-url",
+        app.db.url(),
+        "--grid",
+        "QSH-G001",
+        "--pdf-font",
+        "/nonexistent/fonts/missing.ttc",
+        "--out",
+        out.to_str().ok_or("temp path is not UTF-8")?,
+    ];
+    let run = gridwing_api::commands::run(gridwing_api::config::Cli::try_parse_from(args)?).await;
+    let err = run.err().ok_or("a sheet without a font")?;
+    assert!(err.to_string().contains("missing.ttc"), "{err}");
+    assert!(!out.exists());
     Ok(())
 }

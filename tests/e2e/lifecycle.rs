@@ -76,6 +76,8 @@ async fn help_explains_every_setting() -> TestResult {
         "GRIDWING_JWT_SECRET",
         "--demo",
         "127.0.0.1:8080",
+        "--pdf-font",
+        "GRIDWING_PDF_FONT",
     ] {
         assert!(
             text.contains(setting),

@@ -20,6 +20,8 @@ mod openapi;
 mod patrols;
 mod phone;
 mod photos;
+mod poppler;
+mod ranking_files;
 mod rankings;
 mod refusals;
 mod reviews;

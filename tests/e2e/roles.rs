@@ -72,6 +72,9 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     ),
     ("GET", "/api/v1/grid-health", Roles(HEALTH_VIEWERS), false),
     ("GET", "/api/v1/rankings", Roles(HEALTH_VIEWERS), false),
+    ("GET", "/api/v1/rankings.xlsx", Roles(HEALTH_VIEWERS), false),
+    ("GET", "/api/v1/rankings.csv", Roles(HEALTH_VIEWERS), false),
+    ("GET", "/api/v1/rankings.pdf", Roles(HEALTH_VIEWERS), false),
     (
         "POST",
         "/api/v1/grid-health/recompute",

@@ -7,11 +7,13 @@
 //! - [`score`]: the pure weighing of what was counted (unit-tested alone).
 //! - [`gather`]: counting a grid's inputs over a connection.
 //! - [`rankings`]: grids and communities ranked side by side (晾晒比拼) over a period.
+//! - [`ranking_files`]: the rankings as XLSX, CSV and PDF.
 //! - [`store`]: keeping a day's figures, the colour and its live row; reading them back.
 //! - [`worker`]: the supervised worker that recomputes touched grids and every grid nightly.
 
 pub mod colour;
 pub mod gather;
+pub mod ranking_files;
 pub mod rankings;
 pub mod rules;
 pub mod score;

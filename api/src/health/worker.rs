@@ -258,6 +258,9 @@ mod tests {
         assert_eq!(until_midnight(early), Duration::from_secs(24 * 3600 + 1));
         // UTC's midnight is 08:00 in Shanghai: sixteen hours to go.
         let utc_midnight = at("2026-12-01T00:00:00Z");
-        assert_eq!(until_midnight(utc_midnight), Duration::from_secs(16 * 3600 + 1));
+        assert_eq!(
+            until_midnight(utc_midnight),
+            Duration::from_secs(16 * 3600 + 1)
+        );
     }
 }

@@ -296,6 +296,16 @@ pub async fn rankings(
     auth: Auth<HealthViewers>,
     Query(q): Query<RankingsQuery>,
 ) -> ApiResult<web::Json<Rankings>> {
+    Ok(web::Json(rank_for(&state, &auth.user, q).await?.0))
+}
+
+/// The rankings `user` asked for, checked and read; with the period as days, for the files
+/// made of them (`routes::ranking_files`).
+pub(crate) async fn rank_for(
+    state: &AppState,
+    user: &CurrentUser,
+    q: RankingsQuery,
+) -> ApiResult<(Rankings, NaiveDate, NaiveDate)> {
     let (from, to) = period(q.from.as_deref(), q.to.as_deref())?;
     if from > to {
         return Err(ApiError::invalid("from", "range", "not after `to`"));
@@ -314,11 +324,11 @@ pub async fn rankings(
     if let Some(s) = &q.street {
         check_code("street", s)?;
     }
-    let streets = if CommandCentre::admits(&auth.user.roles) {
+    let streets = if CommandCentre::admits(&user.roles) {
         q.street.map(|s| vec![s])
     } else {
         // A grid worker: the streets of the areas they serve.
-        let mine: Vec<String> = accounts::areas_of(&state.db, auth.user.id)
+        let mine: Vec<String> = accounts::areas_of(&state.db, user.id)
             .await?
             .into_iter()
             .map(|a| a.code)
@@ -346,14 +356,15 @@ pub async fn rankings(
     let mut rows = ranked(&state.db, &req, Utc::now()).await?;
     let total = rows.len() as u64;
     rows.truncate(usize::try_from(limit).unwrap_or(500));
-    Ok(web::Json(Rankings {
+    let ranked_rows = Rankings {
         level: req.level,
         sort: req.sort,
         from: from.format("%Y-%m-%d").to_string(),
         to: to.format("%Y-%m-%d").to_string(),
         total,
         rows,
-    }))
+    };
+    Ok((ranked_rows, from, to))
 }
 
 /// Which grids to recompute.

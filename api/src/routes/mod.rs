@@ -22,6 +22,7 @@ pub mod notes;
 pub mod patrols;
 pub mod photos;
 pub mod qr_image;
+pub mod ranking_files;
 pub mod reviews;
 pub mod rewards;
 pub mod sorting;
@@ -207,6 +208,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(api_keys::configure)
                 .configure(areas::configure)
                 .configure(grid_health::configure)
+                .configure(ranking_files::configure)
                 .configure(teams::configure)
                 .configure(buildings::configure)
                 .configure(events::configure)
