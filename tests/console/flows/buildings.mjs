@@ -1,6 +1,7 @@
 // A dispatcher finds a building by its address, opens it and reads residents' phones and ID
 // numbers masked exactly as the API masks them for a dispatcher (never the numbers the grid's
 // own worker reads), sees its QR code, and downloads the grid's QR sheet as a PDF.
+import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { assert, DEMO, signIn } from '../lib.mjs'
 
@@ -60,7 +61,12 @@ export default async function ({ page, base, rest, shot }) {
   await page.locator('.el-select-dropdown__item:visible', { hasText: `（${grid}）` }).first().click()
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-test=qr-sheet-download]').click()])
   assert.equal(download.suggestedFilename(), `${grid}-qr-sheet.pdf`)
-  const pdf = await readFile(await download.path())
+  const path = await download.path()
+  const pdf = await readFile(path)
   assert.equal(pdf.subarray(0, 5).toString('latin1'), '%PDF-')
-  assert.ok(pdf.includes(Buffer.from(`(${CODE})`)), `${CODE} is not on the sheet`)
+  // The text is drawn in an embedded font subset, so it is read back as a viewer reads it
+  // (poppler's pdftotext, installed by the test command): the code and its Chinese name.
+  const printed = execFileSync('pdftotext', [path, '-'], { encoding: 'utf8' })
+  assert.ok(printed.includes(CODE), `${CODE} is not on the sheet`)
+  assert.ok(printed.includes(mine.body.name), `${mine.body.name} is not on the sheet`)
 }
