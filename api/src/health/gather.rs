@@ -7,8 +7,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
-use sea_orm::sea_query::{ExprTrait, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    RelationTrait,
+};
 
 use super::score::{Coverage, EventCount, Freshness, Inputs, PlaceCount};
 use crate::community::patrols::windows::stored_windows;
@@ -140,6 +143,89 @@ pub async fn repeated_places(
         .into_tuple()
         .all(db)
         .await?)
+}
+
+/// `CASE WHEN cond THEN 1 ELSE 0 END`, to be summed.
+pub fn one_if(cond: Condition) -> Expr {
+    Expr::case(cond, 1).finally(0).into()
+}
+
+/// One grid's task steps (sign, arrive, handle): for each, how many have come due and how many
+/// were done by their deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Steps {
+    pub due: [u64; 3],
+    pub kept: [u64; 3],
+}
+
+/// The task steps of the events `cond` picks, per grid (the events' grid). Each step with a
+/// deadline counts once the deadline has come (done, or passed undone by `now`); it is on time
+/// when done by then. Shared by the rankings and the monthly reviews, which count alike.
+pub async fn steps_by_grid(
+    db: &impl ConnectionTrait,
+    cond: Condition,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<(Option<String>, Steps)>> {
+    type StepRow = (
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let steps = [
+        (tasks::Column::SignDue, tasks::Column::SignedAt),
+        (tasks::Column::ArriveDue, tasks::Column::ArrivedAt),
+        (tasks::Column::HandleDue, tasks::Column::HandledAt),
+    ];
+    let mut q = tasks::Entity::find()
+        .select_only()
+        .column(events::Column::GridCode)
+        .join(JoinType::InnerJoin, tasks::Relation::Event.def())
+        .filter(cond);
+    for (i, (due, done)) in steps.iter().enumerate() {
+        let due_col = Expr::col((tasks::Entity, *due));
+        let done_col = Expr::col((tasks::Entity, *done));
+        q = q
+            .column_as(
+                Expr::from(Func::sum(one_if(
+                    Condition::all().add(due_col.clone().is_not_null()).add(
+                        Condition::any()
+                            .add(done_col.clone().is_not_null())
+                            .add(due_col.clone().lt(now)),
+                    ),
+                ))),
+                format!("due{i}"),
+            )
+            .column_as(
+                Expr::from(Func::sum(one_if(
+                    Condition::all()
+                        .add(due_col.clone().is_not_null())
+                        .add(done_col.clone().is_not_null())
+                        .add(done_col.lte(due_col)),
+                ))),
+                format!("kept{i}"),
+            );
+    }
+    let rows: Vec<StepRow> = q
+        .group_by(events::Column::GridCode)
+        .into_tuple()
+        .all(db)
+        .await?;
+    // A sum read back from SQL, never negative.
+    let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|(grid, d0, k0, d1, k1, d2, k2)| {
+            let steps = Steps {
+                due: [n(d0), n(d1), n(d2)],
+                kept: [n(k0), n(k1), n(k2)],
+            };
+            (grid, steps)
+        })
+        .collect())
 }
 
 /// Patrol occurrences due on the grid's routes over the window: see [`coverage_between`].

@@ -11,18 +11,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::colour::HealthColour;
-use super::gather::{NOT_COUNTED, coverage_between, repeated_places};
+use super::gather::{NOT_COUNTED, coverage_between, one_if, repeated_places, steps_by_grid};
 use super::score::colour_for;
-use crate::entities::{area_health, areas, events, tasks};
+use crate::entities::{area_health, areas, events};
 use crate::error::ApiResult;
 use crate::events::flow::Status;
 use crate::points::{day_start, local_day};
@@ -289,25 +288,10 @@ pub async fn rankings(
 
 /// A grid's events: (grid, received, closed, rated, sum of ratings).
 type EventRow = (Option<String>, i64, Option<i64>, i64, Option<i64>);
-/// A grid's task steps: (grid, then due and kept for sign, arrive and handle).
-type StepRow = (
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
 
 /// A count or sum read back from SQL (never negative).
 fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
-}
-
-/// `CASE WHEN cond THEN 1 ELSE 0 END`, to be summed.
-fn one_if(cond: Condition) -> Expr {
-    Expr::case(cond, 1).finally(0).into()
 }
 
 /// Each grid's counts over the period, keyed by grid code.
@@ -358,52 +342,11 @@ async fn grid_tallies(
         t.rating_sum = count(sum.unwrap_or(0));
     }
 
-    // Each step with a deadline counts once the deadline has come (done, or passed undone);
-    // it is on time when done by then.
-    let steps = [
-        (tasks::Column::SignDue, tasks::Column::SignedAt),
-        (tasks::Column::ArriveDue, tasks::Column::ArrivedAt),
-        (tasks::Column::HandleDue, tasks::Column::HandledAt),
-    ];
-    let mut q = tasks::Entity::find()
-        .select_only()
-        .column(events::Column::GridCode)
-        .join(JoinType::InnerJoin, tasks::Relation::Event.def())
-        .filter(received());
-    for (i, (due, done)) in steps.iter().enumerate() {
-        let due_col = Expr::col((tasks::Entity, *due));
-        let done_col = Expr::col((tasks::Entity, *done));
-        q = q
-            .column_as(
-                Expr::from(Func::sum(one_if(
-                    Condition::all().add(due.is_not_null()).add(
-                        Condition::any()
-                            .add(done.is_not_null())
-                            .add(due_col.clone().lt(now)),
-                    ),
-                ))),
-                format!("due{i}"),
-            )
-            .column_as(
-                Expr::from(Func::sum(one_if(
-                    Condition::all()
-                        .add(due.is_not_null())
-                        .add(done.is_not_null())
-                        .add(done_col.lte(due_col)),
-                ))),
-                format!("kept{i}"),
-            );
-    }
-    let rows: Vec<StepRow> = q
-        .group_by(events::Column::GridCode)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let n = |v: Option<i64>| count(v.unwrap_or(0));
-    for (grid, d0, k0, d1, k1, d2, k2) in rows {
+    let rows = steps_by_grid(db, received(), now).await?;
+    for (grid, steps) in rows {
         let t = out.entry(grid.unwrap_or_default()).or_default();
-        t.steps_due = n(d0) + n(d1) + n(d2);
-        t.steps_on_time = n(k0) + n(k1) + n(k2);
+        t.steps_due = steps.due.iter().sum();
+        t.steps_on_time = steps.kept.iter().sum();
     }
 
     for col in [events::Column::BuildingCode, events::Column::MicroGridCode] {

@@ -28,7 +28,9 @@ use crate::entities::{
 use crate::error::ApiResult;
 use crate::events::flow::Status;
 use crate::health::colour::HealthColour;
-use crate::health::gather::{NOT_COUNTED, coverage_between, repeated_places};
+use crate::health::gather::{
+    NOT_COUNTED, coverage_between, one_if, repeated_places, steps_by_grid,
+};
 use crate::health::rules::HealthRules;
 use crate::health::score::colour_for;
 
@@ -453,11 +455,6 @@ fn n(v: Option<i64>) -> u64 {
     u64::try_from(v.unwrap_or(0)).unwrap_or(0)
 }
 
-/// `CASE WHEN cond THEN 1 ELSE 0 END`, to be summed.
-fn one_if(cond: Condition) -> Expr {
-    Expr::case(cond, 1).finally(0).into()
-}
-
 /// (grid, category, colour, source, events, closed, rated, sum of ratings)
 type EventRow = (
     Option<String>,
@@ -473,16 +470,6 @@ type EventRow = (
 type LightRow = (Option<String>, Option<i64>, Option<i64>, Option<i64>);
 /// (grid, buildings, never checked, checked within 6 months)
 type FreshRow = (Option<String>, i64, Option<i64>, Option<i64>);
-/// (grid, then due and kept for sign, arrive and handle)
-type StepRow = (
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
 
 /// Counts every grid of `street` (`grids`: their codes) over `month`; deadlines and building
 /// freshness as of `now`.
@@ -551,51 +538,11 @@ pub async fn count(
         *t.by_source.entry(source).or_default() += count;
     }
 
-    // Each step with a deadline counts once the deadline has come (done, or passed undone);
-    // it is on time when done by then (as the rankings count it).
-    let steps = [
-        (tasks::Column::SignDue, tasks::Column::SignedAt),
-        (tasks::Column::ArriveDue, tasks::Column::ArrivedAt),
-        (tasks::Column::HandleDue, tasks::Column::HandledAt),
-    ];
-    let mut q = tasks::Entity::find()
-        .select_only()
-        .column(events::Column::GridCode)
-        .join(JoinType::InnerJoin, tasks::Relation::Event.def())
-        .filter(in_month());
-    for (i, (due, done)) in steps.iter().enumerate() {
-        let due_col = Expr::col((tasks::Entity, *due));
-        let done_col = Expr::col((tasks::Entity, *done));
-        q = q
-            .column_as(
-                Expr::from(Func::sum(one_if(
-                    Condition::all().add(due_col.clone().is_not_null()).add(
-                        Condition::any()
-                            .add(done_col.clone().is_not_null())
-                            .add(due_col.clone().lt(now)),
-                    ),
-                ))),
-                format!("due{i}"),
-            )
-            .column_as(
-                Expr::from(Func::sum(one_if(
-                    Condition::all()
-                        .add(due_col.clone().is_not_null())
-                        .add(done_col.clone().is_not_null())
-                        .add(done_col.lte(due_col)),
-                ))),
-                format!("kept{i}"),
-            );
-    }
-    let rows: Vec<StepRow> = q
-        .group_by(events::Column::GridCode)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (grid, d0, k0, d1, k1, d2, k2) in rows {
+    let rows = steps_by_grid(db, in_month(), now).await?;
+    for (grid, steps) in rows {
         if let Some(t) = grid.and_then(|g| out.grids.get_mut(&g)) {
-            t.due = [n(d0), n(d1), n(d2)];
-            t.kept = [n(k0), n(k1), n(k2)];
+            t.due = steps.due;
+            t.kept = steps.kept;
         }
     }
 
