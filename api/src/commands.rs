@@ -9,8 +9,8 @@ use crate::accounts::{self, AreaRef, NewAccount};
 use crate::auth::roles::Role;
 use crate::auth::tokens;
 use crate::config::{
-    AreasCommand, BuildingsCommand, Cli, Command, DbArgs, HealthCommand, ImportModeArg, ServeArgs,
-    UserAddArgs, UserCommand,
+    AreasCommand, BuildingsCommand, Cli, Command, DbArgs, HealthCommand, ImportModeArg, PdfArgs,
+    ReviewsCommand, ServeArgs, UserAddArgs, UserCommand,
 };
 use crate::domain::{DisplayName, Email, Password, Phone};
 use crate::places::areas::{self, ImportMode};
@@ -32,15 +32,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: UserCommand::Add(args),
         } => user_add(args).await,
         Command::Demo(args) => {
-            let conn = migrated(&args).await?;
+            let conn = migrated(&args.db).await?;
             demo::seed(&conn).await?;
-            demo::seed_street(&conn, &SharedIndex::default()).await
+            demo::seed_street(&conn, &SharedIndex::default()).await?;
+            demo::seed_month(&conn, args.month).await
         }
         Command::Areas { command } => areas_command(command).await,
         Command::Buildings { command } => buildings_command(command).await,
         Command::Health {
             command: HealthCommand::Recompute { db, street, grid },
         } => health_recompute(&db, street.as_deref(), grid.as_deref()).await,
+        Command::Reviews {
+            command:
+                ReviewsCommand::Generate {
+                    db,
+                    pdf,
+                    street,
+                    month,
+                    files,
+                },
+        } => reviews_generate(&db, &pdf, &street, &month, files.as_deref()).await,
         Command::Openapi => {
             print!("{}", routes::openapi_pretty());
             Ok(())
@@ -80,6 +91,51 @@ async fn health_recompute(
         started.elapsed().as_secs_f64(),
         done.changed
     );
+    Ok(())
+}
+
+/// `gridwing reviews generate`: the street's month generated, then its PDFs written on every
+/// core; prints both durations (what the monthly review benchmark reads).
+async fn reviews_generate(
+    db: &DbArgs,
+    pdf: &PdfArgs,
+    street: &str,
+    month: &str,
+    files: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let fail = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.problem().detail);
+    let month = crate::reviews::month::Month::parse("month", month)
+        .map_err(|_| anyhow::anyhow!("--month: a month as YYYY-MM"))?;
+    // The font first: a missing one fails before any work.
+    let font = match files {
+        Some(_) => Some(std::sync::Arc::new(
+            documents::PdfFont::discover(pdf.pdf_font.as_deref())
+                .map_err(|e| anyhow::anyhow!("--pdf-font: {e}"))?,
+        )),
+        None => None,
+    };
+    let conn = migrated(db).await?;
+    let started = std::time::Instant::now();
+    let made = crate::reviews::printing::generate_street_month(&conn, street, month)
+        .await
+        .map_err(fail)?;
+    println!(
+        "{made} reviews of {street} {month} generated in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    if let (Some(dir), Some(font)) = (files, font) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let started = std::time::Instant::now();
+        let written = crate::reviews::printing::write_pdfs(&conn, street, month, dir, font)
+            .await
+            .map_err(fail)?;
+        println!(
+            "{} PDFs written in {:.2} s ({:.1} MB)",
+            written.files,
+            started.elapsed().as_secs_f64(),
+            written.bytes as f64 / 1_048_576.0
+        );
+    }
     Ok(())
 }
 

@@ -40,7 +40,7 @@ pub enum Command {
         command: UserCommand,
     },
     /// Create the demo accounts and street (idempotent) and print the accounts.
-    Demo(DbArgs),
+    Demo(DemoArgs),
     /// The area tree: import a city's GeoJSON export, export it back.
     Areas {
         #[command(subcommand)]
@@ -56,8 +56,46 @@ pub enum Command {
         #[command(subcommand)]
         command: HealthCommand,
     },
+    /// Monthly reviews (网格月度研判报告): generate a street's month, write them as PDF files.
+    Reviews {
+        #[command(subcommand)]
+        command: ReviewsCommand,
+    },
     /// Print the OpenAPI document the server serves.
     Openapi,
+}
+
+/// Settings of `gridwing demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Also simulate this many events over last month (Asia/Shanghai) on the demo street, with
+    /// their tasks, ratings and each day's health; once: skipped when the month has events.
+    #[arg(long, default_value_t = 0)]
+    pub month: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewsCommand {
+    /// Generate every review of a street's month that does not exist yet (as the monthly
+    /// scheduler does), and with --files write each of the month's reviews (newest versions)
+    /// as a PDF into a directory. Prints how long each part took.
+    Generate {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        pdf: PdfArgs,
+        /// The street's code.
+        #[arg(long)]
+        street: String,
+        /// `YYYY-MM`, Asia/Shanghai; an ended or the current month.
+        #[arg(long)]
+        month: String,
+        /// Write the PDFs here (created when missing).
+        #[arg(long)]
+        files: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,6 +342,10 @@ pub struct ServeArgs {
     /// 3,104 buildings) when the database has no areas yet.
     #[arg(long, env = "GRIDWING_DEMO_STREET", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo_street: bool,
+    /// With --demo and the demo street: simulate this many events over last month (once: not
+    /// when the month has events), so maps, rankings and monthly reviews have a month to show.
+    #[arg(long, env = "GRIDWING_DEMO_MONTH", default_value_t = 0)]
+    pub demo_month: u64,
     /// Largest area file (GeoJSON) an import accepts, in bytes.
     #[arg(long, env = "GRIDWING_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_import_bytes: usize,

@@ -304,6 +304,39 @@ async fn seed_community(
     Ok(())
 }
 
+/// The demo street's code.
+pub const DEMO_STREET: &str = "QSH";
+
+/// Simulates `events` events over last month on the demo street (see [`crate::simulate`]),
+/// once: nothing when `events` is 0 or the month already has events.
+pub async fn seed_month(db: &DatabaseConnection, events: u64) -> anyhow::Result<()> {
+    if events == 0 {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let month = crate::reviews::month::Month::of(now).previous();
+    let fail = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.problem().detail);
+    if crate::simulate::has_events(db, DEMO_STREET, month)
+        .await
+        .map_err(fail)?
+    {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let done = crate::simulate::month(db, DEMO_STREET, month, events, 2026, now)
+        .await
+        .map_err(fail)?;
+    println!(
+        "Simulated {month} on the demo street: {} events ({} closed, {} refused), {} days of health, in {:.1} s",
+        done.events,
+        done.closed,
+        done.rejected,
+        done.days,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// `n` signed-in citizens at once, for load tests and benchmarks of a crowd (a recruitment
 /// drive's 25,000 signups): their rows and login sessions are written straight to the database,
 /// since argon2 for each would take minutes, and their access tokens issued as a login would.

@@ -31,6 +31,7 @@ pub mod reviews;
 pub mod routes;
 pub mod secrets;
 pub mod server;
+pub mod simulate;
 pub mod state;
 pub mod stored;
 pub mod street_rules;

@@ -60,6 +60,7 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
         demo::seed(&state.db).await?;
         if settings.demo_street {
             demo::seed_street(&state.db, &state.places).await?;
+            demo::seed_month(&state.db, settings.demo_month).await?;
         }
     }
     let mut workers = Supervisor::new(state.workers.clone());

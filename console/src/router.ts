@@ -33,6 +33,7 @@ export const consoleRoutes: RouteRecordRaw[] = [
   { path: 'events/:id', name: 'event', component: () => import('./pages/EventPage.vue'), meta: { title: '事件详情', roles: COMMAND } },
   { path: 'lights', name: 'lights', component: () => import('./pages/LightsPage.vue'), meta: { title: '亮灯督办', roles: COMMAND, menu: true } },
   { path: 'rankings', name: 'rankings', component: () => import('./pages/RankingsPage.vue'), meta: { title: '排名', roles: COMMAND, menu: true } },
+  { path: 'reports', name: 'reports', component: () => import('./pages/ReportsPage.vue'), meta: { title: '月度研判', roles: COMMAND, menu: true } },
   { path: 'buildings', name: 'buildings', component: () => import('./pages/BuildingsPage.vue'), meta: { title: '楼宇', roles: COMMAND, menu: true } },
   {
     path: 'volunteers',

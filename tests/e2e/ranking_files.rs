@@ -87,7 +87,7 @@ async fn street(app: &TestApp) -> TestResult {
     Ok(())
 }
 
-fn header(res: &reqwest::Response, name: &str) -> String {
+pub fn header(res: &reqwest::Response, name: &str) -> String {
     res.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -96,7 +96,7 @@ fn header(res: &reqwest::Response, name: &str) -> String {
 }
 
 /// Downloads `path` and checks its content type and Content-Disposition.
-async fn download(
+pub async fn download(
     app: &TestApp,
     token: &str,
     path: &str,
@@ -123,7 +123,7 @@ fn percent(v: &Value) -> Option<f64> {
     v.as_f64().map(|r| (r * 10_000.0).round() / 100.0)
 }
 
-fn xlsx_number(cell: &Data) -> Option<f64> {
+pub fn xlsx_number(cell: &Data) -> Option<f64> {
     match cell {
         Data::Float(f) => Some(*f),
         Data::Int(i) => Some(*i as f64),

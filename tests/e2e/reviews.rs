@@ -631,6 +631,7 @@ async fn a_months_review_has_exact_figures_and_is_submitted_commented_read_and_c
         .collect();
     assert_eq!(said, ["请补充一号楼整改时限。", "月底前完成。"]);
     assert_eq!(opened["figures"], *f, "the figures are kept as generated");
+    crate::review_files::check(&app, &id, &dispatcher, &other, f, words, &said).await?;
 
     // A correction: version 2, a draft with figures afresh and the assessment carried over;
     // version 1 stays as submitted.

@@ -45,6 +45,16 @@ impl Colour {
     pub fn parse(s: &str) -> Result<Colour, crate::stored::Corrupt> {
         crate::stored::lookup("colour", &Colour::ALL, Colour::as_str, s)
     }
+
+    /// The colour's Chinese name, as labels and files show it.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Colour::Blue => "蓝色",
+            Colour::Yellow => "黄色",
+            Colour::Orange => "橙色",
+            Colour::Red => "红色",
+        }
+    }
 }
 
 /// A category as the catalogue lists it.
@@ -428,6 +438,14 @@ impl Snapshot {
         self.categories.get(code).cloned().ok_or_else(|| {
             ApiError::invalid(field, "unknown_category", format!("no category {code}"))
         })
+    }
+
+    /// Every category's Chinese name by its code.
+    pub fn names_zh(&self) -> std::collections::HashMap<String, String> {
+        self.categories
+            .iter()
+            .map(|(code, c)| (code.clone(), c.name_zh.clone()))
+            .collect()
     }
 
     /// The deadlines for a street and colour.

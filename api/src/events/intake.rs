@@ -34,6 +34,28 @@ pub enum Source {
 }
 
 impl Source {
+    pub const ALL: [Source; 4] = [
+        Source::Citizen,
+        Source::Patrol,
+        Source::Hotline,
+        Source::Machine,
+    ];
+
+    /// The source's Chinese name, as files show it.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Source::Citizen => "居民上报",
+            Source::Patrol => "巡查发现",
+            Source::Hotline => "热线",
+            Source::Machine => "物联感知",
+        }
+    }
+
+    /// The source stored as `s`, when it is one.
+    pub fn named(s: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Citizen => "citizen",

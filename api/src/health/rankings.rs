@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::colour::HealthColour;
-use super::gather::{NOT_COUNTED, coverage_between, one_if, repeated_places, steps_by_grid};
+use super::gather::{NOT_COUNTED, Scope, coverage_by_grid, one_if, repeated_places, steps_by_grid};
 use super::score::colour_for;
 use crate::entities::{area_health, areas, events};
 use crate::error::ApiResult;
@@ -357,11 +357,20 @@ async fn grid_tallies(
         }
     }
 
-    for g in grids {
-        let c = coverage_between(db, &g.code, req.from, req.to, now).await?;
-        let t = out.entry(g.code.clone()).or_default();
-        t.patrols_due = u64::from(c.expected);
-        t.patrols_walked = u64::from(c.covered);
+    // Patrols: street by street, each street's routes read at once.
+    let mut streets: Vec<&str> = grids.iter().map(|g| g.street_code.as_str()).collect();
+    streets.sort_unstable();
+    streets.dedup();
+    let ranked: std::collections::HashSet<&str> = grids.iter().map(|g| g.code.as_str()).collect();
+    for street in streets {
+        for (grid, c) in coverage_by_grid(db, Scope::Street(street), req.from, req.to, now).await? {
+            if !ranked.contains(grid.as_str()) {
+                continue;
+            }
+            let t = out.entry(grid).or_default();
+            t.patrols_due = u64::from(c.expected);
+            t.patrols_walked = u64::from(c.covered);
+        }
     }
     Ok(out)
 }

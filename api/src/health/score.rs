@@ -117,15 +117,6 @@ pub struct Scored {
     pub contributions: Vec<Contribution>,
 }
 
-fn colour_zh(c: Colour) -> &'static str {
-    match c {
-        Colour::Blue => "蓝色",
-        Colour::Yellow => "黄色",
-        Colour::Orange => "橙色",
-        Colour::Red => "红色",
-    }
-}
-
 /// Rounds a weighted sum to whole points, halves away from zero. Weights are bounded by the
 /// rules' validation, so the sum is far inside i64.
 fn points(x: f64) -> i64 {
@@ -184,7 +175,7 @@ pub fn score(inputs: &Inputs, rules: &HealthRules) -> Scored {
                 count,
                 None,
                 pts,
-                format!("{}事件 {count} 件：{pts} 分", colour_zh(colour)),
+                format!("{}事件 {count} 件：{pts} 分", colour.name_zh()),
             );
         }
     }

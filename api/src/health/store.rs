@@ -2,6 +2,8 @@
 //! the day's last figures), `areas.health_colour` following the newest, and a live row for the
 //! command centre when the colour changes, written in the same transaction (like a light).
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -12,7 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::gather;
+use super::gather::{self, Scope};
 use super::rules::{self, HealthRules, Response};
 use super::score::{self, Contribution, HealthColour, Scored};
 use crate::entities::{area_health, areas};
@@ -43,47 +45,61 @@ pub async fn refresh(
     rules: &HealthRules,
     now: DateTime<Utc>,
 ) -> ApiResult<Refreshed> {
-    let scored = weigh(db, grid, rules, now).await?;
-    let tx = crate::db::begin_write(db).await?;
-    let r = keep(&tx, grid, &scored, rules_from, rules, now).await?;
-    tx.commit().await?;
-    Ok(r)
-}
-
-/// Counts and weighs, reading only.
-async fn weigh(
-    db: &impl ConnectionTrait,
-    grid: &areas::Model,
-    rules: &HealthRules,
-    now: DateTime<Utc>,
-) -> ApiResult<Scored> {
     let inputs = gather::inputs(db, &grid.code, rules.window_days, now).await?;
-    Ok(score::score(&inputs, rules))
+    let scored = score::score(&inputs, rules);
+    let tx = crate::db::begin_write(db).await?;
+    let r = keep(
+        &tx,
+        &[Weighed {
+            grid,
+            scored,
+            rules_from,
+            rules,
+        }],
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    r.into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("keeping one grid's health gave no result").into())
 }
 
-/// Writes a grid's figures inside the caller's transaction: the day's row, the colour, and the
-/// change's live row.
+/// A grid's figures, weighed, to be kept.
+struct Weighed<'a> {
+    grid: &'a areas::Model,
+    scored: Scored,
+    rules_from: &'a str,
+    rules: &'a HealthRules,
+}
+
+/// Writes grids' figures inside the caller's transaction: each grid's day row (all in one
+/// statement), its colour, and a live row for each change. The colours are read once for all.
 async fn keep(
     tx: &impl ConnectionTrait,
-    grid: &areas::Model,
-    scored: &Scored,
-    rules_from: &str,
-    rules: &HealthRules,
+    weighed: &[Weighed<'_>],
     now: DateTime<Utc>,
-) -> ApiResult<Refreshed> {
-    let row = area_health::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        area_code: Set(grid.code.clone()),
-        day: Set(local_day(now).format("%Y-%m-%d").to_string()),
-        score: Set(scored.score),
-        colour: Set(scored.colour.as_str().to_owned()),
-        contributions: Set(
-            serde_json::to_string(&scored.contributions).map_err(anyhow::Error::from)?
-        ),
-        rules_from: Set(rules_from.to_owned()),
-        computed_at: Set(now),
-    };
-    area_health::Entity::insert(row)
+) -> ApiResult<Vec<Refreshed>> {
+    if weighed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let day = local_day(now).format("%Y-%m-%d").to_string();
+    let mut rows = Vec::with_capacity(weighed.len());
+    for w in weighed {
+        rows.push(area_health::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            area_code: Set(w.grid.code.clone()),
+            day: Set(day.clone()),
+            score: Set(w.scored.score),
+            colour: Set(w.scored.colour.as_str().to_owned()),
+            contributions: Set(
+                serde_json::to_string(&w.scored.contributions).map_err(anyhow::Error::from)?
+            ),
+            rules_from: Set(w.rules_from.to_owned()),
+            computed_at: Set(now),
+        });
+    }
+    area_health::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([area_health::Column::AreaCode, area_health::Column::Day])
                 .update_columns([
@@ -97,72 +113,81 @@ async fn keep(
         )
         .exec(tx)
         .await?;
-    // The colour as it stands inside this transaction, then a compare-and-set on it: of several
-    // instances refreshing one grid at once, one announces a change.
-    let stored: Option<Option<String>> = areas::Entity::find()
+    // The colours as they stand inside this transaction, then a compare-and-set on each that
+    // changed: of several instances refreshing one grid at once, one announces a change.
+    let stored: HashMap<String, Option<String>> = areas::Entity::find()
         .select_only()
+        .column(areas::Column::Code)
         .column(areas::Column::HealthColour)
-        .filter(areas::Column::Code.eq(&grid.code))
-        .into_tuple()
-        .one(tx)
-        .await?;
-    let Some(stored) = stored else {
-        // The grid went with an import meanwhile: nothing to colour.
-        return Ok(Refreshed {
-            colour: scored.colour,
-            previous: None,
-            announced: false,
-        });
-    };
-    let previous = stored.as_deref().map(HealthColour::parse).transpose()?;
-    let mut announced = false;
-    if previous != Some(scored.colour) {
-        let mut cas = areas::Entity::update_many()
-            .col_expr(
-                areas::Column::HealthColour,
-                Expr::value(scored.colour.as_str()),
-            )
-            .filter(areas::Column::Code.eq(&grid.code));
-        cas = match &stored {
-            Some(s) => cas.filter(areas::Column::HealthColour.eq(s.clone())),
-            None => cas.filter(areas::Column::HealthColour.is_null()),
+        .filter(areas::Column::Code.is_in(weighed.iter().map(|w| w.grid.code.clone())))
+        .into_tuple::<(String, Option<String>)>()
+        .all(tx)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(weighed.len());
+    for w in weighed {
+        let (grid, scored) = (w.grid, &w.scored);
+        let Some(stored) = stored.get(&grid.code) else {
+            // The grid went with an import meanwhile: nothing to colour.
+            out.push(Refreshed {
+                colour: scored.colour,
+                previous: None,
+                announced: false,
+            });
+            continue;
         };
-        let done = cas.exec(tx).await?;
-        // A grid's first figures are no change to announce.
-        if done.rows_affected == 1
-            && let Some(before) = previous
-        {
-            outbox::record(
-                tx,
-                Entry {
-                    event_id: grid.id,
-                    kind: KIND,
-                    // The command centre hears it, as it hears every row.
-                    grid_code: None,
-                    micro_grid_code: None,
-                    team_code: None,
-                    user_id: None,
-                    street_code: Some(grid.street_code.clone()),
-                    payload: serde_json::json!({
-                        "area_code": grid.code,
-                        "name": grid.name,
-                        "street_code": grid.street_code,
-                        "colour": scored.colour,
-                        "previous": before,
-                        "score": scored.score,
-                        "response": rules.responses.of(scored.colour),
-                    }),
-                },
-            )
-            .await?;
-            announced = true;
+        let previous = stored.as_deref().map(HealthColour::parse).transpose()?;
+        let mut announced = false;
+        if previous != Some(scored.colour) {
+            let mut cas = areas::Entity::update_many()
+                .col_expr(
+                    areas::Column::HealthColour,
+                    Expr::value(scored.colour.as_str()),
+                )
+                .filter(areas::Column::Code.eq(&grid.code));
+            cas = match stored {
+                Some(s) => cas.filter(areas::Column::HealthColour.eq(s.clone())),
+                None => cas.filter(areas::Column::HealthColour.is_null()),
+            };
+            let done = cas.exec(tx).await?;
+            // A grid's first figures are no change to announce.
+            if done.rows_affected == 1
+                && let Some(before) = previous
+            {
+                outbox::record(
+                    tx,
+                    Entry {
+                        event_id: grid.id,
+                        kind: KIND,
+                        // The command centre hears it, as it hears every row.
+                        grid_code: None,
+                        micro_grid_code: None,
+                        team_code: None,
+                        user_id: None,
+                        street_code: Some(grid.street_code.clone()),
+                        payload: serde_json::json!({
+                            "area_code": grid.code,
+                            "name": grid.name,
+                            "street_code": grid.street_code,
+                            "colour": scored.colour,
+                            "previous": before,
+                            "score": scored.score,
+                            "response": w.rules.responses.of(scored.colour),
+                        }),
+                    },
+                )
+                .await?;
+                announced = true;
+            }
         }
+        out.push(Refreshed {
+            colour: scored.colour,
+            previous,
+            announced,
+        });
     }
-    Ok(Refreshed {
-        colour: scored.colour,
-        previous,
-        announced,
-    })
+    Ok(out)
 }
 
 /// Refreshes the grid `code` by its street's rules; None when it is not a grid (any more).
@@ -193,11 +218,12 @@ pub struct Recomputed {
 }
 
 /// Grids written per transaction in a full pass: a commit per grid would make a street of
-/// thousands wait on as many disk syncs.
-const KEEP_BATCH: usize = 64;
+/// thousands wait on as many disk syncs, one for all would hold the writer for the whole pass.
+const KEEP_BATCH: usize = 200;
 
 /// Recomputes every grid (of `street`, or all): the nightly pass, and an admin's on demand.
-/// Rules are read once; each batch of grids is counted, then written in one transaction.
+/// Rules are read once; each street's grids are counted together (a handful of grouped
+/// statements, [`gather::inputs_by_grid`]), then written a batch per transaction.
 pub async fn refresh_all(
     db: &DatabaseConnection,
     street: Option<&str>,
@@ -212,28 +238,40 @@ pub async fn refresh_all(
         q = q.filter(areas::Column::StreetCode.eq(s));
     }
     let grids = q.all(db).await?;
+    let mut by_street: BTreeMap<&str, Vec<&areas::Model>> = BTreeMap::new();
+    for g in &grids {
+        by_street.entry(g.street_code.as_str()).or_default().push(g);
+    }
     let mut done = Recomputed::default();
-    for batch in grids.chunks(KEEP_BATCH) {
-        let mut weighed = Vec::with_capacity(batch.len());
-        for grid in batch {
-            let (from, rules) = match all_rules.get(&grid.street_code) {
-                Some(r) => (grid.street_code.as_str(), r),
-                None => (
-                    crate::street_rules::DEFAULT_STREET,
-                    rules::pick(&all_rules, &grid.street_code).unwrap_or(&defaults),
-                ),
-            };
-            weighed.push((grid, from, rules, weigh(db, grid, rules, now).await?));
-        }
-        let tx = crate::db::begin_write(db).await?;
-        for (grid, from, rules, scored) in &weighed {
-            let r = keep(&tx, grid, scored, from, rules, now).await?;
-            done.grids += 1;
-            if r.announced {
-                done.changed += 1;
+    for (street, grids) in by_street {
+        let (from, rules) = match all_rules.get(street) {
+            Some(r) => (street, r),
+            None => (
+                crate::street_rules::DEFAULT_STREET,
+                rules::pick(&all_rules, street).unwrap_or(&defaults),
+            ),
+        };
+        let mut inputs =
+            gather::inputs_by_grid(db, Scope::Street(street), rules.window_days, now).await?;
+        for batch in grids.chunks(KEEP_BATCH) {
+            let weighed: Vec<Weighed<'_>> = batch
+                .iter()
+                .map(|grid| Weighed {
+                    grid,
+                    scored: score::score(&inputs.remove(&grid.code).unwrap_or_default(), rules),
+                    rules_from: from,
+                    rules,
+                })
+                .collect();
+            let tx = crate::db::begin_write(db).await?;
+            for r in keep(&tx, &weighed, now).await? {
+                done.grids += 1;
+                if r.announced {
+                    done.changed += 1;
+                }
             }
+            tx.commit().await?;
         }
-        tx.commit().await?;
     }
     Ok(done)
 }

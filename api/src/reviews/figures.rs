@@ -4,14 +4,14 @@
 //! (GROUP BY grid and category, colour, source; task steps and lights grouped by grid; repeated
 //! places; buildings by freshness; volunteer minutes by the activity's area; health rows), so a
 //! street of 118 grids with 100,000 events costs a handful of grouped statements, never its
-//! events one by one. Patrol coverage reuses the health score's count, grid by grid, since it
-//! walks each route's windows. A community adds up its grids' counts and the street all of
+//! events one by one. Patrol coverage and building freshness are the health score's counts
+//! (`health::gather`), for the street's grids at once. A community adds up its grids' counts and the street all of
 //! them ([`Tally::add`]); rates are then the rates of the counts together, never a mean of rates.
 //! The previous month is counted the same way for the comparison.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
@@ -22,14 +22,12 @@ use utoipa::ToSchema;
 
 use super::ReviewScope;
 use super::month::Month;
-use crate::entities::{
-    activities, area_health, areas, buildings, events, points_ledger, signups, tasks,
-};
+use crate::entities::{activities, area_health, areas, events, points_ledger, signups, tasks};
 use crate::error::ApiResult;
 use crate::events::flow::Status;
 use crate::health::colour::HealthColour;
 use crate::health::gather::{
-    NOT_COUNTED, coverage_between, one_if, repeated_places, steps_by_grid,
+    NOT_COUNTED, Scope, coverage_by_grid, freshness_by_grid, one_if, repeated_places, steps_by_grid,
 };
 use crate::health::rules::HealthRules;
 use crate::health::score::colour_for;
@@ -468,8 +466,6 @@ type EventRow = (
 );
 /// (grid, tasks lit yellow, lit red, escalated)
 type LightRow = (Option<String>, Option<i64>, Option<i64>, Option<i64>);
-/// (grid, buildings, never checked, checked within 6 months)
-type FreshRow = (Option<String>, i64, Option<i64>, Option<i64>);
 
 /// Counts every grid of `street` (`grids`: their codes) over `month`; deadlines and building
 /// freshness as of `now`.
@@ -597,46 +593,31 @@ pub async fn count(
         }
     }
 
-    for (code, t) in out.grids.iter_mut() {
-        let c = coverage_between(db, code, month.first_day(), month.last_day(), now).await?;
-        t.patrols_due = u64::from(c.expected);
-        t.patrols_walked = u64::from(c.covered);
+    for (grid, c) in coverage_by_grid(
+        db,
+        Scope::Street(street),
+        month.first_day(),
+        month.last_day(),
+        now,
+    )
+    .await?
+    {
+        if let Some(t) = out.grids.get_mut(&grid) {
+            t.patrols_due = u64::from(c.expected);
+            t.patrols_walked = u64::from(c.covered);
+        }
     }
 
     // Freshness as the building registry counts it: green within 6 months, red never checked.
-    let green_since = now.checked_sub_months(Months::new(6)).unwrap_or(now);
-    for chunk in grids.chunks(500) {
-        let rows: Vec<FreshRow> = buildings::Entity::find()
-            .select_only()
-            .column(buildings::Column::GridCode)
-            .column_as(buildings::Column::Id.count(), "n")
-            .column_as(
-                Expr::from(Func::sum(one_if(
-                    Condition::all().add(buildings::Column::VerifiedAt.is_null()),
-                ))),
-                "red",
-            )
-            .column_as(
-                Expr::from(Func::sum(one_if(
-                    Condition::all().add(buildings::Column::VerifiedAt.gte(green_since)),
-                ))),
-                "green",
-            )
-            .filter(buildings::Column::GridCode.is_in(chunk.to_vec()))
-            .group_by(buildings::Column::GridCode)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (grid, total, red, green) in rows {
-            if let Some(t) = grid.and_then(|g| out.grids.get_mut(&g)) {
-                let (total, red, green) = (n(Some(total)), n(red), n(green));
-                t.freshness = FreshnessFigures {
-                    total,
-                    green,
-                    red,
-                    yellow: total.saturating_sub(red + green),
-                };
-            }
+    for (grid, f) in freshness_by_grid(db, Scope::Street(street), now).await? {
+        if let Some(t) = out.grids.get_mut(&grid) {
+            let (total, red, yellow) = (u64::from(f.total), u64::from(f.red), u64::from(f.yellow));
+            t.freshness = FreshnessFigures {
+                total,
+                green: total.saturating_sub(red + yellow),
+                yellow,
+                red,
+            };
         }
     }
 

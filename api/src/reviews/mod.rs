@@ -7,13 +7,17 @@
 //! - [`month`]: an Asia/Shanghai month and the instants it spans.
 //! - [`figures`]: the figures of every area of a street over a month, counted in grouped SQL
 //!   over the street's events at once and added up the area tree.
+//! - [`files`]: a review as a PDF with charts, and its tables as XLSX and CSV.
+//! - [`printing`]: a street's month generated and written as PDF files at once.
 //! - [`store`]: generating, reading, writing the assessment, submitting (and the mail when a
 //!   street's grids are all in), comments, read marks and corrections (the next version).
 //! - [`worker`]: the scheduler that generates each street's reviews once a month has ended,
 //!   once whatever the number of instances.
 
 pub mod figures;
+pub mod files;
 pub mod month;
+pub mod printing;
 pub mod store;
 pub mod worker;
 

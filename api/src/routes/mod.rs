@@ -14,6 +14,7 @@ pub mod areas;
 pub mod auth;
 pub mod buildings;
 pub mod callouts;
+pub mod downloads;
 pub mod events;
 pub mod grid_health;
 pub mod health;

@@ -5,11 +5,12 @@
 use actix_web::{HttpResponse, get, web};
 
 use super::PROBLEM;
+use super::downloads::{Format, Writer, send};
 use super::grid_health::{RankingsQuery, rank_for};
 use crate::auth::Auth;
 use crate::auth::roles::HealthViewers;
 use crate::auth::user::CurrentUser;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::Query;
 use crate::health::ranking_files::RankingFile;
 use crate::state::AppState;
@@ -20,40 +21,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(rankings_pdf);
 }
 
-/// Which file.
-#[derive(Debug, Clone, Copy)]
-enum Format {
-    Xlsx,
-    Csv,
-    Pdf,
-}
-
-impl Format {
-    fn extension(self) -> &'static str {
-        match self {
-            Format::Xlsx => "xlsx",
-            Format::Csv => "csv",
-            Format::Pdf => "pdf",
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Format::Xlsx => documents::XLSX,
-            Format::Csv => documents::CSV,
-            Format::Pdf => documents::PDF,
-        }
-    }
-}
-
-/// What writes the file; a PDF's font is had before anything else is done.
-enum Writer {
-    Xlsx,
-    Csv,
-    Pdf(std::sync::Arc<documents::PdfFont>),
-}
-
-/// Ranks as the JSON route does, then writes the file off the async threads.
+/// Ranks as the JSON route does, then writes the file.
 async fn file(
     state: &AppState,
     user: &CurrentUser,
@@ -61,11 +29,7 @@ async fn file(
     format: Format,
 ) -> ApiResult<HttpResponse> {
     // The font first: without it a PDF is refused before any counting.
-    let writer = match format {
-        Format::Xlsx => Writer::Xlsx,
-        Format::Csv => Writer::Csv,
-        Format::Pdf => Writer::Pdf(state.pdf_font.get()?),
-    };
+    let writer = Writer::of(state, format)?;
     let (rankings, from, to) = rank_for(state, user, q).await?;
     let name = RankingFile {
         level: rankings.level,
@@ -75,7 +39,7 @@ async fn file(
         rows: &rankings.rows,
     }
     .file_name(format.extension());
-    let bytes = web::block(move || {
+    send(format, &name, "the rankings file", move || {
         let file = RankingFile {
             level: rankings.level,
             sort: rankings.sort,
@@ -90,15 +54,6 @@ async fn file(
         }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("writing the rankings file: {e}"))?
-    .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("writing the rankings file: {e}")))?;
-    Ok(HttpResponse::Ok()
-        .content_type(format.content_type())
-        .insert_header((
-            "content-disposition",
-            documents::disposition::attachment(&name),
-        ))
-        .body(bytes))
 }
 
 /// The rankings as an XLSX workbook: one sheet 排名, a bold frozen header row, every figure of

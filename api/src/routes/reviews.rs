@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::PROBLEM;
+use super::downloads::{Format, Writer, send};
 use crate::access::{self, ReviewGrant};
 use crate::accounts;
 use crate::auth::Auth;
@@ -24,6 +25,7 @@ use crate::extract::{Json, Query};
 use crate::pagination::Page;
 use crate::pagination::PageRequest;
 use crate::reviews::figures::StreetTree;
+use crate::reviews::files::ReviewFile;
 use crate::reviews::month::Month;
 use crate::reviews::store::{self, CommentView, ReviewDetail, ReviewFilter, ReviewView};
 use crate::reviews::{ReviewScope, ReviewStatus};
@@ -34,6 +36,9 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_reviews)
         .service(generate_review)
         .service(get_review)
+        .service(review_pdf)
+        .service(review_xlsx)
+        .service(review_csv)
         .service(put_assessment)
         .service(submit_review)
         .service(add_comment)
@@ -236,6 +241,113 @@ pub async fn get_review(
 ) -> ApiResult<web::Json<ReviewDetail>> {
     let (r, _) = readable(&state, &auth.user, *id).await?;
     Ok(web::Json(store::detail(&state.db, r).await?))
+}
+
+/// Opens the review `id` for a file of `format`, then writes it.
+async fn review_file(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    format: Format,
+) -> ApiResult<HttpResponse> {
+    // The font first: without it a PDF is refused before anything is read.
+    let writer = Writer::of(state, format)?;
+    let (r, _) = readable(state, user, id).await?;
+    let detail = store::detail(&state.db, r).await?;
+    let names = state.catalogue.get(&state.db).await?.names_zh();
+    let file = ReviewFile {
+        detail: &detail,
+        category_names: &names,
+    };
+    let name = file.file_name(format.extension());
+    send(format, &name, "a review file", move || {
+        let file = ReviewFile {
+            detail: &detail,
+            category_names: &names,
+        };
+        match writer {
+            Writer::Xlsx => {
+                let sheets = file.sheets();
+                let named: Vec<(&str, &documents::Table)> =
+                    sheets.iter().map(|(n, t)| (*n, t)).collect();
+                documents::tabular::xlsx(&named)
+            }
+            Writer::Csv => documents::tabular::csv(&file.figures_table()),
+            Writer::Pdf(font) => file.report().render(&font),
+        }
+    })
+    .await
+}
+
+/// A review as a PDF (网格月度研判报告): who and when, the month in one paragraph beside the
+/// month before, charts (events by colour as a pie, by category and the steps' on-time rates as
+/// bars, the health trend as a line), every figure in a table, the hot spots, the assessment and
+/// the command centre's comments; A4, the Chinese font embedded as a subset. Same access as
+/// `GET /api/v1/reviews/{id}`.
+#[utoipa::path(
+    tag = "reviews",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Review id")),
+    responses(
+        (status = 200, description = "PDF; `Content-Disposition: attachment` with `filename*` such as `QSH-G001_2026-11_月度研判报告_v1.pdf`", content_type = "application/pdf"),
+        (status = 404, description = "No such review, or not one the caller may read", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "The server has no Chinese font to embed (`pdf-font-missing`: install fonts-wqy-microhei or set --pdf-font)", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/reviews/{id}/report.pdf")]
+pub async fn review_pdf(
+    state: web::Data<AppState>,
+    auth: Auth<ReviewViewers>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    review_file(&state, &auth.user, *id, Format::Pdf).await
+}
+
+/// A review's tables as an XLSX workbook: 指标 (every figure, one row each: section, item, this
+/// month, the month before where the review keeps it), 热点 (buildings and micro-grids with
+/// repeated reports), 健康趋势 (a day a row) and 批注 (the comments, Beijing time). Numbers stay
+/// numbers; text that would start a formula (`=`, `+`, `-`, `@`) is prefixed with an apostrophe.
+/// Same access as `GET /api/v1/reviews/{id}`.
+#[utoipa::path(
+    tag = "reviews",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Review id")),
+    responses(
+        (status = 200, description = "XLSX; `Content-Disposition: attachment` with `filename*` such as `QSH-G001_2026-11_月度研判报告_v1.xlsx`", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        (status = 404, description = "No such review, or not one the caller may read", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/reviews/{id}/report.xlsx")]
+pub async fn review_xlsx(
+    state: web::Data<AppState>,
+    auth: Auth<ReviewViewers>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    review_file(&state, &auth.user, *id, Format::Xlsx).await
+}
+
+/// A review's figures as CSV: the 指标 sheet of the XLSX (section, item, this month, the month
+/// before), UTF-8 with a byte-order mark and CRLF line ends, neutralised alike. Same access as
+/// `GET /api/v1/reviews/{id}`.
+#[utoipa::path(
+    tag = "reviews",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Review id")),
+    responses(
+        (status = 200, description = "CSV; `Content-Disposition: attachment` with `filename*` such as `QSH-G001_2026-11_月度研判报告_v1.csv`", content_type = "text/csv"),
+        (status = 404, description = "No such review, or not one the caller may read", body = Problem, content_type = PROBLEM),
+        (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
+    )
+)]
+#[get("/reviews/{id}/report.csv")]
+pub async fn review_csv(
+    state: web::Data<AppState>,
+    auth: Auth<ReviewViewers>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    review_file(&state, &auth.user, *id, Format::Csv).await
 }
 
 /// The assessment of a draft.

@@ -60,7 +60,7 @@ export default async function ({ page, base, rest, shot }) {
   await page.keyboard.type(grid)
   await page.locator('.el-select-dropdown__item:visible', { hasText: `（${grid}）` }).first().click()
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-test=qr-sheet-download]').click()])
-  assert.equal(download.suggestedFilename(), `${grid}-qr-sheet.pdf`)
+  assert.equal(download.suggestedFilename(), `${grid}-屋联码.pdf`, "the name the server gives")
   const path = await download.path()
   const pdf = await readFile(path)
   assert.equal(pdf.subarray(0, 5).toString('latin1'), '%PDF-')

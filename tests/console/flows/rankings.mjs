@@ -1,6 +1,9 @@
 // 晾晒比拼: a report in QSH-G001 closed and rated gives the grid figures; the rankings page shows
 // the API's first rows, rank, code and the counts behind the rates, for grids by on-time rate
-// (the default) and, after switching level and sort, for communities by closure rate.
+// (the default) and, after switching level and sort, for communities by closure rate; the
+// communities' table downloads as CSV (the API's rows, in order) and PDF, under the server's names.
+import { execFileSync } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { assert, DEMO, signIn, until } from '../lib.mjs'
 
 export const name = 'rankings'
@@ -67,7 +70,7 @@ export default async function ({ page, base, rest, shot }) {
 
   await page.locator('[data-test=rank-level] .el-radio-button').getByText('社区', { exact: true }).click()
   await page.locator('[data-test=rank-sort]').click()
-  await page.locator('.el-select-dropdown__item:visible', { hasText: '按办结率排名' }).click()
+  await page.locator('.el-select-dropdown__item:visible', { hasText: '办结率排名' }).click()
   const communities = await rest.get(DEMO.dispatcher, '/api/v1/rankings?level=community&sort=closure_rate')
   assert.equal(communities.status, 200, JSON.stringify(communities.body))
   const want = expected(communities.body, 2)
@@ -75,4 +78,18 @@ export default async function ({ page, base, rest, shot }) {
   assert.notEqual(want[0].closure, '—', 'a community with a closed event ranks first')
   await until(async () => JSON.stringify(await firstRows(page, 2)) === JSON.stringify(want), 'the communities by closure rate')
   await shot('communities')
+
+  const { from, to } = communities.body
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.locator('[data-test=rank-export-csv]').click()])
+  assert.equal(csv.suggestedFilename(), `社区排名_${from}_${to}.csv`)
+  const lines = (await readFile(await csv.path(), 'utf8')).replace(/^\uFEFF/, '').trim().split('\r\n')
+  assert.deepEqual(
+    lines.slice(1).map((l) => l.split(',')[1]),
+    communities.body.rows.map((r) => r.code),
+  )
+  const [pdf] = await Promise.all([page.waitForEvent('download'), page.locator('[data-test=rank-export-pdf]').click()])
+  assert.equal(pdf.suggestedFilename(), `社区排名_${from}_${to}.pdf`)
+  // Without white space: a paragraph wraps where the page ends.
+  const printed = execFileSync('pdftotext', [await pdf.path(), '-'], { encoding: 'utf8' }).replace(/\s+/g, '')
+  assert.ok(printed.includes('社区排名（晾晒比拼）') && printed.includes('排序依据：办结率(%)'), printed)
 }

@@ -56,7 +56,7 @@ export default async function ({ page, base, rest, shot }) {
   await page.locator('[data-test=areas]').getByText('街道 青山湖街道').waitFor()
   // Only the dispatcher's pages are in the menu.
   const menu = await page.locator('.el-menu').innerText()
-  for (const entry of ['一张图', '调度台', '亮灯督办', '楼宇']) assert.ok(menu.includes(entry), menu)
+  for (const entry of ['一张图', '调度台', '亮灯督办', '排名', '月度研判', '楼宇']) assert.ok(menu.includes(entry), menu)
   for (const entry of ['志愿者', '系统管理']) assert.ok(!menu.includes(entry), menu)
   await shot('signed-in')
 

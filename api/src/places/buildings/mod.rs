@@ -42,7 +42,7 @@ pub enum Freshness {
 }
 
 /// The oldest check that still counts as green.
-fn green_since(now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn green_since(now: DateTime<Utc>) -> DateTime<Utc> {
     now.checked_sub_months(Months::new(6)).unwrap_or(now)
 }
 
