@@ -16,13 +16,14 @@ function thisMonth() {
   return new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 7)
 }
 
-/** Types `month` into the month picker `test` (the attribute lands on the input or its wrapper). */
+/** Types `month` into the month picker inside `[data-test=test]`. */
 async function pickMonth(page, test, month) {
-  const input = page.locator(`input[data-test=${test}], [data-test=${test}] input`).first()
+  const input = page.locator(`[data-test=${test}] input`)
   await input.click()
   await input.fill(month)
   await input.press('Enter')
-  await page.keyboard.press('Escape')
+  // Leaves the picker (Escape would close the dialog it may be in).
+  await input.press('Tab')
 }
 
 export default async function ({ page, base, rest, shot }) {
