@@ -41,7 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Buildings { command } => buildings_command(command).await,
         Command::Health {
             command: HealthCommand::Recompute { db, street, grid },
-        } => health_recompute(&db, street.as_deref(), grid.as_deref()).await,
+        } => health_recompute(&db, street.as_deref(), &grid).await,
         Command::Reviews {
             command:
                 ReviewsCommand::Generate {
@@ -59,19 +59,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// `gridwing health recompute`: every grid (of a street), or one; says how long it took, which
-/// is what the health benchmark reads.
+/// `gridwing health recompute`: every grid (of a street), or the grids named; says how long each
+/// took, which is what the health benchmark reads.
 async fn health_recompute(
     db: &DbArgs,
     street: Option<&str>,
-    grid: Option<&str>,
+    grids: &[String],
 ) -> anyhow::Result<()> {
     let conn = migrated(db).await?;
-    let now = chrono::Utc::now();
-    let started = std::time::Instant::now();
     let fail = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.problem().detail);
-    if let Some(code) = grid {
-        let refreshed = crate::health::store::refresh_code(&conn, code, now)
+    for code in grids {
+        let started = std::time::Instant::now();
+        let refreshed = crate::health::store::refresh_code(&conn, code, chrono::Utc::now())
             .await
             .map_err(fail)?
             .ok_or_else(|| anyhow::anyhow!("{code} is not a grid"))?;
@@ -80,9 +79,12 @@ async fn health_recompute(
             started.elapsed().as_secs_f64() * 1000.0,
             refreshed.colour.as_str()
         );
+    }
+    if !grids.is_empty() {
         return Ok(());
     }
-    let done = crate::health::store::refresh_all(&conn, street, now)
+    let started = std::time::Instant::now();
+    let done = crate::health::store::refresh_all(&conn, street, chrono::Utc::now())
         .await
         .map_err(fail)?;
     println!(

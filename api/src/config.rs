@@ -108,9 +108,10 @@ pub enum HealthCommand {
         /// Only this street's grids.
         #[arg(long, conflicts_with = "grid")]
         street: Option<String>,
-        /// Only this grid, as a live row touching it does.
+        /// Only this grid, as a live row touching it does; repeat it for several, one after
+        /// another over the same connections (each timed).
         #[arg(long)]
-        grid: Option<String>,
+        grid: Vec<String>,
     },
 }
 
@@ -369,6 +370,14 @@ pub struct ServeArgs {
     /// Largest photo, in pixels (width × height).
     #[arg(long, env = "GRIDWING_MAX_PHOTO_PIXELS", default_value_t = 40_000_000)]
     pub max_photo_pixels: u64,
+    /// How long the live feed keeps what happened, in hours: a client may catch up from a
+    /// cursor this old (`GET /api/v1/feed?after=`, the websocket's `after`); an older cursor
+    /// gets 410 `cursor-expired`. Older outbox rows are deleted.
+    #[arg(long, env = "GRIDWING_FEED_WINDOW_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u64).range(1..=87_600))]
+    pub feed_window_hours: u64,
+    /// How often an instance deletes outbox rows past the feed's window, in seconds.
+    #[arg(long, env = "GRIDWING_OUTBOX_PRUNE_SECS", default_value_t = 3600)]
+    pub outbox_prune_secs: u64,
     /// How often the deadline sweeper looks for late tasks, in seconds.
     #[arg(long, env = "GRIDWING_SWEEP_SECS", default_value_t = 5)]
     pub sweep_secs: u64,

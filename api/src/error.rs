@@ -108,6 +108,10 @@ pub enum ApiError {
         which: &'static str,
         retry_after_secs: u64,
     },
+    /// A feed cursor older than what the outbox keeps (`field`): what came after it is gone.
+    /// The client reloads what it shows and reads on from `oldest`.
+    #[error("cursor expired")]
+    CursorExpired { field: &'static str, oldest: i64 },
     /// A dependency (database, Redis) is not reachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -160,6 +164,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyConnections { .. } => "too-many-connections",
+            Self::CursorExpired { .. } => "cursor-expired",
             Self::Unavailable(_) => "service-unavailable",
             Self::NoPdfFont(_) => "pdf-font-missing",
             Self::Refused(status) => match status.as_u16() {
@@ -191,6 +196,7 @@ impl ApiError {
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
             Self::TooManyConnections { .. } => "Too many connections",
+            Self::CursorExpired { .. } => "Cursor expired",
             Self::Unavailable(_) => "Service unavailable",
             Self::NoPdfFont(_) => "No font for PDF files",
             Self::Refused(status) => status.canonical_reason().unwrap_or("Refused"),
@@ -213,6 +219,10 @@ impl ApiError {
                 "too many open connections for {which}; close one or retry in {retry_after_secs} s"
             ),
             Self::Conflict { detail, .. } => detail.clone(),
+            Self::CursorExpired { oldest, .. } => format!(
+                "what came after this cursor is no longer kept (the feed keeps a window of \
+                 time): reload what you show, then read on from cursor {oldest}"
+            ),
             // The cause (which may name a file on the server) goes to the log.
             Self::NoPdfFont(_) => format!(
                 "服务器缺少生成 PDF 所需的中文字体：请安装 Debian 软件包 {pkg}（或 fonts-noto-cjk），\
@@ -253,6 +263,9 @@ impl ApiError {
         {
             errors.push(FieldError::new(*field, "unique", self.detail()));
         }
+        if let Self::CursorExpired { field, .. } = self {
+            errors.push(FieldError::new(*field, "expired", self.detail()));
+        }
         Problem {
             kind: format!("/problems/{}", self.slug()),
             title: self.title().to_owned(),
@@ -275,6 +288,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::NotEligible(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::CursorExpired { .. } => StatusCode::GONE,
             Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }

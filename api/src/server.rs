@@ -66,6 +66,7 @@ pub async fn start(settings: ServeArgs, listener: TcpListener) -> anyhow::Result
     let mut workers = Supervisor::new(state.workers.clone());
     spawn_area_refresh(state.clone(), &mut workers);
     crate::events::sweeper::spawn(state.clone(), &mut workers);
+    crate::live::retention::spawn(state.clone(), &mut workers);
     crate::health::worker::spawn(state.clone(), &mut workers);
     crate::reviews::worker::spawn(state.clone(), &mut workers);
     crate::live::bus::spawn(state.clone(), &mut workers)

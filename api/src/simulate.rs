@@ -147,6 +147,8 @@ pub async fn month(
             format!("{street} has no grids"),
         ));
     }
+    // The catalogue a server seeds at start, for a database only migrated so far.
+    catalogue::ensure_defaults(db).await?;
     let snapshot = catalogue::Cached::default().get(db).await?;
     let kinds: Vec<(String, Colour, Limits)> = catalogue::categories(db)
         .await?
@@ -157,6 +159,13 @@ pub async fn month(
             (c.code, c.colour, limits)
         })
         .collect();
+    if kinds.is_empty() {
+        return Err(ApiError::invalid(
+            "category",
+            "invalid_value",
+            "the catalogue has no category a grid handles",
+        ));
+    }
     let mut rng = Rng(seed);
     let span = (end - start).num_seconds().max(1);
     let mut done = Simulated::default();

@@ -875,3 +875,101 @@ async fn with_redis_down_reports_are_taken_and_delivered_and_live_returns_with_i
     next_about(&mut at_worker, back, "event.created").await?;
     redis.stop().await
 }
+
+#[tokio::test]
+async fn rows_past_the_feed_window_are_pruned_and_older_cursors_are_told_so() -> TestResult {
+    use chrono::Utc;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn_with(&[
+        "--demo-street",
+        "true",
+        "--feed-window-hours",
+        "1",
+        "--outbox-prune-secs",
+        "1",
+    ])
+    .await?;
+    let citizen = app.token(CITIZEN).await?;
+    let dispatcher = app.token(DISPATCHER).await?;
+    for i in 0..4 {
+        let (status, e) = app
+            .post(
+                "/api/v1/events",
+                Some(&citizen),
+                json!({"id": Uuid::new_v4(), "category": "environment.garbage", "description": format!("窗口测试{i}"), "building_code": "QSH-B0001"}),
+            )
+            .await?;
+        assert_eq!(status, StatusCode::CREATED, "{e}");
+    }
+    // The rows positioned so far, oldest first.
+    let cursors = |feed: &Value| -> Vec<i64> {
+        feed["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["cursor"].as_str()?.parse().ok())
+            .collect()
+    };
+    let mut all = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while all.len() < 4 {
+        assert!(Instant::now() < deadline, "four rows positioned: {all:?}");
+        let (_, feed) = app.get("/api/v1/feed?limit=500", Some(&dispatcher)).await?;
+        all = cursors(&feed);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The first two were written two hours ago: past the window.
+    outbox_rows::Entity::update_many()
+        .col_expr(
+            outbox_rows::Column::CreatedAt,
+            Expr::value(Utc::now() - chrono::Duration::hours(2)),
+        )
+        .filter(outbox_rows::Column::Pos.lte(all[1]))
+        .exec(&app.state.db)
+        .await?;
+    // The instance's pruning worker takes them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, feed) = app.get("/api/v1/feed?limit=500", Some(&dispatcher)).await?;
+        if cursors(&feed).first() == Some(&all[2]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rows pruned: {feed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A cursor before what is kept: 410, naming the cursor to read on from.
+    let res = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/feed?after={}", all[0]),
+            Some(&dispatcher),
+        )
+        .send()
+        .await?;
+    let p = assert_problem(res, 410, "cursor-expired").await?;
+    assert_eq!(p["errors"][0]["field"], "after");
+    assert!(
+        str_field(&p, "detail")?.contains(&format!("cursor {}", all[1])),
+        "{p}"
+    );
+    let res = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/live?after={}", all[0]),
+            Some(&dispatcher),
+        )
+        .send()
+        .await?;
+    assert_problem(res, 410, "cursor-expired").await?;
+    // The cursor just before what is kept reads on without a gap; so does the websocket.
+    let (status, feed) = app
+        .get(&format!("/api/v1/feed?after={}", all[1]), Some(&dispatcher))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{feed}");
+    assert_eq!(cursors(&feed)[..2], all[2..4]);
+    let mut ws = connect(&app, &dispatcher, Some(&all[1].to_string())).await?;
+    let item = next_item(&mut ws, LIVE).await?;
+    assert_eq!(item["cursor"], all[2].to_string());
+    Ok(())
+}

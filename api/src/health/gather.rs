@@ -65,6 +65,8 @@ impl Scope<'_> {
     }
 }
 
+/// (grid, category, source, colour, events)
+type EventRow = (Option<String>, String, String, String, i64);
 /// (grid, light, overdue, of the window, escalated of the window)
 type TaskRow = (
     Option<String>,
@@ -111,9 +113,7 @@ pub async fn inputs_by_grid(
             .add(events::Column::CreatedAt.lte(now))
             .add(events::Column::Status.is_not_in(NOT_COUNTED.map(Status::as_str)))
     };
-    let mut out: BTreeMap<String, Inputs> = BTreeMap::new();
-
-    let grouped: Vec<(Option<String>, String, String, String, i64)> = events::Entity::find()
+    let grouped = events::Entity::find()
         .select_only()
         .column(events::Column::GridCode)
         .column(events::Column::Category)
@@ -125,37 +125,8 @@ pub async fn inputs_by_grid(
         .group_by(events::Column::Category)
         .group_by(events::Column::Source)
         .group_by(events::Column::Colour)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (grid, category, source, colour, n) in grouped {
-        let Some(grid) = grid else { continue };
-        out.entry(grid).or_default().events.push(EventCount {
-            category,
-            source,
-            colour: Colour::parse(&colour)?,
-            count: count32(Some(n)),
-        });
-    }
-
-    for (col, building) in [
-        (events::Column::BuildingCode, true),
-        (events::Column::MicroGridCode, false),
-    ] {
-        for (grid, code, n) in repeated_places(db, col, in_window()).await? {
-            let Some(grid) = grid else { continue };
-            let place = PlaceCount {
-                code,
-                count: count32(Some(n)),
-            };
-            let i = out.entry(grid).or_default();
-            if building {
-                i.buildings.push(place);
-            } else {
-                i.micro_grids.push(place);
-            }
-        }
-    }
+        .into_tuple::<EventRow>()
+        .all(db);
 
     // Tasks of the scope's events: open ones (late whenever they were made) and the window's,
     // counted by grid and light. Grouping by the light, not summing a CASE on it, lets a light
@@ -179,7 +150,7 @@ pub async fn inputs_by_grid(
             .add(task(tasks::Column::CreatedAt).gte(since))
             .add(task(tasks::Column::CreatedAt).lte(now))
     };
-    let rows: Vec<TaskRow> = tasks::Entity::find()
+    let task_rows = tasks::Entity::find()
         .select_only()
         .column(events::Column::GridCode)
         .column(tasks::Column::Light)
@@ -200,10 +171,48 @@ pub async fn inputs_by_grid(
         )
         .group_by(events::Column::GridCode)
         .group_by(tasks::Column::Light)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (grid, light, overdue, recent, escalated) in rows {
+        .into_tuple::<TaskRow>()
+        .all(db);
+
+    let today = local_day(now);
+    let first = today - Duration::days(i64::from(window_days));
+    // The counts read nothing of each other: side by side, each on a connection of its own
+    // from the pool (SQLite's readers too, beside each other in WAL mode).
+    let (grouped, buildings, micro_grids, task_rows, coverage, freshness) = futures_util::try_join!(
+        async { ApiResult::Ok(grouped.await?) },
+        repeated_places(db, events::Column::BuildingCode, in_window()),
+        repeated_places(db, events::Column::MicroGridCode, in_window()),
+        async { ApiResult::Ok(task_rows.await?) },
+        coverage_by_grid(db, scope, first, today, now),
+        freshness_by_grid(db, scope, now),
+    )?;
+
+    let mut out: BTreeMap<String, Inputs> = BTreeMap::new();
+    for (grid, category, source, colour, n) in grouped {
+        let Some(grid) = grid else { continue };
+        out.entry(grid).or_default().events.push(EventCount {
+            category,
+            source,
+            colour: Colour::parse(&colour)?,
+            count: count32(Some(n)),
+        });
+    }
+    for (places, building) in [(buildings, true), (micro_grids, false)] {
+        for (grid, code, n) in places {
+            let Some(grid) = grid else { continue };
+            let place = PlaceCount {
+                code,
+                count: count32(Some(n)),
+            };
+            let i = out.entry(grid).or_default();
+            if building {
+                i.buildings.push(place);
+            } else {
+                i.micro_grids.push(place);
+            }
+        }
+    }
+    for (grid, light, overdue, recent, escalated) in task_rows {
         let light = Light::parse(&light)?;
         let Some(grid) = grid else { continue };
         let i = out.entry(grid).or_default();
@@ -215,13 +224,10 @@ pub async fn inputs_by_grid(
         }
         i.escalations += count32(escalated);
     }
-
-    let today = local_day(now);
-    let first = today - Duration::days(i64::from(window_days));
-    for (grid, c) in coverage_by_grid(db, scope, first, today, now).await? {
+    for (grid, c) in coverage {
         out.entry(grid).or_default().patrol = c;
     }
-    for (grid, f) in freshness_by_grid(db, scope, now).await? {
+    for (grid, f) in freshness {
         out.entry(grid).or_default().freshness = f;
     }
     Ok(out)

@@ -16,6 +16,7 @@ pub mod bus;
 pub mod feed;
 pub mod hub;
 pub mod outbox;
+pub mod retention;
 pub mod sequencer;
 
 use std::sync::Arc;

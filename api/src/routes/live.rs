@@ -59,6 +59,7 @@ pub struct FeedQuery {
     responses(
         (status = 101, description = "Switching to the websocket protocol"),
         (status = 401, description = "Missing, invalid or expired token", body = Problem, content_type = PROBLEM),
+        (status = 410, description = "`after` is older than what the feed keeps (`--feed-window-hours`): reload, then read on from the cursor the problem names (`cursor-expired`, naming `after`)", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Bad cursor, or not a websocket upgrade", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Too many open websockets for this account, this address or this server (`--ws-max-*`); Retry-After says when to try again", body = Problem, content_type = PROBLEM),
     )
@@ -77,6 +78,9 @@ pub async fn live(
         .as_deref()
         .map(|a| feed::parse_cursor("after", a))
         .transpose()?;
+    if let Some(a) = after {
+        crate::live::retention::check_cursor(&state.db, "after", a).await?;
+    }
     let slot = crate::ws_caps::take(&state.websockets, state.proxies.counted_of(&req), &user)?;
     let audience = Audience::of(&state.db, &state.places.get(), &user).await?;
     let rows = state.live.subscribe();
@@ -103,6 +107,7 @@ pub async fn live(
     params(FeedQuery),
     responses(
         (status = 200, body = Feed),
+        (status = 410, description = "`after` is older than what the feed keeps (`--feed-window-hours`): reload, then read on from the cursor the problem names (`cursor-expired`, naming `after`)", body = Problem, content_type = PROBLEM),
         (status = "4XX", description = "Problem details", body = Problem, content_type = PROBLEM),
     )
 )]
@@ -117,6 +122,7 @@ pub async fn feed_page(
         None => 0,
     };
     let limit = feed::parse_limit(q.limit)?;
+    crate::live::retention::check_cursor(&state.db, "after", after).await?;
     let audience = Audience::of(&state.db, &state.places.get(), &auth.user).await?;
     Ok(web::Json(
         feed::page(&state.db, &audience, after, limit).await?,
