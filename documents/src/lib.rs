@@ -20,6 +20,15 @@ pub mod tabular;
 pub use font::{FontError, LazyFont, PdfFont};
 pub use table::{Cell, Table, neutralise};
 
+/// What a download is made of, whatever its format: its tables (a workbook's sheets; the first
+/// is the CSV) and its printed report.
+pub trait Document {
+    /// The tables, in order, each with its sheet name.
+    fn sheets(&self) -> Vec<(&'static str, Table)>;
+    /// The printed report.
+    fn report(&self) -> pdf::Report;
+}
+
 /// The MIME type of PDF files.
 pub const PDF: &str = "application/pdf";
 /// The MIME type of XLSX workbooks.

@@ -482,17 +482,5 @@ async fn the_command_line_recomputes_what_no_live_row_announced() -> TestResult 
 
 /// Runs `gridwing health recompute` with `args` on the app's database; what it printed.
 async fn recompute_command(app: &TestApp, args: &[&str]) -> TestResult<String> {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
-        .args(["health", "recompute", "--database-url", app.db.url()])
-        .args(args)
-        .env_remove("REDIS_URL")
-        .output()
-        .await?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(text)
+    gridwing_command(app, &[&["health", "recompute"], args].concat()).await
 }

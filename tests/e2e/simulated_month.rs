@@ -16,23 +16,6 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use crate::poppler;
 use crate::support::*;
 
-/// Runs the gridwing binary on the test's database.
-async fn gridwing(app: &TestApp, args: &[&str]) -> TestResult<String> {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
-        .args(args)
-        .args(["--database-url", app.db.url()])
-        .env_remove("REDIS_URL")
-        .output()
-        .await?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        out.status.success(),
-        "{args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(text)
-}
-
 /// The number in `text` just before `word`.
 fn number_before(text: &str, word: &str) -> TestResult<u64> {
     let head = text
@@ -56,7 +39,7 @@ async fn the_demo_street_with_a_simulated_month_has_health_rankings_reviews_and_
     let month = Month::of(now).previous();
     let (first, last) = (month.first_day(), month.last_day());
 
-    let said = gridwing(&app, &["demo", "--month", "600"]).await?;
+    let said = gridwing_command(&app, &["demo", "--month", "600"]).await?;
     assert!(
         said.contains(&format!("Simulated {month} on the demo street: 600 events")),
         "{said}"
@@ -73,7 +56,7 @@ async fn the_demo_street_with_a_simulated_month_has_health_rankings_reviews_and_
         .await?;
     assert_eq!(written, 600);
     // Once: a second run leaves the month as it is.
-    let again = gridwing(&app, &["demo", "--month", "600"]).await?;
+    let again = gridwing_command(&app, &["demo", "--month", "600"]).await?;
     assert!(!again.contains("Simulated"), "{again}");
 
     // Health: every day of the month kept for every grid, and today's figures.
@@ -121,7 +104,7 @@ async fn the_demo_street_with_a_simulated_month_has_health_rankings_reviews_and_
     let dir = tempfile::tempdir()?;
     let out = dir.path().to_string_lossy().into_owned();
     let label = month.label();
-    let said = gridwing(
+    let said = gridwing_command(
         &app,
         &[
             "reviews", "generate", "--street", "QSH", "--month", &label, "--files", &out,

@@ -460,3 +460,21 @@ pub async fn age_task(
     q.exec(&app.state.db).await?;
     Ok(())
 }
+
+/// Runs the gridwing binary with `args` on the test's database (without Redis); its output,
+/// after checking it succeeded.
+pub async fn gridwing_command(app: &TestApp, args: &[&str]) -> TestResult<String> {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridwing"))
+        .args(args)
+        .args(["--database-url", app.db.url()])
+        .env_remove("REDIS_URL")
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        out.status.success(),
+        "{args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(text)
+}

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use documents::pdf::{Chart, ChartKind, Report, Series};
-use documents::{Cell, Table};
+use documents::{Cell, Document, Table};
 
 use super::rankings::{RankLevel, RankedArea, SortKey};
 
@@ -122,9 +122,15 @@ impl RankingFile<'_> {
         }
         table
     }
+}
+
+impl Document for RankingFile<'_> {
+    fn sheets(&self) -> Vec<(&'static str, Table)> {
+        vec![("排名", self.table())]
+    }
 
     /// The PDF: title, period and figure, the chart of the first ranks, then the table.
-    pub fn report(&self) -> Report {
+    fn report(&self) -> Report {
         let mut report = Report::new(&format!("{}（晾晒比拼）", title(self.level)));
         report.paragraph(&format!(
             "统计期间：{} 至 {}（北京时间）。排序依据：{}。共 {} 个{}。",

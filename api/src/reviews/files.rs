@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use documents::pdf::{Chart, ChartKind, Report, Series};
-use documents::{Cell, Table};
+use documents::{Cell, Document, Table};
 
 use super::figures::{Figures, HotSpot, StepFigures, Summary, Trend};
 use super::store::ReviewDetail;
@@ -272,16 +272,6 @@ impl ReviewFile<'_> {
         t
     }
 
-    /// The workbook's sheets, in order.
-    pub fn sheets(&self) -> Vec<(&'static str, Table)> {
-        vec![
-            ("指标", self.figures_table()),
-            ("热点", self.hot_spots_table()),
-            ("健康趋势", self.trend_table()),
-            ("批注", self.comments_table()),
-        ]
-    }
-
     /// The summary paragraph: the month in one breath, beside the month before.
     fn summary_text(&self) -> String {
         let f = self.figures();
@@ -311,10 +301,22 @@ impl ReviewFile<'_> {
             trend_zh(c.health_trend),
         )
     }
+}
+
+impl Document for ReviewFile<'_> {
+    /// The workbook's sheets, in order.
+    fn sheets(&self) -> Vec<(&'static str, Table)> {
+        vec![
+            ("指标", self.figures_table()),
+            ("热点", self.hot_spots_table()),
+            ("健康趋势", self.trend_table()),
+            ("批注", self.comments_table()),
+        ]
+    }
 
     /// The PDF: who and when, the summary, charts and tables of each part, the assessment and
     /// the comments.
-    pub fn report(&self) -> Report {
+    fn report(&self) -> Report {
         let r = &self.detail.review;
         let f = self.figures();
         let mut report = Report::new(&self.title());

@@ -16,6 +16,7 @@ use super::month::Month;
 use super::store;
 use crate::entities::reviews;
 use crate::error::{ApiError, ApiResult};
+use documents::Document;
 
 /// Generates every review of `street`'s `month` that does not exist yet; returns how many.
 pub async fn generate_street_month(

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use documents::{DocumentError, PdfFont};
+use documents::{Document, DocumentError, PdfFont, Table};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -52,6 +52,24 @@ impl Writer {
             Format::Csv => Writer::Csv,
             Format::Pdf => Writer::Pdf(state.pdf_font.get()?),
         })
+    }
+}
+
+impl Writer {
+    /// `doc` in this writer's format.
+    pub fn write(self, doc: &impl Document) -> Result<Vec<u8>, DocumentError> {
+        match self {
+            Writer::Xlsx => {
+                let sheets = doc.sheets();
+                let named: Vec<(&str, &Table)> = sheets.iter().map(|(n, t)| (*n, t)).collect();
+                documents::tabular::xlsx(&named)
+            }
+            Writer::Csv => match doc.sheets().first() {
+                Some((_, table)) => documents::tabular::csv(table),
+                None => documents::tabular::csv(&Table::default()),
+            },
+            Writer::Pdf(font) => doc.report().render(&font),
+        }
     }
 }
 

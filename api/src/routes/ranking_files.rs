@@ -47,11 +47,7 @@ async fn file(
             to,
             rows: &rankings.rows,
         };
-        match writer {
-            Writer::Xlsx => documents::tabular::xlsx(&[("排名", &file.table())]),
-            Writer::Csv => documents::tabular::csv(&file.table()),
-            Writer::Pdf(font) => file.report().render(&font),
-        }
+        writer.write(&file)
     })
     .await
 }

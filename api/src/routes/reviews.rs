@@ -265,16 +265,7 @@ async fn review_file(
             detail: &detail,
             category_names: &names,
         };
-        match writer {
-            Writer::Xlsx => {
-                let sheets = file.sheets();
-                let named: Vec<(&str, &documents::Table)> =
-                    sheets.iter().map(|(n, t)| (*n, t)).collect();
-                documents::tabular::xlsx(&named)
-            }
-            Writer::Csv => documents::tabular::csv(&file.figures_table()),
-            Writer::Pdf(font) => file.report().render(&font),
-        }
+        writer.write(&file)
     })
     .await
 }
