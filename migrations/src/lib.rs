@@ -18,7 +18,7 @@ mod m20261205_000010_photo_owners;
 mod m20261205_000012_outbox_micro_grid;
 mod m20261206_000013_grid_health;
 mod m20261206_000014_reviews;
-mod m20261206_000015_outbox_audience;
+mod m20261206_000015_read_indexes;
 
 pub use m20261206_000013_grid_health::DEFAULT_HEALTH_RULES;
 
@@ -41,7 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_outbox_micro_grid::Migration),
             Box::new(m20261206_000013_grid_health::Migration),
             Box::new(m20261206_000014_reviews::Migration),
-            Box::new(m20261206_000015_outbox_audience::Migration),
+            Box::new(m20261206_000015_read_indexes::Migration),
         ]
     }
 }

@@ -41,9 +41,9 @@ impl Scope<'_> {
     pub fn events(self) -> Condition {
         match self {
             Scope::Grid(g) => Condition::all().add(events::Column::GridCode.eq(g)),
-            Scope::Street(s) => Condition::all()
-                .add(events::Column::StreetCode.eq(s))
-                .add(events::Column::GridCode.is_not_null()),
+            // By the street's grids, not the events' street: the events are then read from
+            // the grid index alone (`idx_events_grid_cover`).
+            Scope::Street(_) => self.grids(events::Column::GridCode),
         }
     }
 
