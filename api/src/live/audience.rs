@@ -1,5 +1,6 @@
 //! Who hears an outbox row. One rule, rendered twice: as a predicate for the websocket hub
-//! ([`Audience::hears`]) and as a query condition for the feed ([`Audience::condition`]), so a
+//! ([`Audience::hears`]) and as a query condition for the feed, a condition per way a row reaches the audience
+//! ([`Audience::branches`]), so a
 //! client reads by cursor exactly what it would have heard live.
 //!
 //! Admins and dispatchers hear everything. A grid worker hears rows of the grids they serve: a
@@ -107,20 +108,29 @@ impl Audience {
             || team.is_some_and(|t| self.teams.contains(t))
     }
 
-    /// The same rule over the outbox table; `None` when the audience hears everything.
-    pub fn condition(&self) -> Option<Condition> {
+    /// The same rule over the outbox table, one condition per way a row reaches the audience
+    /// (its user, grid, micro-grid, team); `None` when the audience hears everything. Each is one
+    /// range of an index with the position (`idx_outbox_user` …), so the feed reads each apart.
+    pub fn branches(&self) -> Option<Vec<Condition>> {
         if self.everything {
             return None;
         }
-        let mut c = Condition::any().add(outbox::Column::UserId.eq(self.user));
+        let mut b = vec![Condition::all().add(outbox::Column::UserId.eq(self.user))];
         if !self.grids.is_empty() {
-            c = c.add(outbox::Column::GridCode.is_in(self.grids.iter().cloned()));
-            c = c.add(outbox::Column::MicroGridCode.is_in(self.grids.iter().cloned()));
+            b.push(
+                Condition::all().add(outbox::Column::GridCode.is_in(self.grids.iter().cloned())),
+            );
+            b.push(
+                Condition::all()
+                    .add(outbox::Column::MicroGridCode.is_in(self.grids.iter().cloned())),
+            );
         }
         if !self.teams.is_empty() {
-            c = c.add(outbox::Column::TeamCode.is_in(self.teams.iter().cloned()));
+            b.push(
+                Condition::all().add(outbox::Column::TeamCode.is_in(self.teams.iter().cloned())),
+            );
         }
-        Some(c)
+        Some(b)
     }
 }
 
@@ -154,10 +164,10 @@ mod tests {
         assert!(!member.hears_parts([Some("S-G1"), None], None, None));
         let citizen = Audience::from_areas(&user(&[Role::Citizen]), &areas, &tree());
         assert!(!citizen.hears_parts([Some("S-G1"), None], Some("MED"), None));
-        assert!(citizen.condition().is_some());
+        assert_eq!(citizen.branches().map(|b| b.len()), Some(1));
         let dispatcher = Audience::from_areas(&user(&[Role::Dispatcher]), &[], &tree());
         assert!(dispatcher.hears_parts([None, None], None, None));
-        assert!(dispatcher.condition().is_none());
+        assert!(dispatcher.branches().is_none());
     }
 
     #[test]

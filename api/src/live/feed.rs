@@ -102,24 +102,37 @@ pub fn parse_limit(limit: Option<u64>) -> ApiResult<u64> {
     }
 }
 
-/// The audience's rows after position `after`, in position order, at most `limit`.
+/// The audience's rows after position `after`, in position order, at most `limit`. Each way a
+/// row reaches the audience is read apart, its first `limit` rows along its index, and the runs
+/// merged: however many rows for others the window holds, a worker's catch-up reads only theirs
+/// (one OR over all the ways would make the database fetch every match to order them).
 pub async fn read(
     db: &impl ConnectionTrait,
     audience: &Audience,
     after: i64,
     limit: u64,
 ) -> ApiResult<Vec<WireRow>> {
-    let mut q = outbox::Entity::find().filter(outbox::Column::Pos.gt(after));
-    if let Some(c) = audience.condition() {
-        q = q.filter(c);
-    }
-    Ok(q.order_by_asc(outbox::Column::Pos)
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(WireRow::of)
-        .collect())
+    let after_q = || {
+        outbox::Entity::find()
+            .filter(outbox::Column::Pos.gt(after))
+            .order_by_asc(outbox::Column::Pos)
+            .limit(limit)
+    };
+    let rows = match audience.branches() {
+        None => after_q().all(db).await?,
+        Some(branches) => {
+            let mut rows = Vec::new();
+            for c in branches {
+                rows.extend(after_q().filter(c).all(db).await?);
+            }
+            // A row may reach the audience two ways (its grid and its user): once.
+            rows.sort_by_key(|r| r.pos);
+            rows.dedup_by_key(|r| r.id);
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            rows
+        }
+    };
+    Ok(rows.into_iter().filter_map(WireRow::of).collect())
 }
 
 /// A page of the feed for the audience.
@@ -141,7 +154,54 @@ pub async fn page(
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ActiveModelTrait, Set};
+
     use super::*;
+    use crate::accounts::AreaKind;
+    use crate::auth::roles::Role;
+    use crate::testing::{TestResult, area, database, tree, user};
+
+    #[tokio::test]
+    async fn a_worker_reads_their_rows_in_order_once_among_others() -> TestResult {
+        let db = database().await?;
+        let me = user(&[Role::GridWorker]);
+        let audience = Audience::from_areas(&me, &[area(AreaKind::Grid, "S-G1")], &tree());
+        // pos → (grid, micro-grid, user): mine by grid, micro-grid, name, or grid and name.
+        let rows: [(i64, Option<&str>, Option<&str>, Option<Uuid>); 7] = [
+            (1, Some("S-G1"), None, None),
+            (2, Some("S-G3"), None, None),
+            (3, None, Some("S-G1-M1"), None),
+            (4, Some("S-G2"), None, Some(me.id)),
+            (5, Some("S-G1"), Some("S-G1-M2"), Some(me.id)),
+            (6, Some("S-G3"), None, Some(Uuid::now_v7())),
+            (7, Some("S-G1"), None, None),
+        ];
+        for (pos, grid, micro, to) in rows {
+            outbox::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                pos: Set(Some(pos)),
+                event_id: Set(Uuid::now_v7()),
+                kind: Set("event.created".into()),
+                grid_code: Set(grid.map(str::to_owned)),
+                micro_grid_code: Set(micro.map(str::to_owned)),
+                team_code: Set(None),
+                user_id: Set(to),
+                street_code: Set(Some("S".into())),
+                payload: Set("{}".into()),
+                created_at: Set(chrono::Utc::now()),
+            }
+            .insert(&db)
+            .await?;
+        }
+        let positions = |rows: Vec<WireRow>| rows.iter().map(|r| r.pos).collect::<Vec<_>>();
+        assert_eq!(
+            positions(read(&db, &audience, 0, 100).await?),
+            [1, 3, 4, 5, 7]
+        );
+        assert_eq!(positions(read(&db, &audience, 1, 3).await?), [3, 4, 5]);
+        assert_eq!(positions(read(&db, &audience, 5, 3).await?), [7]);
+        Ok(())
+    }
 
     #[test]
     fn cursors_are_plain_positions() {
