@@ -167,7 +167,8 @@ mod tests {
         let me = user(&[Role::GridWorker]);
         let audience = Audience::from_areas(&me, &[area(AreaKind::Grid, "S-G1")], &tree());
         // pos → (grid, micro-grid, user): mine by grid, micro-grid, name, or grid and name.
-        let rows: [(i64, Option<&str>, Option<&str>, Option<Uuid>); 7] = [
+        type Row<'a> = (i64, Option<&'a str>, Option<&'a str>, Option<Uuid>);
+        let rows: [Row<'_>; 7] = [
             (1, Some("S-G1"), None, None),
             (2, Some("S-G3"), None, None),
             (3, None, Some("S-G1-M1"), None),
