@@ -360,6 +360,24 @@ const ROUTES: &[(&str, &str, Access, bool)] = &[
     ("POST", "/api/v1/reviews", Roles(HEALTH_VIEWERS), false),
     ("GET", "/api/v1/reviews/{id}", Roles(HEALTH_VIEWERS), false),
     (
+        "GET",
+        "/api/v1/reviews/{id}/report.pdf",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/reviews/{id}/report.xlsx",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
+        "GET",
+        "/api/v1/reviews/{id}/report.csv",
+        Roles(HEALTH_VIEWERS),
+        false,
+    ),
+    (
         "PUT",
         "/api/v1/reviews/{id}/assessment",
         Roles(HEALTH_VIEWERS),
