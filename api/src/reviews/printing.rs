@@ -78,12 +78,12 @@ pub async fn write_pdfs(
             last = Some(area);
         }
     }
+    // The catalogue's names, as the review routes read them.
     let names = Arc::new(
-        crate::events::catalogue::categories(db)
+        crate::events::catalogue::Cached::default()
+            .get(db)
             .await?
-            .into_iter()
-            .map(|c| (c.code, c.name_zh))
-            .collect::<std::collections::HashMap<_, _>>(),
+            .names_zh(),
     );
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let mut written = Written::default();
