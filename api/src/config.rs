@@ -274,6 +274,11 @@ pub struct ServeArgs {
     /// from memory (it stays in the database and loads again when asked for).
     #[arg(long, env = "GRIDWING_SYNC_IDLE_SECS", default_value_t = 60)]
     pub sync_idle_secs: u64,
+    /// How many writers commit the edits phones merge into tasks and reports: each commits the
+    /// merges waiting for it as one transaction, so fifty phones syncing at once pay a few commits,
+    /// not one per edit.
+    #[arg(long, env = "GRIDWING_SYNC_WRITERS", default_value_t = 2)]
+    pub sync_writers: usize,
     /// Failed logins to one account from one address before every further attempt from that
     /// address must wait (the wait doubles with each failure). The owner logging in from
     /// another address is not held up: no limit locks an account as such.

@@ -138,7 +138,11 @@ impl AppState {
             places,
             qr,
             live: crate::live::Live::default(),
-            sync: crate::sync::Docs::new(Duration::from_secs(settings.sync_idle_secs)),
+            sync: crate::sync::Docs::new(
+                db.clone(),
+                Duration::from_secs(settings.sync_idle_secs),
+                settings.sync_writers,
+            ),
             catalogue: Default::default(),
             signups,
             db,

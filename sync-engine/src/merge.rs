@@ -72,43 +72,77 @@ pub struct Merged {
     pub review: Review,
 }
 
-/// Applies `data` from a peer writing what `grant` allows. `changes` is how many changes `doc` holds;
-/// on success it is raised by what was added. Refused fields are put back at once; a status the
-/// peer wrote is in the review for the caller's state machine.
+/// What a message with changes did to a copy of the document and of the peer's sync state: none
+/// of it is in the document until [`Pending::keep`]. The server keeps it once the changes are in
+/// the database, so a write the database refuses leaves the document, and what the server
+/// believes the peer has, as they were; the peer sends the changes again.
+#[must_use = "a merge not kept is dropped"]
+pub struct Pending {
+    trial: Option<(AutoCommit, sync::State)>,
+    added: usize,
+}
+
+impl Pending {
+    /// The changes added after `heads` (the heads before the message), as stored.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        match &mut self.trial {
+            Some((doc, _)) => doc.save_after(heads),
+            None => Vec::new(),
+        }
+    }
+
+    /// Puts the merge into the document and the sync state, and counts its changes.
+    pub fn keep(self, doc: &mut AutoCommit, state: &mut sync::State, changes: &mut usize) {
+        if let Some((d, s)) = self.trial {
+            *doc = d;
+            *state = s;
+        }
+        *changes += self.added;
+    }
+}
+
+/// Applies `data` from a peer writing what `grant` allows. `changes` is how many changes `doc`
+/// holds, for the limit. Refused fields are put back at once; a status the peer wrote is in the
+/// review for the caller's state machine. A message of heads and wants alone changes no document
+/// and is applied to `state` at once; one with changes is applied to copies, kept only through
+/// the [`Pending`] returned.
 pub fn receive(
     doc: &mut AutoCommit,
     state: &mut sync::State,
-    changes: &mut usize,
+    changes: usize,
     kind: DocKind,
     grant: Grant,
     data: &[u8],
     limits: &Limits,
-) -> Result<Merged, MergeError> {
+) -> Result<(Merged, Pending), MergeError> {
     let started = Instant::now();
     let message = catch_unwind(AssertUnwindSafe(|| checked(data, limits)))
         .map_err(|_| MergeError::Panicked)??;
     let run = |doc: &mut AutoCommit, state: &mut sync::State, message| {
         catch_unwind(AssertUnwindSafe(|| {
-            apply(doc, state, *changes, kind, grant, message, limits)
+            apply(doc, state, changes, kind, grant, message, limits)
         }))
         .map_err(|_| MergeError::Panicked)?
     };
-    let outcome = if message.changes.iter().len() == 0 {
-        // Heads and wants only: the document does not change, so it needs no copy.
-        run(doc, state, message)?
-    } else {
-        let mut trial_doc = doc.clone();
-        let mut trial_state = state.clone();
-        let outcome = run(&mut trial_doc, &mut trial_state, message)?;
-        if started.elapsed() > limits.budget {
-            return Err(MergeError::TooSlow(limits.budget));
-        }
-        *doc = trial_doc;
-        *state = trial_state;
-        outcome
-    };
-    *changes += outcome.added;
-    Ok(outcome)
+    if message.changes.iter().len() == 0 {
+        let merged = run(doc, state, message)?;
+        let added = merged.added;
+        return Ok((merged, Pending { trial: None, added }));
+    }
+    let mut trial_doc = doc.clone();
+    let mut trial_state = state.clone();
+    let merged = run(&mut trial_doc, &mut trial_state, message)?;
+    if started.elapsed() > limits.budget {
+        return Err(MergeError::TooSlow(limits.budget));
+    }
+    let added = merged.added;
+    Ok((
+        merged,
+        Pending {
+            trial: Some((trial_doc, trial_state)),
+            added,
+        },
+    ))
 }
 
 /// The message, decoded and checked before automerge acts on any part of it.
@@ -240,15 +274,17 @@ mod tests {
             let mut quiet = true;
             if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
                 quiet = false;
-                merged.push(receive(
+                let (m, pending) = receive(
                     server,
                     &mut ss,
-                    &mut changes,
+                    changes,
                     DocKind::Task,
                     grant,
                     &m.encode(),
                     &Limits::default(),
-                )?);
+                )?;
+                pending.keep(server, &mut ss, &mut changes);
+                merged.push(m);
             }
             if let Some(m) = server.sync().generate_sync_message(&mut ss) {
                 quiet = false;
@@ -302,21 +338,19 @@ mod tests {
         let mut server = server_doc()?;
         let heads = server.get_heads();
         let mut state = sync::State::new();
-        let mut changes = 1;
         for data in [b"garbage".as_slice(), &[0x42, 0xff, 0xff, 0xff]] {
             let e = receive(
                 &mut server,
                 &mut state,
-                &mut changes,
+                1,
                 DocKind::Task,
                 crate::access::open_task(crate::access::Relation::PlaceWorker),
                 data,
                 &Limits::default(),
             );
-            assert!(matches!(e, Err(MergeError::Decode(_))), "{e:?}");
+            assert!(matches!(e, Err(MergeError::Decode(_))), "{:?}", e.err());
         }
         assert_eq!(server.get_heads(), heads);
-        assert_eq!(changes, 1);
         Ok(())
     }
 
@@ -330,7 +364,7 @@ mod tests {
         phone.commit();
         let mut ps = sync::State::new();
         let mut ss = sync::State::new();
-        let mut changes = 1;
+        let mut changes = server.get_changes(&[]).len();
         let small = Limits {
             doc_bytes: 10_000,
             ..Limits::default()
@@ -342,13 +376,13 @@ mod tests {
                 match receive(
                     &mut server,
                     &mut ss,
-                    &mut changes,
+                    changes,
                     DocKind::Task,
                     crate::access::open_task(crate::access::Relation::PlaceWorker),
                     &m.encode(),
                     &small,
                 ) {
-                    Ok(_) => {}
+                    Ok((_, pending)) => pending.keep(&mut server, &mut ss, &mut changes),
                     Err(e) => {
                         refused = Some(e);
                         break;
@@ -367,6 +401,66 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(server.get_heads(), heads);
+        Ok(())
+    }
+
+    #[test]
+    fn a_merge_not_kept_leaves_the_document_and_is_taken_when_sent_again() -> TestResult {
+        let mut server = server_doc()?;
+        let heads = server.get_heads();
+        let mut phone = server.fork();
+        let note = phone.put_object(ROOT, "on_site_note", ObjType::Text)?;
+        phone.splice_text(&note, 0, 0, "写入失败")?;
+        phone.commit();
+        let grant = crate::access::open_task(crate::access::Relation::PlaceWorker);
+        let (mut ss, mut ps) = (sync::State::new(), sync::State::new());
+        let changes = server.get_changes(&[]).len();
+        // Until the phone's change arrives; its write then fails, so it is not kept.
+        let mut carried = false;
+        for _ in 0..4 {
+            if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
+                let (merged, mut pending) = receive(
+                    &mut server,
+                    &mut ss,
+                    changes,
+                    DocKind::Task,
+                    grant,
+                    &m.encode(),
+                    &Limits::default(),
+                )?;
+                if merged.added > 0 {
+                    assert!(!pending.save_after(&merged.heads_before).is_empty());
+                    carried = true;
+                    break;
+                }
+                pending.keep(&mut server, &mut ss, &mut 0);
+            }
+            if let Some(m) = server.sync().generate_sync_message(&mut ss) {
+                phone
+                    .sync()
+                    .receive_sync_message(&mut ps, m)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        assert!(carried, "the change never arrived");
+        assert_eq!(
+            server.get_heads(),
+            heads,
+            "a merge not kept is in the document"
+        );
+        let state = server.hydrate(ROOT, None)?;
+        assert_eq!(
+            fields::read_text(&state, "on_site_note").as_deref(),
+            Some("")
+        );
+        // The connection closes on the failure; the phone's next connection sends it again.
+        let merged = sync_through(&mut server, &mut phone, grant)?;
+        assert!(merged.iter().any(|m| m.added > 0));
+        let state = server.hydrate(ROOT, None)?;
+        assert_eq!(
+            fields::read_text(&state, "on_site_note").as_deref(),
+            Some("写入失败")
+        );
         Ok(())
     }
 }

@@ -859,3 +859,74 @@ async fn an_acknowledged_edit_survives_kill_9_of_the_server_that_took_it() -> Te
     assert_eq!(e["description"], "垃圾桶满了，已经溢出");
     fresh.quit().await
 }
+
+/// Makes every write of a change row fail (`on`), or mends that: the database refusing a merge.
+async fn refuse_change_rows(app: &TestApp, on: bool) -> TestResult {
+    use sea_orm::ConnectionTrait;
+    let db = &app.state.db;
+    let sql = match (db.get_database_backend(), on) {
+        (sea_orm::DbBackend::Postgres, true) => {
+            "CREATE FUNCTION gw_refuse_change() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER gw_refuse_change BEFORE INSERT ON sync_changes \
+             FOR EACH ROW EXECUTE FUNCTION gw_refuse_change();"
+        }
+        (sea_orm::DbBackend::Postgres, false) => {
+            "DROP TRIGGER gw_refuse_change ON sync_changes; DROP FUNCTION gw_refuse_change();"
+        }
+        (_, true) => {
+            "CREATE TRIGGER gw_refuse_change BEFORE INSERT ON sync_changes \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        }
+        (_, false) => "DROP TRIGGER gw_refuse_change;",
+    };
+    db.execute_unprepared(sql).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_merge_the_database_refuses_is_not_kept_in_memory_either() -> TestResult {
+    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    let worker = app.token(GRID_WORKER).await?;
+    let (id, url) = task_in_g001(&app).await?;
+    let ws = format!(
+        "{}/api/v1/sync?token={worker}",
+        app.base.replacen("http", "ws", 1)
+    );
+    let mut a = Phone::start("refused-write").await?;
+    // It reconnects only when told to.
+    a.ok(json!({"cmd": "connect", "url": ws, "timeout_ms": 5000, "retry_ms": 600_000}))
+        .await?;
+    let note_before = a.find(&url).await?["on_site_note"].clone();
+    let row_before = event(&app, &worker, id).await?["task"]["on_site_note"].clone();
+    refuse_change_rows(&app, true).await?;
+    let note = "写库失败的记录";
+    a.ok(json!({"cmd": "change", "url": url, "update_text": {"path": ["on_site_note"], "value": note}}))
+        .await?;
+    // The write fails, and the server closes the connection rather than acknowledge the edit.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a.ok(json!({"cmd": "status"})).await?["connected"] != false {
+        if tokio::time::Instant::now() > deadline {
+            return Err("the server kept the connection after its write failed".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    refuse_change_rows(&app, false).await?;
+    // The document is still in memory (a minute unused before it is dropped): a fresh phone
+    // gets it from there, and it must not hold what the database never took.
+    assert!(!app.state.sync.is_empty());
+    let mut b = Phone::start("after-refusal").await?;
+    b.connect(&app, &worker).await?;
+    assert_eq!(b.find(&url).await?["on_site_note"], note_before);
+    assert_eq!(
+        event(&app, &worker, id).await?["task"]["on_site_note"],
+        row_before
+    );
+    // The first phone still has its edit, and sends it again once back.
+    a.ok(json!({"cmd": "online", "timeout_ms": 5000})).await?;
+    b.wait(&url, json!({"path": ["on_site_note"], "equals": note}))
+        .await?;
+    event_until(&app, &worker, id, |e| e["task"]["on_site_note"] == note).await?;
+    a.quit().await?;
+    b.quit().await
+}

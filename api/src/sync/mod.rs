@@ -10,6 +10,7 @@
 //! instance), the server writes the rows' values into the document as its own change.
 
 pub mod building_doc;
+pub mod merge_desk;
 pub mod session;
 pub mod store;
 pub mod subject;
@@ -23,11 +24,12 @@ use std::time::{Duration, Instant};
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use sea_orm::DatabaseConnection;
 use sync_engine::docid::DocumentId;
-use sync_engine::merge::{Limits, Merged};
+use sync_engine::merge::{Limits, Merged, Pending};
 use sync_engine::{DocKind, fields};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use self::merge_desk::{Merge, MergeDesk};
 use self::subject::Subject;
 use crate::auth::user::CurrentUser;
 use crate::error::ApiResult;
@@ -61,17 +63,30 @@ pub struct Docs {
     /// Outbox rows this instance wrote for a merge into a document it holds, which already
     /// agrees with the rows: when such a row comes back on the bus, that document needs no
     /// refresh (other instances' copies and other documents of the event still do).
-    settled: Mutex<HashMap<Uuid, (DocumentId, Instant)>>,
+    settled: Arc<Settled>,
+    /// Where merges into tasks and reports are written, a batch per commit.
+    merges: MergeDesk,
 }
 
+type Settled = Mutex<HashMap<Uuid, (DocumentId, Instant)>>;
+
 impl Docs {
-    pub fn new(idle_after: Duration) -> Self {
+    /// The documents of an instance writing through `db` with `writers` merge writers.
+    pub fn new(db: DatabaseConnection, idle_after: Duration, writers: usize) -> Self {
+        let settled: Arc<Settled> = Arc::default();
+        let mark = settled.clone();
+        let settle: merge_desk::Settle = Arc::new(move |row, document| {
+            if let Ok(mut s) = mark.lock() {
+                s.insert(row, (document, Instant::now()));
+            }
+        });
         Self {
             open: Mutex::new(HashMap::new()),
             actor: ActorId::from(Uuid::new_v4().as_bytes().as_slice()),
             limits: Limits::default(),
             idle_after,
-            settled: Mutex::new(HashMap::new()),
+            settled,
+            merges: MergeDesk::new(db, writers, settle),
         }
     }
 }
@@ -208,12 +223,6 @@ impl Docs {
         // A row that never came back (its transaction rolled back) is forgotten in time.
         if let Ok(mut s) = self.settled.lock() {
             s.retain(|_, (_, at)| at.elapsed() < SETTLED_FOR);
-        }
-    }
-
-    fn settle(&self, row: Uuid, document: DocumentId) {
-        if let Ok(mut s) = self.settled.lock() {
-            s.insert(row, (document, Instant::now()));
         }
     }
 
@@ -371,30 +380,34 @@ pub async fn persist(
     kept(engine, open, inner, row).await
 }
 
-/// Stores what a peer's message added to a document (the changes after its heads before) and
-/// writes the accepted fields through to the rows: the values the rows did not take, with the
-/// reason, and what the rows hold now when that was read on the way. For a task or a report the
-/// change row, the rows and the live announcement are one transaction, so the change and what it
-/// means for the rows stand or fall together.
+/// Stores what a peer's message added to a document (the changes after its heads before),
+/// writes the accepted fields through to the rows, and only then keeps the merge in the document
+/// and the peer's sync state: what the rows did not take, with the reason, and what the rows hold
+/// now when that was read on the way. For a task or a report the change row, the rows and the
+/// live announcement are one transaction (shared with other merges written at the same moment),
+/// so the change and what it means for the rows stand or fall together; if they fall, the
+/// document in memory is as it was.
+#[allow(clippy::too_many_arguments)]
 pub async fn commit_merge(
     engine: Engine<'_>,
     open: &Open,
     inner: &mut Inner,
+    state: &mut automerge::sync::State,
     merged: &Merged,
+    mut pending: Pending,
     peer: Option<&str>,
     user: &CurrentUser,
 ) -> ApiResult<subject::Written> {
     let (after, accepted) = (&merged.after, &merged.review.accepted);
+    let data = pending.save_after(&merged.heads_before);
+    if data.is_empty() {
+        pending.keep(&mut inner.doc, state, &mut inner.changes);
+        return Ok(subject::Written::default());
+    }
     if open.subject.kind == DocKind::Building {
-        persist(
-            engine,
-            open,
-            inner,
-            &merged.heads_before,
-            peer,
-            Some(user.id),
-        )
-        .await?;
+        let row = store::append(engine.db, open.id.uuid(), data, peer, Some(user.id)).await?;
+        pending.keep(&mut inner.doc, state, &mut inner.changes);
+        kept(engine, open, inner, row).await?;
         let refused =
             subject::write_building(engine.db, engine.live, user, &open.subject, after, accepted)
                 .await?;
@@ -403,23 +416,25 @@ pub async fn commit_merge(
             ..subject::Written::default()
         });
     }
-    let data = inner.doc.save_after(&merged.heads_before);
-    if data.is_empty() {
-        return Ok(subject::Written::default());
-    }
-    let tx = crate::db::begin_write(engine.db).await?;
-    let row = store::append(&tx, open.id.uuid(), data, peer, Some(user.id)).await?;
-    let written = subject::write_rows(&tx, user, &open.subject, after, accepted).await?;
-    // Known before the commit, so the row cannot come back first.
-    if let Some(a) = written.announced {
-        engine.docs.settle(a, open.id);
-    }
-    tx.commit().await?;
-    if written.announced.is_some() {
+    let committed = engine
+        .docs
+        .merges
+        .submit(Merge {
+            document: open.id,
+            subject: open.subject,
+            data,
+            peer: peer.map(str::to_owned),
+            user: user.clone(),
+            after: after.clone(),
+            accepted: accepted.clone(),
+        })
+        .await?;
+    pending.keep(&mut inner.doc, state, &mut inner.changes);
+    if committed.written.announced.is_some() {
         engine.live.poke();
     }
-    kept(engine, open, inner, row).await?;
-    Ok(written)
+    kept(engine, open, inner, committed.row).await?;
+    Ok(committed.written)
 }
 
 /// Counts a change row as folded into the document, compacting when enough have piled up.

@@ -420,11 +420,11 @@ impl Connection<'_> {
         let open = synced.open.clone();
         let mut inner = open.inner.lock().await;
         open.touch();
-        let super::Inner { doc, changes, .. } = &mut *inner;
-        let merged = match merge::receive(
-            doc,
+        let changes_before = inner.changes;
+        let (merged, pending) = match merge::receive(
+            &mut inner.doc,
             &mut synced.state,
-            changes,
+            changes_before,
             s.kind,
             grant,
             data,
@@ -435,12 +435,19 @@ impl Connection<'_> {
         };
         tracing::debug!(%document, added = merged.added, review = ?merged.review, "sync: merged");
         let mut reasons = merged.review.refused.clone();
-        if merged.added > 0 {
+        if merged.added == 0 {
+            let super::Inner { doc, changes, .. } = &mut *inner;
+            pending.keep(doc, &mut synced.state, changes);
+        } else {
+            // Kept in the document only once written: a failed write closes the connection
+            // and leaves the document as it was.
             let written = super::commit_merge(
                 self.engine,
                 &open,
                 &mut inner,
+                &mut synced.state,
                 &merged,
+                pending,
                 self.gate.remote(),
                 &self.user,
             )

@@ -148,7 +148,7 @@ pub async fn create_many(db: &impl ConnectionTrait, docs: Vec<New>) -> ApiResult
     Ok(written)
 }
 
-/// Records changes merged into a document, with who sent them; the new row's id.
+/// Writes one change row; its id.
 pub async fn append(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -156,18 +156,51 @@ pub async fn append(
     peer: Option<&str>,
     user: Option<Uuid>,
 ) -> ApiResult<Uuid> {
-    let row = Uuid::now_v7();
-    sync_changes::ActiveModel {
-        id: Set(row),
-        document_id: Set(id),
-        data: Set(data),
-        peer_id: Set(peer.map(str::to_owned)),
-        user_id: Set(user),
-        created_at: Set(Utc::now()),
+    let change = NewChange {
+        document: id,
+        data: &data,
+        peer,
+        user,
+    };
+    append_many(db, [change])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no id for a change row")))
+}
+
+/// A change row to write.
+pub struct NewChange<'a> {
+    pub document: Uuid,
+    pub data: &'a [u8],
+    pub peer: Option<&'a str>,
+    pub user: Option<Uuid>,
+}
+
+/// Writes change rows in as few statements as fit [`by_size`]; their ids, in order.
+pub async fn append_many<'a>(
+    db: &impl ConnectionTrait,
+    changes: impl IntoIterator<Item = NewChange<'a>>,
+) -> ApiResult<Vec<Uuid>> {
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    for c in changes {
+        let id = Uuid::now_v7();
+        ids.push(id);
+        rows.push(sync_changes::ActiveModel {
+            id: Set(id),
+            document_id: Set(c.document),
+            data: Set(c.data.to_vec()),
+            peer_id: Set(c.peer.map(str::to_owned)),
+            user_id: Set(c.user),
+            created_at: Set(now),
+        });
     }
-    .insert(db)
-    .await?;
-    Ok(row)
+    // Bytes go out as hex text at worst.
+    for run in by_size(rows, |r| 160 + 2 * r.data.as_ref().len()) {
+        sync_changes::Entity::insert_many(run).exec(db).await?;
+    }
+    Ok(ids)
 }
 
 /// Folds the rows in `rows` into a new snapshot of `doc` and deletes them; the new snapshot
