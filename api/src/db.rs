@@ -1,14 +1,19 @@
 //! Connecting to the database and migrating it. SQLite is the embedded default (a file created on
 //! first start); any `postgres://` URL selects PostgreSQL. Both run the same migrations.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::DbArgs;
 
@@ -59,12 +64,99 @@ pub async fn connect(args: &DbArgs) -> anyhow::Result<DatabaseConnection> {
 /// a deferred transaction that reads first cannot upgrade its lock while another writer holds
 /// it and fails at once with "database is locked", whereas waiting at BEGIN honours the busy
 /// timeout. PostgreSQL ignores the option.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+///
+/// SQLite has one writer at a time, and a writer waiting at BEGIN would hold a pool connection
+/// all the while, so readers would queue behind writers for connections. Writers to a SQLite
+/// file wait at its writer gate instead, holding nothing, and take a connection once it is
+/// their turn; the transaction holds the gate until it ends.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTx, DbErr> {
+    let gate = match sqlite_writer_gate(db) {
+        Some(gate) => Some(
+            tokio::time::timeout(GATE_WAIT, gate.acquire_owned())
+                .await
+                .map_err(|_| DbErr::Custom("timed out waiting for the SQLite writer".into()))?
+                .map_err(|_| DbErr::Custom("the SQLite writer gate closed".into()))?,
+        ),
+        None => None,
+    };
+    let tx = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTx { tx, _gate: gate })
+}
+
+/// As long as SQLite's busy timeout: a writer waits at the gate as it would have at BEGIN.
+const GATE_WAIT: Duration = Duration::from_secs(10);
+
+/// The gate of the SQLite file `db` writes to; None on PostgreSQL, which takes writers side by
+/// side. Keyed by file, so every pool on one file (several servers in one process, as the tests
+/// run them) shares it.
+fn sqlite_writer_gate(db: &DatabaseConnection) -> Option<Arc<Semaphore>> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    static GATES: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
+        LazyLock::new(Default::default);
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    Some(
+        gates
+            .entry(file)
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone(),
+    )
+}
+
+/// A transaction that writes, from [`begin_write`]: what a [`DatabaseTransaction`] is, holding
+/// the SQLite writer gate (if any) until it commits, rolls back or is dropped.
+pub struct WriteTx {
+    tx: DatabaseTransaction,
+    // Declared after the transaction, so it is released after the transaction is dropped.
+    _gate: Option<OwnedSemaphorePermit>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTx {
+    fn get_database_backend(&self) -> DbBackend {
+        self.tx.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.tx.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.tx.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.tx.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.tx.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.tx.support_returning()
+    }
 }
 
 /// About the most bytes one statement should carry. sqlx 0.9 leaves Nagle's algorithm on, and

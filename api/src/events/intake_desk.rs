@@ -15,8 +15,8 @@ use places::geometry::Coord;
 use places::locate::LocateIndex;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TryIntoModel,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -259,7 +259,7 @@ fn near(p: Coord, q: Coord) -> bool {
 /// For each report, the earliest stored open original of its category near it in the last
 /// hour: one query for the whole batch, read inside its transaction.
 async fn stored_originals(
-    tx: &DatabaseTransaction,
+    tx: &crate::db::WriteTx,
     jobs: &[Prepared],
     now: chrono::DateTime<Utc>,
 ) -> ApiResult<Vec<Option<Uuid>>> {

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -196,7 +196,7 @@ async fn check_assignee(db: &impl ConnectionTrait, a: &Assignee) -> ApiResult<()
 }
 
 async fn attach_feedback_photos(
-    db: &DatabaseTransaction,
+    db: &crate::db::WriteTx,
     event: Uuid,
     user: Uuid,
     shas: &[String],

@@ -15,8 +15,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use places::locate::LocateIndex;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -136,7 +136,7 @@ async fn check_eligible(
     Ok(())
 }
 
-async fn free_place(tx: &DatabaseTransaction, shift: Uuid) -> ApiResult<()> {
+async fn free_place(tx: &crate::db::WriteTx, shift: Uuid) -> ApiResult<()> {
     shifts::Entity::update_many()
         .col_expr(
             shifts::Column::Taken,
@@ -151,7 +151,7 @@ async fn free_place(tx: &DatabaseTransaction, shift: Uuid) -> ApiResult<()> {
 
 /// Moves a signup from one status to another if it still has the first; true when it did.
 async fn set_status(
-    tx: &DatabaseTransaction,
+    tx: &crate::db::WriteTx,
     id: Uuid,
     from: SignupStatus,
     to: SignupStatus,
@@ -180,7 +180,7 @@ pub(super) async fn existing(
 
 /// Gives the first person in line a freed place, and tells them live. None when nobody waits.
 async fn promote_next(
-    tx: &DatabaseTransaction,
+    tx: &crate::db::WriteTx,
     shift: &shifts::Model,
 ) -> ApiResult<Option<signups::Model>> {
     // Another transaction may take the same person first: then try the next in line.
