@@ -109,19 +109,35 @@ pub async fn enqueue(
     subject: &str,
     body: &str,
 ) -> ApiResult<()> {
-    email_outbox::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        to_addr: Set(to.to_owned()),
-        subject: Set(subject.to_owned()),
-        body: Set(body.to_owned()),
-        attempts: Set(0),
-        claimed_until: Set(None),
-        sent_at: Set(None),
-        last_error: Set(None),
-        created_at: Set(Utc::now()),
+    enqueue_many(db, vec![to], subject, body).await
+}
+
+/// Queues the same message to many addresses inside the caller's transaction, in statements
+/// that each stay within [`crate::db::STATEMENT_BUDGET`].
+pub async fn enqueue_many(
+    db: &impl ConnectionTrait,
+    to: Vec<&str>,
+    subject: &str,
+    body: &str,
+) -> ApiResult<()> {
+    let now = Utc::now();
+    let rows = to
+        .into_iter()
+        .map(|to| email_outbox::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            to_addr: Set(to.to_owned()),
+            subject: Set(subject.to_owned()),
+            body: Set(body.to_owned()),
+            attempts: Set(0),
+            claimed_until: Set(None),
+            sent_at: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+        })
+        .collect();
+    for run in crate::db::by_size(rows, |_| 200 + subject.len() + body.len()) {
+        email_outbox::Entity::insert_many(run).exec(db).await?;
     }
-    .insert(db)
-    .await?;
     Ok(())
 }
 

@@ -25,9 +25,6 @@ use crate::live::outbox::{self, Entry};
 use crate::pagination::{Page, PageRequest};
 use crate::stored::{self, Corrupt};
 
-/// Rows per insert statement when a call-out reaches thousands.
-const CHUNK: usize = 500;
-
 /// Whom a call-out reaches.
 pub enum Target {
     /// Volunteers serving this area or an area below it.
@@ -185,17 +182,17 @@ pub async fn create(
     .insert(&tx)
     .await?;
     let people: Vec<Uuid> = called.into_iter().collect();
-    for chunk in people.chunks(CHUNK) {
-        callout_answers::Entity::insert_many(chunk.iter().map(|u| callout_answers::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            callout_id: Set(id),
-            user_id: Set(*u),
-            answer: Set(None),
-            answered_at: Set(None),
-            created_at: Set(now),
-        }))
-        .exec(&tx)
-        .await?;
+    let lines = people.iter().map(|u| callout_answers::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        callout_id: Set(id),
+        user_id: Set(*u),
+        answer: Set(None),
+        answered_at: Set(None),
+        created_at: Set(now),
+    });
+    // Three ids and a time a line.
+    for run in crate::db::by_size(lines.collect(), |_| 160) {
+        callout_answers::Entity::insert_many(run).exec(&tx).await?;
     }
     outbox::record_many(
         &tx,
@@ -219,9 +216,11 @@ pub async fn create(
         "{}\n\n请在小程序中回复能否到场（是/否）。\n召集编号：{id}\n",
         new.message
     );
-    for to in people.iter().filter_map(|u| emails.get(u)) {
-        crate::mail::enqueue(&tx, to, &subject, &body).await?;
-    }
+    let to = people
+        .iter()
+        .filter_map(|u| emails.get(u).map(String::as_str))
+        .collect();
+    crate::mail::enqueue_many(&tx, to, &subject, &body).await?;
     tx.commit().await?;
     live.poke();
     view(db, id, coordinator).await

@@ -6,6 +6,7 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
+use crate::db::by_size;
 use crate::entities::outbox;
 use crate::error::ApiResult;
 
@@ -52,13 +53,59 @@ pub async fn record(db: &impl ConnectionTrait, e: Entry) -> ApiResult<Uuid> {
     Ok(row(e).insert(db).await?.id)
 }
 
-/// Writes many entries inside the caller's transaction, a few hundred rows per statement (a
-/// call-out to a team of thousands).
+/// Writes many entries inside the caller's transaction (a call-out to a team of thousands), in
+/// statements that each stay within [`crate::db::STATEMENT_BUDGET`].
 pub async fn record_many(db: &impl ConnectionTrait, entries: Vec<Entry>) -> ApiResult<()> {
-    let mut rows = entries.into_iter().map(row).peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<outbox::ActiveModel> = rows.by_ref().take(500).collect();
-        outbox::Entity::insert_many(chunk).exec(db).await?;
+    for run in runs(entries) {
+        outbox::Entity::insert_many(run).exec(db).await?;
     }
     Ok(())
+}
+
+/// The rows of `entries`, a statement's worth to a run.
+fn runs(entries: Vec<Entry>) -> Vec<Vec<outbox::ActiveModel>> {
+    let rows = entries.into_iter().map(row).collect();
+    // The payload and a row's worth of ids, codes, kind and time.
+    by_size(rows, |r| 240 + r.payload.as_ref().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::QueryTrait;
+    use sea_orm::sea_query::PostgresQueryBuilder;
+
+    #[test]
+    fn a_call_out_to_thousands_is_written_in_statements_under_the_budget() {
+        let callout = Uuid::now_v7();
+        let payload = serde_json::json!({
+            "callout_id": callout,
+            "title": "防汛紧急集结",
+            "message": "今晚八点前到东门集合，带好雨具和手电。".repeat(4),
+            "area": "QSH-C01",
+            "team": "FLOOD",
+            "answer_with": format!("POST /api/v1/callouts/{callout}/answer"),
+        });
+        let entries: Vec<Entry> = (0..3000)
+            .map(|_| Entry {
+                event_id: callout,
+                kind: "callout.created",
+                grid_code: None,
+                micro_grid_code: None,
+                team_code: None,
+                user_id: Some(Uuid::now_v7()),
+                street_code: None,
+                payload: payload.clone(),
+            })
+            .collect();
+        let runs = runs(entries);
+        assert_eq!(runs.iter().map(Vec::len).sum::<usize>(), 3000);
+        for run in runs {
+            // Values written out in the text: at least what the bound parameters take.
+            let sql = outbox::Entity::insert_many(run)
+                .into_query()
+                .to_string(PostgresQueryBuilder);
+            assert!(sql.len() <= 16 * 1024, "a statement of {} bytes", sql.len());
+        }
+    }
 }
