@@ -208,6 +208,61 @@ pub fn redact(url: &str) -> String {
 mod tests {
     use super::{STATEMENT_BUDGET, by_size, redact};
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[tokio::test]
+    async fn a_writer_waiting_for_another_leaves_the_connections_to_readers() -> TestResult {
+        use sea_orm::ConnectionTrait;
+        let dir = tempfile::tempdir()?;
+        let args = crate::config::DbArgs {
+            database_url: format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("gate.sqlite").display()
+            ),
+            db_max_connections: 2,
+        };
+        let db = super::connect(&args).await?;
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)").await?;
+        let first = super::begin_write(&db).await?;
+        first.execute_unprepared("INSERT INTO t VALUES (1)").await?;
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let tx = super::begin_write(&db).await?;
+                tx.execute_unprepared("INSERT INTO t VALUES (2)").await?;
+                tx.commit().await
+            }
+        });
+        // The second writer gets going and waits for the first.
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!second.is_finished());
+        // The pool's other connection is free: a read does not queue behind the waiting writer
+        // (waiting at BEGIN IMMEDIATE, it would hold that connection for up to the busy timeout).
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            db.query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(*) AS n FROM t",
+            )),
+        )
+        .await??
+        .ok_or("no count")?;
+        assert_eq!(read.try_get::<i64>("", "n")?, 0);
+        first.commit().await?;
+        second.await??;
+        let all = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(*) AS n FROM t",
+            ))
+            .await?
+            .ok_or("no count")?;
+        assert_eq!(all.try_get::<i64>("", "n")?, 2);
+        Ok(())
+    }
+
     #[test]
     fn runs_stay_under_the_budget_in_order() {
         let sizes = vec![5000, 5000, 5000, 20_000, 100, 100];
