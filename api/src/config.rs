@@ -276,7 +276,7 @@ pub struct ServeArgs {
     pub sync_idle_secs: u64,
     /// How many writers commit the edits phones merge into tasks and reports: each commits the
     /// merges waiting for it as one transaction, so fifty phones syncing at once pay a few commits,
-    /// not one per edit.
+    /// not one per edit. 0: each merge commits alone.
     #[arg(long, env = "GRIDWING_SYNC_WRITERS", default_value_t = 2)]
     pub sync_writers: usize,
     /// Failed logins to one account from one address before every further attempt from that

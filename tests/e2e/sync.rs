@@ -15,7 +15,8 @@ use crate::support::*;
 
 #[tokio::test]
 async fn two_phones_edit_a_task_offline_and_converge_and_the_rows_show_the_merge() -> TestResult {
-    let app = TestApp::spawn_with(&["--demo-street", "true"]).await?;
+    // Each merge committing alone (no merge writers): the other tests run the batched writers.
+    let app = TestApp::spawn_with(&["--demo-street", "true", "--sync-writers", "0"]).await?;
     let worker = app.token(GRID_WORKER).await?;
     let (id, url) = task_in_g001(&app).await?;
     // A task's photos are the worker's own uploads.

@@ -31,7 +31,8 @@
 //        --find-parallel at a time per client: the stock client marks a find that took 60 s
 //        unavailable, and N*D requests at once can take a server longer than that), then
 //        all make K changes to each of them (change k of doc j: an updateText of on_site_note
-//        when i+j+k is even, else a push of a string to photos). Done when the server has
+//        when i+j+k is even, else a push to photos: of --photo, a photo the phone's user
+//        uploaded, or without it a made-up name, which gridwing refuses). Done when the server has
 //        acknowledged every client's last change of every doc (its heads, as the client last
 //        heard them, include that change). changes/s = N*D*K / time from the first change to
 //        the last acknowledgement; the server's RSS before, after connecting, at its peak while
@@ -415,7 +416,7 @@ async function cmdLoad() {
   const pid = Number(flags.pid)
   const n = num("clients", 1000)
   const urls = readLines(flags.urls)
-  const config = { type: "load", url: target, urls, docsPerClient: num("docs", 20), changes: num("changes", 1), findParallel: num("find-parallel", 1), timeoutMs }
+  const config = { type: "load", url: target, urls, docsPerClient: num("docs", 20), changes: num("changes", 1), findParallel: num("find-parallel", 1), photo: flags.photo ?? null, timeoutMs }
   if (config.docsPerClient > urls.length) throw new Error(`--docs ${config.docsPerClient} is more than the ${urls.length} documents`)
   let deadline = Date.now() + timeoutMs
   const rss0 = rssKb(pid)
@@ -620,7 +621,7 @@ async function changeAll(clients, config, stats, send) {
           if ((c.i + j + k) % 2 === 0) {
             if (typeof d.on_site_note === "string") A.updateText(d, ["on_site_note"], `第${k + 1}次到场 客户端${c.i}`)
             else d.on_site_note = `第${k + 1}次到场 客户端${c.i}`
-          } else d.photos.push(`bench/c${c.i}-d${j}-${k}.jpg`)
+          } else d.photos.push(config.photo ?? `bench/c${c.i}-d${j}-${k}.jpg`)
         })
         made++
         progress.made++

@@ -99,20 +99,23 @@ async fn keep(
             computed_at: Set(now),
         });
     }
-    area_health::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([area_health::Column::AreaCode, area_health::Column::Day])
-                .update_columns([
-                    area_health::Column::Score,
-                    area_health::Column::Colour,
-                    area_health::Column::Contributions,
-                    area_health::Column::RulesFrom,
-                    area_health::Column::ComputedAt,
-                ])
-                .to_owned(),
-        )
-        .exec(tx)
-        .await?;
+    // The contributions and a row's worth of codes, numbers and times.
+    for run in crate::db::by_size(rows, |r| 200 + r.contributions.as_ref().len()) {
+        area_health::Entity::insert_many(run)
+            .on_conflict(
+                OnConflict::columns([area_health::Column::AreaCode, area_health::Column::Day])
+                    .update_columns([
+                        area_health::Column::Score,
+                        area_health::Column::Colour,
+                        area_health::Column::Contributions,
+                        area_health::Column::RulesFrom,
+                        area_health::Column::ComputedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(tx)
+            .await?;
+    }
     // The colours as they stand inside this transaction, then a compare-and-set on each that
     // changed: of several instances refreshing one grid at once, one announces a change.
     let stored: HashMap<String, Option<String>> = areas::Entity::find()

@@ -52,9 +52,13 @@ pub type Settle = Arc<dyn Fn(Uuid, DocumentId) + Send + Sync>;
 
 /// The merge writers: merges spread over a few lanes by document, each lane writing one batch at
 /// a time, so batches of different lanes overlap.
+/// With no lanes (`--sync-writers 0`), each merge is written alone by the connection that took
+/// it, a transaction and a commit each: the way to compare.
 pub struct MergeDesk {
     batches: Batcher<u64, Merge, Answer>,
     lanes: u64,
+    db: DatabaseConnection,
+    settle: Settle,
 }
 
 impl MergeDesk {
@@ -62,20 +66,28 @@ impl MergeDesk {
         let batches = Batcher::new(
             MAX_BATCH,
             Duration::from_secs(30),
-            Arc::new(move |_lane, merges| {
+            Arc::new({
                 let (db, settle) = (db.clone(), settle.clone());
-                Box::pin(async move { write(&db, &settle, merges).await })
-                    as futures_util::future::BoxFuture<'static, _>
+                move |_lane, merges| {
+                    let (db, settle) = (db.clone(), settle.clone());
+                    Box::pin(async move { write(&db, &settle, merges).await })
+                        as futures_util::future::BoxFuture<'static, _>
+                }
             }),
         );
         Self {
             batches,
-            lanes: lanes.max(1) as u64,
+            lanes: lanes as u64,
+            db,
+            settle,
         }
     }
 
     /// Writes one merge; answers once its batch has committed.
     pub async fn submit(&self, merge: Merge) -> Answer {
+        if self.lanes == 0 {
+            return one(write_batch(&self.db, &self.settle, std::slice::from_ref(&merge)).await);
+        }
         let mut h = DefaultHasher::new();
         merge.document.uuid().hash(&mut h);
         let lane = h.finish() % self.lanes;
@@ -84,6 +96,13 @@ impl MergeDesk {
             .await
             .map_err(|e| ApiError::Unexpected(e.into()))?
     }
+}
+
+fn one(done: ApiResult<Vec<Committed>>) -> Answer {
+    done.and_then(|mut d| {
+        d.pop()
+            .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("no outcome for a merge")))
+    })
 }
 
 async fn write(db: &DatabaseConnection, settle: &Settle, merges: Vec<Merge>) -> Vec<Answer> {
@@ -97,15 +116,7 @@ async fn write(db: &DatabaseConnection, settle: &Settle, merges: Vec<Merge>) -> 
     }
     let mut answers = Vec::with_capacity(merges.len());
     for m in &merges {
-        answers.push(
-            write_batch(db, settle, std::slice::from_ref(m))
-                .await
-                .and_then(|mut done| {
-                    done.pop().ok_or_else(|| {
-                        ApiError::Unexpected(anyhow::anyhow!("no outcome for a merge"))
-                    })
-                }),
-        );
+        answers.push(one(write_batch(db, settle, std::slice::from_ref(m)).await));
     }
     answers
 }
