@@ -1,6 +1,6 @@
 //! Where the merges into task and report documents are written: queued and committed a batch at
-//! a time, as the intake desk writes reports. Fifty phones syncing at once each wait for a
-//! commit of their own otherwise, and on PostgreSQL that wait, not the server, sets the pace.
+//! a time, as the intake desk writes reports, rather than a transaction and a commit for each
+//! merge of every phone syncing at once.
 //!
 //! A merge is answered only once its batch has committed, so nothing acknowledged to a phone can
 //! be lost. A batch stands or falls together; if it falls, its merges are written one by one, so
@@ -52,6 +52,7 @@ pub type Settle = Arc<dyn Fn(Uuid, DocumentId) + Send + Sync>;
 
 /// The merge writers: merges spread over a few lanes by document, each lane writing one batch at
 /// a time, so batches of different lanes overlap.
+///
 /// With no lanes (`--sync-writers 0`), each merge is written alone by the connection that took
 /// it, a transaction and a commit each: the way to compare.
 pub struct MergeDesk {
