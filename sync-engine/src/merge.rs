@@ -260,6 +260,18 @@ mod tests {
         Ok(doc)
     }
 
+    /// [`receive`] of a task document's message from a place worker's phone, within `limits`.
+    fn take(
+        server: &mut AutoCommit,
+        state: &mut sync::State,
+        changes: usize,
+        data: &[u8],
+        limits: &Limits,
+    ) -> Result<(Merged, Pending), MergeError> {
+        let grant = crate::access::open_task(crate::access::Relation::PlaceWorker);
+        receive(server, state, changes, DocKind::Task, grant, data, limits)
+    }
+
     /// Runs the sync protocol between a phone and the server until neither has anything to say,
     /// the server taking the phone's messages through [`receive`].
     fn sync_through(
@@ -339,15 +351,7 @@ mod tests {
         let heads = server.get_heads();
         let mut state = sync::State::new();
         for data in [b"garbage".as_slice(), &[0x42, 0xff, 0xff, 0xff]] {
-            let e = receive(
-                &mut server,
-                &mut state,
-                1,
-                DocKind::Task,
-                crate::access::open_task(crate::access::Relation::PlaceWorker),
-                data,
-                &Limits::default(),
-            );
+            let e = take(&mut server, &mut state, 1, data, &Limits::default());
             assert!(matches!(e, Err(MergeError::Decode(_))), "{:?}", e.err());
         }
         assert_eq!(server.get_heads(), heads);
@@ -373,15 +377,7 @@ mod tests {
         let mut refused = None;
         for _ in 0..5 {
             if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
-                match receive(
-                    &mut server,
-                    &mut ss,
-                    changes,
-                    DocKind::Task,
-                    crate::access::open_task(crate::access::Relation::PlaceWorker),
-                    &m.encode(),
-                    &small,
-                ) {
+                match take(&mut server, &mut ss, changes, &m.encode(), &small) {
                     Ok((_, pending)) => pending.keep(&mut server, &mut ss, &mut changes),
                     Err(e) => {
                         refused = Some(e);
@@ -419,12 +415,10 @@ mod tests {
         let mut carried = false;
         for _ in 0..4 {
             if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
-                let (merged, mut pending) = receive(
+                let (merged, mut pending) = take(
                     &mut server,
                     &mut ss,
                     changes,
-                    DocKind::Task,
-                    grant,
                     &m.encode(),
                     &Limits::default(),
                 )?;
